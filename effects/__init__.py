@@ -1,0 +1,86 @@
+"""kplan's vocabulary: effect values, the plan, the tree, the pure model, the encoding.
+
+Nothing here does IO; ``planner`` builds these values and ``executor`` applies them.
+"""
+
+from ._container import (
+    VERIFY_CHECKS,
+    ContainerConfig,
+    ContainerMount,
+    CreateContainer,
+    PullImage,
+    RegisterKernel,
+    StartContainer,
+    VerifyContainer,
+)
+from ._encoding import decode, describe, dumps, encode, encode_effect, mode_text, seal
+from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
+from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
+from ._model import project
+from ._paths import check_absolute, check_relative, rel
+from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
+from ._reader import Invalid, Reader, parse_mode
+from ._tree import (
+    Node,
+    NodeType,
+    Tree,
+    decode_tree,
+    encode_tree,
+    tree_document,
+    tree_from_document,
+)
+from .errors import DecodeError, EffectError
+
+__all__ = [
+    "EMPTY",
+    "FORMAT_VERSION",
+    "VERIFY_CHECKS",
+    "Blob",
+    "Chmod",
+    "Chown",
+    "ContainerConfig",
+    "ContainerMount",
+    "CreateContainer",
+    "DecodeError",
+    "Effect",
+    "EffectError",
+    "GenerateHostKey",
+    "Header",
+    "Invalid",
+    "Json",
+    "JsonObject",
+    "MakeDir",
+    "MountScratch",
+    "Node",
+    "NodeType",
+    "Plan",
+    "PullImage",
+    "Reader",
+    "RegisterKernel",
+    "StartContainer",
+    "Step",
+    "Tree",
+    "VerifyContainer",
+    "WriteFile",
+    "blob_of",
+    "check_absolute",
+    "check_relative",
+    "decode",
+    "decode_tree",
+    "describe",
+    "dumps",
+    "encode",
+    "encode_effect",
+    "encode_tree",
+    "freeze",
+    "freeze_object",
+    "mode_text",
+    "parse_mode",
+    "project",
+    "rel",
+    "seal",
+    "thaw",
+    "thaw_object",
+    "tree_document",
+    "tree_from_document",
+]

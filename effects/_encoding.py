@@ -1,0 +1,411 @@
+"""The one canonical plan encoding (style.md rule 11).
+
+Theory of operation
+-------------------
+Each effect has one explicit encoder and decoder below; field names in the JSON are
+chosen for readers of a diff, not derived from the attrs classes. Documents are
+orjson with sorted keys and two-space indentation, modes are ``"0o755"`` strings and
+blobs are base64 under their SHA-256, so equal plans give identical bytes in every
+run and process. The plan id is the SHA-256 of the encoding with ``plan_id`` set to
+the empty string; ``seal`` fills it in and ``decode`` refuses a plan whose id does
+not match its content.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import PurePosixPath
+from typing import TypeVar, assert_never
+
+import attrs
+import orjson
+from returns.result import Failure, Result, Success
+
+from ._container import (
+    ContainerConfig,
+    ContainerMount,
+    CreateContainer,
+    PullImage,
+    RegisterKernel,
+    StartContainer,
+    VerifyContainer,
+)
+from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
+from ._json import JsonObject, freeze_object, thaw_object
+from ._paths import rel
+from ._plan import Blob, Effect, Header, Plan, Step
+from ._reader import Invalid, Reader
+from .errors import DecodeError
+
+__all__ = [
+    "DUMP_OPTIONS",
+    "decode",
+    "describe",
+    "dumps",
+    "encode",
+    "encode_effect",
+    "mode_text",
+    "seal",
+]
+
+_T = TypeVar("_T")
+
+DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+
+
+def mode_text(mode: int) -> str:
+    """Render a mode the way every kplan document does: ``"0o755"``."""
+    return f"0o{mode:o}"
+
+
+def dumps(document: object) -> bytes:
+    """Canonical JSON bytes for any kplan document."""
+    return orjson.dumps(document, option=DUMP_OPTIONS)
+
+
+def encode_effect(effect: Effect) -> dict[str, object]:  # noqa: C901, PLR0911, PLR0912
+    """Encode one effect as a JSON object with an ``op`` field."""
+    match effect:
+        case MakeDir(path=path, mode=mode):
+            return {"op": "mkdir", "path": str(path), "mode": mode_text(mode)}
+        case WriteFile(path=path, blob=blob, mode=mode):
+            return {
+                "op": "write",
+                "path": str(path),
+                "sha256": blob,
+                "mode": mode_text(mode),
+            }
+        case Chmod(path=path, mode=mode):
+            return {"op": "chmod", "path": str(path), "mode": mode_text(mode)}
+        case Chown(path=path, uid=uid, gid=gid):
+            return {"op": "chown", "path": str(path), "uid": uid, "gid": gid}
+        case GenerateHostKey(path=path, kind=kind, bits=bits):
+            return {"op": "hostkey", "path": str(path), "kind": kind, "bits": bits}
+        case MountScratch():
+            return _encode_mount_scratch(effect)
+        case ContainerMount():
+            return _encode_container_mount(effect)
+        case ContainerConfig(fragment=fragment):
+            return {"op": "container-config", "fragment": thaw_object(fragment)}
+        case PullImage(ref=ref, digest=digest):
+            return {"op": "pull-image", "ref": ref, "digest": digest}
+        case CreateContainer(name=name, config=config):
+            return {
+                "op": "create-container",
+                "name": name,
+                "config": thaw_object(config),
+            }
+        case StartContainer(name=name):
+            return {"op": "start-container", "name": name}
+        case VerifyContainer(name=name, checks=checks, grace_ms=grace_ms):
+            return {
+                "op": "verify-container",
+                "name": name,
+                "checks": list(checks),
+                "grace_ms": grace_ms,
+            }
+        case RegisterKernel(record=record):
+            return {"op": "register-kernel", "record": thaw_object(record)}
+        case _:
+            assert_never(effect)
+
+
+def _encode_mount_scratch(effect: MountScratch) -> dict[str, object]:
+    image_mode = None if effect.image_mode is None else mode_text(effect.image_mode)
+    return {
+        "op": "mount-scratch",
+        "kind": effect.kind,
+        "path": str(effect.path),
+        "size": effect.size,
+        "image": None if effect.image is None else str(effect.image),
+        "image_mode": image_mode,
+    }
+
+
+def _encode_container_mount(effect: ContainerMount) -> dict[str, object]:
+    return {
+        "op": "container-mount",
+        "type": effect.type,
+        "source": effect.source,
+        "target": effect.target,
+        "read_only": effect.read_only,
+        "options": thaw_object(effect.options),
+    }
+
+
+def _document(plan: Plan, plan_id: str) -> dict[str, object]:
+    header = plan.header
+    return {
+        "format_version": header.format_version,
+        "header": {
+            "scratch_root": str(header.scratch_root),
+            "kernel_id": header.kernel_id,
+            "run_as": {"uid": header.run_as_uid, "gid": header.run_as_gid},
+            "plan_id": plan_id,
+        },
+        "steps": [
+            {"stage": s.stage, "effect": encode_effect(s.effect)} for s in plan.steps
+        ],
+        "blobs": {
+            b.digest: base64.b64encode(b.data).decode("ascii") for b in plan.blobs
+        },
+        "edges": [list(edge) for edge in plan.edges],
+    }
+
+
+def encode(plan: Plan) -> bytes:
+    """The canonical bytes of ``plan`` (its id included)."""
+    return dumps(_document(plan, plan.header.plan_id))
+
+
+def _compute_id(plan: Plan) -> str:
+    return hashlib.sha256(dumps(_document(plan, ""))).hexdigest()
+
+
+def seal(
+    header: Header,
+    steps: Iterable[Step],
+    blobs: Iterable[Blob] = (),
+    edges: Iterable[tuple[int, int]] = (),
+) -> Plan:
+    """Build a plan and set its id to the digest of its canonical encoding."""
+    draft = Plan(
+        header=attrs.evolve(header, plan_id=""), steps=steps, blobs=blobs, edges=edges
+    )
+    return attrs.evolve(
+        draft, header=attrs.evolve(draft.header, plan_id=_compute_id(draft))
+    )
+
+
+def decode(data: bytes | str) -> Result[Plan, DecodeError]:
+    """Parse plan JSON (canonical or not); check its structure and its plan id."""
+    try:
+        document = orjson.loads(data)
+        plan = _decode_plan(Reader(document, ""))
+    except orjson.JSONDecodeError as exc:
+        return Failure(DecodeError(field="(document)", reason=f"not JSON: {exc}"))
+    except Invalid as exc:
+        return Failure(DecodeError(field=exc.field, reason=exc.reason))
+    expected = _compute_id(plan)
+    if plan.header.plan_id != expected:
+        reason = f"is {plan.header.plan_id!r} but the content hashes to {expected!r}"
+        return Failure(DecodeError(field="header.plan_id", reason=reason))
+    return Success(plan)
+
+
+def _decode_plan(doc: Reader) -> Plan:
+    version = doc.integer("format_version")
+    head = doc.child("header")
+    run_as = head.child("run_as")
+    header = _build(
+        "header",
+        Header,
+        scratch_root=PurePosixPath(head.text("scratch_root")),
+        kernel_id=head.text("kernel_id"),
+        run_as_uid=run_as.integer("uid", 0),
+        run_as_gid=run_as.integer("gid", 0),
+        plan_id=head.text("plan_id"),
+        format_version=version,
+    )
+    run_as.done()
+    head.done()
+    steps = [
+        _decode_step(item, f"steps[{i}]") for i, item in enumerate(doc.array("steps"))
+    ]
+    blobs = _decode_blobs(doc.child("blobs"))
+    edges = [
+        _decode_edge(item, f"edges[{i}]") for i, item in enumerate(doc.array("edges"))
+    ]
+    doc.done()
+    return _build("plan", Plan, header=header, steps=steps, blobs=blobs, edges=edges)
+
+
+def _decode_step(value: object, path: str) -> Step:
+    step = Reader(value, path)
+    stage = step.text("stage")
+    effect = decode_effect(step.child("effect"))
+    step.done()
+    return _build(path, Step, stage=stage, effect=effect)
+
+
+def _decode_blobs(blobs: Reader) -> list[Blob]:
+    result = []
+    for digest, text in blobs.entries():
+        if not isinstance(text, str):
+            blobs.fail(digest, "expected base64 text")
+        try:
+            data = base64.b64decode(text, validate=True)
+        except binascii.Error as exc:
+            blobs.fail(digest, f"invalid base64: {exc}")
+        result.append(_build(blobs.field(digest), Blob, digest=digest, data=data))
+    return result
+
+
+def _decode_edge(value: object, path: str) -> tuple[int, int]:
+    match value:
+        case [int(before), int(after)] if not isinstance(before, bool | float):
+            if not isinstance(after, bool):
+                return (before, after)
+    raise Invalid(path, f"expected [before, after] step indices, got {value!r}")
+
+
+def decode_effect(effect: Reader) -> Effect:
+    """Decode one effect object (the inverse of ``encode_effect``)."""
+    op = effect.text("op")
+    decoder = _DECODERS.get(op)
+    if decoder is None:
+        effect.fail("op", f"unknown effect {op!r}")
+    result = decoder(effect)
+    effect.done()
+    return result
+
+
+def _path(effect: Reader, key: str) -> PurePosixPath:
+    try:
+        return rel(effect.text(key))
+    except ValueError as exc:
+        effect.fail(key, str(exc))
+
+
+def _json_object(effect: Reader, key: str) -> JsonObject:
+    value = effect.raw(key)
+    if not isinstance(value, dict):
+        effect.fail(key, "expected an object")
+    return freeze_object(value)
+
+
+def _build(where: str, klass: Callable[..., _T], **fields: object) -> _T:
+    try:
+        return klass(**fields)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(where, str(exc)) from exc
+
+
+def _mkdir(e: Reader) -> Effect:
+    return _build(e.field("op"), MakeDir, path=_path(e, "path"), mode=e.mode("mode"))
+
+
+def _write(e: Reader) -> Effect:
+    fields = {
+        "path": _path(e, "path"),
+        "blob": e.text("sha256"),
+        "mode": e.mode("mode"),
+    }
+    return _build(e.field("op"), WriteFile, **fields)
+
+
+def _chmod(e: Reader) -> Effect:
+    return _build(e.field("op"), Chmod, path=_path(e, "path"), mode=e.mode("mode"))
+
+
+def _chown(e: Reader) -> Effect:
+    uid, gid = e.opt_integer("uid", 0), e.opt_integer("gid", 0)
+    return _build(e.field("op"), Chown, path=_path(e, "path"), uid=uid, gid=gid)
+
+
+def _hostkey(e: Reader) -> Effect:
+    fields = {
+        "path": _path(e, "path"),
+        "kind": e.text("kind"),
+        "bits": e.integer("bits"),
+    }
+    return _build(e.field("op"), GenerateHostKey, **fields)
+
+
+def _mount_scratch(e: Reader) -> Effect:
+    image = None if e.optional("image") is None else _path(e, "image")
+    image_mode = None if e.optional("image_mode") is None else e.mode("image_mode")
+    fields = {
+        "kind": e.text("kind"),
+        "path": _path(e, "path"),
+        "size": e.integer("size"),
+    }
+    return _build(
+        e.field("op"), MountScratch, image=image, image_mode=image_mode, **fields
+    )
+
+
+def _container_mount(e: Reader) -> Effect:
+    fields = {
+        "type": e.text("type"),
+        "source": e.text("source"),
+        "target": e.text("target"),
+        "read_only": e.boolean("read_only"),
+        "options": _json_object(e, "options"),
+    }
+    return _build(e.field("op"), ContainerMount, **fields)
+
+
+def _container_config(e: Reader) -> Effect:
+    return _build(e.field("op"), ContainerConfig, fragment=_json_object(e, "fragment"))
+
+
+def _pull_image(e: Reader) -> Effect:
+    return _build(
+        e.field("op"), PullImage, ref=e.text("ref"), digest=e.opt_text("digest")
+    )
+
+
+def _create_container(e: Reader) -> Effect:
+    fields = {"name": e.text("name"), "config": _json_object(e, "config")}
+    return _build(e.field("op"), CreateContainer, **fields)
+
+
+def _start_container(e: Reader) -> Effect:
+    return _build(e.field("op"), StartContainer, name=e.text("name"))
+
+
+def _verify_container(e: Reader) -> Effect:
+    checks = e.array("checks")
+    if not all(isinstance(check, str) for check in checks):
+        e.fail("checks", "expected a list of strings")
+    fields = {
+        "name": e.text("name"),
+        "checks": tuple(checks),
+        "grace_ms": e.integer("grace_ms"),
+    }
+    return _build(e.field("op"), VerifyContainer, **fields)
+
+
+def _register_kernel(e: Reader) -> Effect:
+    return _build(e.field("op"), RegisterKernel, record=_json_object(e, "record"))
+
+
+_DECODERS: dict[str, Callable[[Reader], Effect]] = {
+    "mkdir": _mkdir,
+    "write": _write,
+    "chmod": _chmod,
+    "chown": _chown,
+    "hostkey": _hostkey,
+    "mount-scratch": _mount_scratch,
+    "container-mount": _container_mount,
+    "container-config": _container_config,
+    "pull-image": _pull_image,
+    "create-container": _create_container,
+    "start-container": _start_container,
+    "verify-container": _verify_container,
+    "register-kernel": _register_kernel,
+}
+
+
+def describe(effect: Effect) -> str:
+    """One line for humans: ``mkdir 0o755 k/config``."""
+    fields = encode_effect(effect)
+    op = fields.pop("op")
+    if "path" in fields:
+        head = f"{op} {fields.pop('path')}"
+    elif "name" in fields:
+        head = f"{op} {fields.pop('name')}"
+    else:
+        head = str(op)
+    rest = " ".join(f"{key}={_short(value)}" for key, value in sorted(fields.items()))
+    return f"{head} {rest}".rstrip()
+
+
+def _short(value: object) -> str:
+    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    text = text.removeprefix('"').removesuffix('"') if isinstance(value, str) else text
+    return text if len(text) <= 60 else f"{text[:57]}..."  # noqa: PLR2004

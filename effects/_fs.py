@@ -1,0 +1,135 @@
+"""Filesystem effects: the verbs a plan uses on its scratch root (design.md §2).
+
+Each effect is inert data. What it means is defined twice and checked against
+itself: by the pure model (``effects._model.project``) and by the executor. The
+semantics follow POSIX, because that is what the legacy code relies on:
+
+* ``MakeDir`` creates one directory with exactly ``mode``; the parent must exist.
+  An existing directory is left as it is (legacy always uses ``exist_ok=True``).
+* ``WriteFile`` creates a file with exactly ``mode``, or replaces the content of an
+  existing file and keeps its mode and owner (``open(O_TRUNC)`` semantics).
+* ``Chmod`` / ``Chown`` change one existing path; ``None`` owner fields are kept.
+* ``GenerateHostKey`` is the one nondeterministic effect: dropbear writes the key
+  (0600) and, only when absent, ``<key>.pub`` (0600); both contents are volatile.
+* ``MountScratch`` mounts a ``tmpfs`` on ``path`` or, for ``loopfile``, creates a
+  sparse ``image`` of ``size`` bytes, formats it ext4 and mounts it on ``path``.
+
+New entries are owned by the identity the plan runs as (``Header.run_as_*``).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Literal, final
+
+import attrs
+
+from ._paths import inside_scratch
+from ._validators import check_id, mode_field, non_empty, optional_id, sha256_hex
+
+__all__ = [
+    "Chmod",
+    "Chown",
+    "GenerateHostKey",
+    "MakeDir",
+    "MountScratch",
+    "WriteFile",
+]
+
+ScratchKind = Literal["tmpfs", "loopfile"]
+SCRATCH_KINDS: tuple[ScratchKind, ...] = ("tmpfs", "loopfile")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MakeDir:
+    """Create one directory with exactly ``mode`` (no-op if it is already a dir)."""
+
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    mode: int = attrs.field(validator=mode_field)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class WriteFile:
+    """Create (with ``mode``) or overwrite (keeping mode and owner) one file."""
+
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    blob: str = attrs.field(validator=sha256_hex)
+    mode: int = attrs.field(validator=mode_field)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Chmod:
+    """Set the permission bits of one existing path (never through a symlink)."""
+
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    mode: int = attrs.field(validator=mode_field)
+
+
+def _some_owner(instance: Chown, _attribute: object, _value: int | None) -> None:
+    if instance.uid is None and instance.gid is None:
+        msg = f"Chown of {str(instance.path)!r} keeps both uid and gid: nothing to do"
+        raise ValueError(msg)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Chown:
+    """Set owner and group of one existing path; ``None`` keeps that side."""
+
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    uid: int | None = attrs.field(validator=optional_id)
+    gid: int | None = attrs.field(validator=[optional_id, _some_owner])
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    check_id(attribute.name, value)
+    if value == 0:
+        msg = f"{attribute.name} must be a positive int, got 0"
+        raise ValueError(msg)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class GenerateHostKey:
+    """Generate a dropbear host key at ``path`` (absent before) and ``path``.pub."""
+
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    kind: str = attrs.field(validator=non_empty)
+    bits: int = attrs.field(validator=_positive)
+
+
+def _image_matches_kind(
+    instance: MountScratch, _attribute: object, value: PurePosixPath | None
+) -> None:
+    if (instance.kind == "loopfile") != (value is not None):
+        msg = "MountScratch needs an image path exactly when kind is 'loopfile'"
+        raise ValueError(msg)
+    if value is not None:
+        inside_scratch(instance, _attribute, value)
+
+
+def _image_mode(instance: MountScratch, attribute: object, value: int | None) -> None:
+    if (instance.image is None) != (value is None):
+        msg = "MountScratch needs image_mode exactly when it has an image"
+        raise ValueError(msg)
+    if value is not None:
+        mode_field(instance, attribute, value)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MountScratch:
+    """Mount a ``tmpfs`` or an ext4 ``loopfile`` of ``size`` bytes on ``path``."""
+
+    kind: ScratchKind = attrs.field(
+        validator=attrs.validators.in_(("tmpfs", "loopfile"))
+    )
+    path: PurePosixPath = attrs.field(validator=inside_scratch)
+    size: int = attrs.field(validator=_positive)
+    image: PurePosixPath | None = attrs.field(
+        default=None, validator=_image_matches_kind
+    )
+    image_mode: int | None = attrs.field(default=None, validator=_image_mode)

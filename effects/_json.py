@@ -1,0 +1,99 @@
+"""Immutable JSON values for container-config fragments and other free-form data.
+
+Effects hold only immutable fields (style.md rule 2), but Docker create bodies and
+legacy fragments are JSON documents. ``freeze`` turns a JSON document into nested
+tuples and ``JsonObject`` values (keys sorted, so equal documents are equal values);
+``thaw`` turns it back into dicts and lists for orjson or aiodocker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import TypeAlias, final
+
+import attrs
+
+__all__ = ["Json", "JsonObject", "freeze", "freeze_object", "thaw", "thaw_object"]
+
+Json: TypeAlias = "bool | int | float | str | tuple[Json, ...] | JsonObject | None"
+
+
+def _check_items(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, tuple):
+        msg = "JsonObject items must be a tuple"
+        raise TypeError(msg)
+    keys = [key for key, _ in value]
+    if keys != sorted(set(keys)):
+        msg = "JsonObject keys must be unique and sorted"
+        raise ValueError(msg)
+
+
+@final
+@attrs.frozen
+class JsonObject:
+    """A JSON object as a sorted tuple of ``(key, value)`` pairs."""
+
+    items: tuple[tuple[str, Json], ...] = attrs.field(validator=_check_items)
+
+    def get(self, key: str) -> Json:
+        """Return the value at ``key`` or ``None``."""
+        for name, value in self.items:
+            if name == key:
+                return value
+        return None
+
+    def keys(self) -> Iterator[str]:
+        """Iterate over the keys in sorted order."""
+        return (key for key, _ in self.items)
+
+
+EMPTY = JsonObject(())
+
+
+def freeze(value: object) -> Json:
+    """Convert a JSON document (dicts, lists, scalars) into an immutable ``Json``.
+
+    Raises:
+        TypeError: a value is not JSON (e.g. bytes, a set, a non-str key).
+        ValueError: a float is not finite.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"JSON numbers must be finite, got {value!r}"
+            raise ValueError(msg)
+        return value
+    if isinstance(value, Mapping):
+        return freeze_object(value)
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    msg = f"not a JSON value: {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def freeze_object(value: Mapping[object, object]) -> JsonObject:
+    """Freeze a mapping with string keys; see ``freeze``."""
+    pairs: list[tuple[str, Json]] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            msg = f"JSON object keys must be strings, got {key!r}"
+            raise TypeError(msg)
+        pairs.append((key, freeze(item)))
+    pairs.sort(key=lambda pair: pair[0])
+    return JsonObject(tuple(pairs))
+
+
+def thaw(value: Json) -> object:
+    """Convert an immutable ``Json`` back into dicts and lists (fresh objects)."""
+    if isinstance(value, JsonObject):
+        return thaw_object(value)
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+def thaw_object(value: JsonObject) -> dict[str, object]:
+    """Thaw a ``JsonObject`` into a new dict."""
+    return {key: thaw(item) for key, item in value.items}

@@ -1,0 +1,192 @@
+"""The pure filesystem model: what a plan does to a tree.
+
+``project(plan, before)`` is the dry run, the thing ``kplan diff`` compares with
+legacy, and the model the real executor is checked against, so its rules are the
+executor's rules (see ``effects._fs`` for each effect's meaning):
+
+* every ancestor of a target must exist as a directory; a symlink anywhere on the
+  way is an error, because the executor never follows symlinks;
+* ``MakeDir`` fails on an existing non-directory and keeps an existing directory;
+* ``WriteFile`` fails on a directory or symlink and keeps mode and owner on replace;
+* ``Chmod``/``Chown`` fail on a missing path or a symlink;
+* a mount hides what was below its mount point; container effects change nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from ._container import (
+    ContainerConfig,
+    ContainerMount,
+    CreateContainer,
+    PullImage,
+    RegisterKernel,
+    StartContainer,
+    VerifyContainer,
+)
+from ._encoding import describe
+from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
+from ._plan import Effect, Plan
+from ._tree import Node, Tree
+from .errors import EffectError
+
+__all__ = ["LOST_FOUND_MODE", "TMPFS_ROOT_MODE", "project"]
+
+TMPFS_ROOT_MODE = 0o1777  # a fresh tmpfs root is world-writable and sticky
+EXT4_ROOT_MODE = 0o755  # mkfs.ext4 makes its root directory 0755, owned by root
+LOST_FOUND_MODE = 0o700
+
+Nodes = dict[PurePosixPath, Node]
+
+
+class _Refused(Exception):  # noqa: N818  (internal signal, turned into EffectError)
+    def __init__(self, path: PurePosixPath, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def project(plan: Plan, before: Tree) -> Result[Tree, EffectError]:
+    """Apply ``plan`` to ``before`` in the model; fail at the first refused effect."""
+    nodes: Nodes = dict(before.entries)
+    owner = (plan.header.run_as_uid, plan.header.run_as_gid)
+    sizes = {digest: len(data) for digest, data in plan.blob_table.items()}
+    for index, step in enumerate(plan.steps):
+        try:
+            _apply(nodes, step.effect, owner, sizes)
+        except _Refused as refused:
+            return Failure(
+                EffectError(
+                    index=index,
+                    stage=step.stage,
+                    effect=describe(step.effect),
+                    path=str(refused.path),
+                    reason=refused.reason,
+                )
+            )
+    return Success(Tree.of(nodes))
+
+
+def _apply(
+    nodes: Nodes, effect: Effect, owner: tuple[int, int], sizes: dict[str, int]
+) -> None:
+    match effect:
+        case MakeDir(path=path, mode=mode):
+            _make_dir(nodes, path, mode, owner)
+        case WriteFile(path=path, blob=blob, mode=mode):
+            _write(nodes, path, blob, sizes[blob], mode, owner)
+        case Chmod(path=path, mode=mode):
+            nodes[path] = attrs.evolve(_existing(nodes, path), mode=mode)
+        case Chown(path=path, uid=uid, gid=gid):
+            node = _existing(nodes, path)
+            nodes[path] = attrs.evolve(
+                node,
+                uid=node.uid if uid is None else uid,
+                gid=node.gid if gid is None else gid,
+            )
+        case GenerateHostKey(path=path):
+            _host_key(nodes, path, owner)
+        case MountScratch():
+            _mount(nodes, effect, owner)
+        case (
+            ContainerMount()
+            | ContainerConfig()
+            | PullImage()
+            | CreateContainer()
+            | StartContainer()
+            | VerifyContainer()
+            | RegisterKernel()
+        ):
+            pass
+
+
+def _check_parents(nodes: Nodes, path: PurePosixPath) -> None:
+    for ancestor in reversed(path.parents[:-1]):
+        node = nodes.get(ancestor)
+        if node is None:
+            raise _Refused(path, f"parent directory {str(ancestor)!r} does not exist")
+        if node.type == "symlink":
+            raise _Refused(path, f"{str(ancestor)!r} is a symlink (never followed)")
+        if node.type != "dir":
+            raise _Refused(path, f"{str(ancestor)!r} is not a directory")
+
+
+def _existing(nodes: Nodes, path: PurePosixPath) -> Node:
+    _check_parents(nodes, path)
+    node = nodes.get(path)
+    if node is None:
+        raise _Refused(path, "does not exist")
+    if node.type == "symlink":
+        raise _Refused(path, "is a symlink (never followed)")
+    return node
+
+
+def _make_dir(
+    nodes: Nodes, path: PurePosixPath, mode: int, owner: tuple[int, int]
+) -> None:
+    _check_parents(nodes, path)
+    node = nodes.get(path)
+    if node is None:
+        nodes[path] = Node(type="dir", mode=mode, uid=owner[0], gid=owner[1])
+    elif node.type != "dir":
+        raise _Refused(path, f"exists and is a {node.type}, not a directory")
+
+
+def _write(  # noqa: PLR0917  (mirrors the WriteFile fields plus the model state)
+    nodes: Nodes,
+    path: PurePosixPath,
+    digest: str,
+    size: int,
+    mode: int,
+    owner: tuple[int, int],
+) -> None:
+    _check_parents(nodes, path)
+    node = nodes.get(path)
+    if node is None:
+        nodes[path] = Node(
+            type="file", mode=mode, uid=owner[0], gid=owner[1], size=size, sha256=digest
+        )
+    elif node.type != "file":
+        raise _Refused(path, f"is a {node.type}, cannot write a file over it")
+    else:
+        nodes[path] = attrs.evolve(node, size=size, sha256=digest, volatile=False)
+
+
+def _volatile_file(owner: tuple[int, int], mode: int) -> Node:
+    return Node(type="file", mode=mode, uid=owner[0], gid=owner[1], volatile=True)
+
+
+def _host_key(nodes: Nodes, path: PurePosixPath, owner: tuple[int, int]) -> None:
+    _check_parents(nodes, path)
+    if path in nodes:
+        raise _Refused(path, "already exists; dropbearkey refuses to overwrite a key")
+    nodes[path] = _volatile_file(owner, 0o600)
+    public = path.with_name(f"{path.name}.pub")
+    # dropbearkey writes the public half only when nothing is there yet.
+    nodes.setdefault(public, _volatile_file(owner, 0o600))
+
+
+def _mount(nodes: Nodes, effect: MountScratch, owner: tuple[int, int]) -> None:
+    if effect.image is not None and effect.image_mode is not None:
+        _check_parents(nodes, effect.image)
+        if effect.image in nodes:
+            raise _Refused(effect.image, "already exists; a new image file is expected")
+        nodes[effect.image] = _volatile_file(owner, effect.image_mode)
+    node = _existing(nodes, effect.path)
+    if node.type != "dir":
+        raise _Refused(effect.path, "mount point is not a directory")
+    for hidden in [p for p in nodes if effect.path in p.parents]:
+        del nodes[hidden]
+    if effect.kind == "tmpfs":
+        nodes[effect.path] = Node(
+            type="dir", mode=TMPFS_ROOT_MODE, uid=owner[0], gid=owner[1]
+        )
+    else:
+        nodes[effect.path] = Node(type="dir", mode=EXT4_ROOT_MODE, uid=0, gid=0)
+        nodes[effect.path / "lost+found"] = Node(
+            type="dir", mode=LOST_FOUND_MODE, uid=0, gid=0
+        )
