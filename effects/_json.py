@@ -73,16 +73,21 @@ def freeze(value: object) -> Json:
     raise TypeError(msg)
 
 
-def freeze_object(value: Mapping[object, object]) -> JsonObject:
+def freeze_object(value: Mapping[str, object]) -> JsonObject:
     """Freeze a mapping with string keys; see ``freeze``."""
     pairs: list[tuple[str, Json]] = []
     for key, item in value.items():
-        if not isinstance(key, str):
-            msg = f"JSON object keys must be strings, got {key!r}"
-            raise TypeError(msg)
-        pairs.append((key, freeze(item)))
+        pairs.append((_key(key), freeze(item)))
     pairs.sort(key=lambda pair: pair[0])
     return JsonObject(tuple(pairs))
+
+
+def _key(key: object) -> str:
+    # Parsed documents are typed Mapping[str, object] but may hold other keys.
+    if not isinstance(key, str):
+        msg = f"JSON object keys must be strings, got {key!r}"
+        raise TypeError(msg)
+    return key
 
 
 def thaw(value: Json) -> object:

@@ -1,0 +1,57 @@
+"""Legacy's ``BinarySize`` text formats, for resource.txt (legacy-contract §12.2).
+
+``format(BinarySize(n), "s")`` scales to the largest 1024 power not above ``n``
+and prints at most two decimals with a lowercase suffix (``4g``, ``1.18m``);
+``format(BinarySize(n), "m")`` prints in MiB. ``parse_binary_size`` reads what the
+agent's config accepts (``"64m"``, ``"1 GiB"``, ``"1073741824"``).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["format_binary_size", "parse_binary_size"]
+
+_SUFFIXES = ("", "k", "m", "g", "t", "p", "e", "z", "y")
+_ENDINGS = ("ibytes", "ibyte", "ib", "bytes", "byte", "b")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def _quantize(value: int, multiplier: int) -> Decimal:
+    scaled = Decimal(value) / Decimal(multiplier)
+    if scaled == scaled.to_integral():
+        return scaled.quantize(Decimal(1))
+    return scaled.quantize(Decimal(".00")).normalize()
+
+
+def format_binary_size(value: int, spec: str) -> str:
+    """``format(BinarySize(value), spec)`` for spec ``"s"`` or a unit letter."""
+    if spec == "s":
+        index, scale = 0, value
+        while scale >= 1024:  # noqa: PLR2004
+            scale //= 1024
+            index += 1
+        if index == 0:
+            return str(value)
+        return f"{_quantize(value, 1024**index):f}{_SUFFIXES[index]}"
+    index = _SUFFIXES.index(spec.lower())
+    return f"{_quantize(value, 1024**index):f}{spec.lower()}".strip()
+
+
+def parse_binary_size(text: str) -> int | None:
+    """Bytes for a size like ``"64m"`` or ``"2 GiB"``; ``None`` if it is not one."""
+    expr = text.strip().replace("_", "").lower()
+    if expr.isdigit():
+        return int(expr)
+    for ending in _ENDINGS:
+        if expr.endswith(ending) and expr != ending:
+            expr = expr.removesuffix(ending)
+            break
+    number, suffix = expr[:-1].strip(), expr[-1:]
+    if suffix not in _SUFFIXES[1:] or _NUMBER.fullmatch(number) is None:
+        return None
+    try:
+        return int(Decimal(number) * 1024 ** _SUFFIXES.index(suffix))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,54 @@
+"""The provisioners, one module per stage, and their order (design.md §4).
+
+The order is data, following legacy's ``create_kernel`` (legacy-contract §2):
+inputs are checked first, then prepare_scratch (B1), apply_network (B2),
+prepare_ssh (B3), process_mounts (B8), and prepare_container's steps (B15, §12):
+bootstrap, config files, base copies, credentials, container SSH, dotfiles and
+the kernel object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from returns.result import Result
+
+from .._context import Context
+from .._draft import Part, Upstream
+from ..errors import PlanError
+from .base_copies import base_copies
+from .bootstrap import bootstrap
+from .config_files import config_files
+from .container_ssh import container_ssh
+from .credentials import credentials
+from .dotfiles import dotfiles
+from .inputs import inputs
+from .kernel import kernel
+from .mounts import mounts
+from .network import network
+from .scratch import scratch
+from .ssh import ssh
+
+__all__ = ["OVERRIDING_STAGES", "STAGES", "Stage"]
+
+Stage: TypeAlias = Callable[[Context, Upstream], Result[Part, tuple[PlanError, ...]]]
+
+STAGES: Final[tuple[tuple[str, Stage], ...]] = (
+    ("inputs", inputs),
+    ("scratch", scratch),
+    ("network", network),
+    ("ssh", ssh),
+    ("mounts", mounts),
+    ("bootstrap", bootstrap),
+    ("config-files", config_files),
+    ("base-copies", base_copies),
+    ("credentials", credentials),
+    ("container-ssh", container_ssh),
+    ("dotfiles", dotfiles),
+    ("kernel", kernel),
+)
+
+# Stages allowed to overwrite what an earlier stage wrote: later dotfiles win
+# over the runner's dotfiles and the SSH files, as in legacy (§12.5).
+OVERRIDING_STAGES: Final = frozenset({"dotfiles"})

@@ -1,0 +1,33 @@
+"""``config/docker-creds.json`` (legacy-contract §12 step 5).
+
+On new kernels and restarts, when ``internal_data.docker_credentials`` is truthy:
+compact JSON in the given key order, umask mode, never chowned (H9). With the
+``secret-file-modes`` quirk it is chmod'ed 0600 and owned like the kernel's other
+files (OWN, §1.3).
+"""
+
+from __future__ import annotations
+
+from returns.result import Result
+
+from .._context import Context
+from .._derived import config_dir, new_file_mode
+from .._draft import Draft, Part, Upstream
+from ..errors import PlanError
+
+__all__ = ["credentials"]
+
+STAGE = "credentials"
+
+
+def credentials(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
+    """Plan the docker-creds.json step of ``prepare_container`` (§12 step 5)."""
+    draft = Draft(ctx, up, STAGE)
+    data = ctx.kernel_config.docker_credentials_json
+    if data is not None:
+        path = config_dir(ctx) / "docker-creds.json"
+        draft.write(path, data, new_file_mode(ctx))
+        if "secret-file-modes" in up.quirks:
+            draft.chmod(path, 0o600)
+            draft.own([path])
+    return draft.result()

@@ -1,0 +1,113 @@
+"""prepare_scratch: scratch, config and work dirs and the runner dotfiles.
+
+Reproduces legacy-contract §4 (new kernels only; restart skips it, §4.4, §15):
+per scratch type the filesystem is created (§4.1), ``config`` and ``work`` are made
+and chmod'ed 0755 (§4.2), the runner's dotfiles and jupyter assets are copied with
+their source modes and OWN (§1.3) is applied to exactly the listed paths (§4.3).
+The jupyter assets stay agent-owned (H10) unless the ``unowned-jupyter-assets``
+quirk is on. Memory scratch reproduces H6: legacy mounts a tmpfs only on the tmp
+dir, because the scratch dir does not exist yet when it tries to mount it there.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from returns.result import Result
+
+from effects import MountScratch
+
+from .._context import Context
+from .._derived import config_dir, new_dir_mode, scratch_dir, tmp_dir, work_dir
+from .._draft import Draft, Part, Upstream
+from ..errors import PlanError
+
+__all__ = ["JUPYTER_ASSETS", "RUNNER_DOTFILES", "scratch"]
+
+STAGE = "scratch"
+MEMORY_SCRATCH_BYTES = 64 * 2**20  # legacy hard-codes 64 MiB (H6)
+JUPYTER_ASSETS = (
+    ("jupyter-custom.css", "custom.css"),
+    ("logo.svg", "logo.svg"),
+    ("roboto.ttf", "roboto.ttf"),
+    ("roboto-italic.ttf", "roboto-italic.ttf"),
+)
+RUNNER_DOTFILES = (
+    ".bashrc",
+    ".bash_profile",
+    ".zshrc",
+    ".vimrc",
+    ".tmux.conf",
+    "DO_NOT_STORE_PERSISTENT_FILES_HERE.md",
+)
+
+
+def scratch(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
+    """Plan ``prepare_scratch()`` (legacy-contract §4)."""
+    draft = Draft(ctx, up, STAGE)
+    if not ctx.restarting:
+        _filesystem(ctx, draft)
+        for path in (config_dir(ctx), work_dir(ctx)):
+            draft.makedirs(path, new_dir_mode(ctx))
+            draft.chmod(path, 0o755)
+        _runner_files(ctx, draft)
+    return draft.result()
+
+
+def _filesystem(ctx: Context, draft: Draft) -> None:
+    kind, linux = ctx.local.scratch_type, ctx.facts.host.platform.startswith("linux")
+    if linux and kind == "memory":
+        draft.mkdir(tmp_dir(ctx), new_dir_mode(ctx))
+        draft.add(
+            MountScratch(kind="tmpfs", path=tmp_dir(ctx), size=MEMORY_SCRATCH_BYTES)
+        )
+    elif linux and kind == "hostfile":
+        draft.makedirs(scratch_dir(ctx), new_dir_mode(ctx))
+        image = PurePosixPath(f"{ctx.kernel_id}.img")
+        mode = 0o644 & ~ctx.facts.umask  # Path.touch(mode=0o644) goes through the umask
+        size = ctx.local.scratch_size
+        draft.add(
+            MountScratch(
+                kind="loopfile",
+                path=scratch_dir(ctx),
+                size=size,
+                image=image,
+                image_mode=mode,
+            )
+        )
+    else:
+        draft.mkdir(scratch_dir(ctx), new_dir_mode(ctx))
+
+
+def _runner_files(ctx: Context, draft: Draft) -> None:
+    work = work_dir(ctx)
+    custom = work / ".jupyter" / "custom"
+    draft.makedirs(custom, new_dir_mode(ctx))
+    for source, name in JUPYTER_ASSETS:
+        _copy(ctx, draft, source, custom / name)
+    for name in RUNNER_DOTFILES:
+        _copy(ctx, draft, name, work / name)
+    owned = [
+        work,
+        work / ".jupyter",
+        custom,
+        *(work / name for name in RUNNER_DOTFILES),
+    ]
+    if "unowned-jupyter-assets" in draft.up.quirks:
+        owned += [custom / name for _, name in JUPYTER_ASSETS]
+    draft.own(owned)
+
+
+def _copy(ctx: Context, draft: Draft, source: str, target: PurePosixPath) -> None:
+    asset = ctx.facts.runner.get(source)
+    data = None if asset is None else ctx.facts.content(asset.digest)
+    if asset is None or data is None:
+        draft.fail(
+            "crash",
+            f"facts.runner.files.{source}",
+            "missing",
+            f"the runner package has no {source}: legacy's shutil.copy raises "
+            "FileNotFoundError",
+        )
+        return
+    draft.copy(target, data, asset.mode)

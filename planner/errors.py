@@ -1,0 +1,49 @@
+"""Error values of the planner (style.md rule 6, 12).
+
+``ContextError`` is a context document or mapping that is ill-formed: a missing,
+unknown or ill-typed field. ``PlanError`` is a well-formed context that cannot be
+planned: a hazard legacy would turn into damage (legacy-contract §16), an input
+legacy would crash on, a feature kplan does not plan yet, or a conflict between
+stages. Both name the field; neither is an exception, because both are expected.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, final
+
+import attrs
+
+__all__ = ["ContextError", "ErrorCode", "PlanError"]
+
+ErrorCode = Literal["hazard", "crash", "unsupported", "conflict", "model"]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ContextError:
+    """A context field is missing, unknown or of the wrong type."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class PlanError:
+    """Why one stage cannot plan this context.
+
+    ``field`` is the context field at fault (a JSON path), ``value`` its offending
+    value as text, ``reason`` what legacy would do with it (citing §16 hazards).
+    """
+
+    stage: str
+    code: ErrorCode
+    field: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"[{self.stage}] {self.field}={self.value}: {self.reason}"
