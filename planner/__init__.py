@@ -4,10 +4,12 @@ Everything here is pure (no IO, no clocks, no randomness; ruff enforces it), exc
 ``planner._legacy._bridge``, which launches the legacy worker process.
 """
 
+from ._compare import compare, expected_tree, plan_reader, quirk_labels
 from ._compile import compile_plan, header_of, restart_needs_first_run
 from ._context import Context, Facts
+from ._diff import Diff, Difference, diff_json, diff_trees
 from ._fold import container_fragments, merge
-from ._parse import context_from_agent, context_from_document
+from ._parse import canonical_kernel_id, context_from_agent, context_from_document
 from ._quirks import QUIRKS
 from .errors import ContextError, PlanError
 
@@ -15,13 +17,22 @@ __all__ = [
     "QUIRKS",
     "Context",
     "ContextError",
+    "Diff",
+    "Difference",
     "Facts",
     "PlanError",
+    "canonical_kernel_id",
+    "compare",
     "compile_plan",
     "container_fragments",
     "context_from_agent",
     "context_from_document",
+    "diff_json",
+    "diff_trees",
+    "expected_tree",
     "header_of",
     "merge",
+    "plan_reader",
+    "quirk_labels",
     "restart_needs_first_run",
 ]

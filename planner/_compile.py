@@ -41,6 +41,7 @@ from ._context import Context, Mount
 from ._derived import all_mounts, config_dir, scratch_dir
 from ._draft import Upstream
 from ._edges import edges_of
+from ._fold import FIRST_RUN
 from ._quirks import unknown_quirks
 from ._restart import parse_resource_txt
 from ._stages import OVERRIDING_STAGES, STAGES
@@ -70,7 +71,7 @@ def compile_plan(ctx: Context, quirks: Iterable[str] = ()) -> Result[Plan, Error
         )
     state = _State(ctx, enabled)
     if restart_needs_first_run(ctx):
-        state.run(ctx.first_run(), prefix="first-run/")
+        state.run(ctx.first_run(), prefix=FIRST_RUN)
     state.run(ctx, prefix="")
     if state.errors:
         return Failure(tuple(state.errors))

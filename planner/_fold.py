@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 
 from effects import ContainerConfig, ContainerMount, Plan, thaw_object
 
-__all__ = ["MergeError", "container_fragments", "merge", "mount_entry"]
+__all__ = ["FIRST_RUN", "MergeError", "container_fragments", "merge", "mount_entry"]
+
+FIRST_RUN = "first-run/"
 
 
 class MergeError(Exception):
@@ -37,8 +39,12 @@ def mount_entry(mount: ContainerMount) -> dict[str, object]:
 
 
 def container_fragments(plan: Plan) -> list[dict[str, object]]:
-    """Legacy's ``ctx.container_configs`` for ``plan``, in append order."""
-    effects = plan.effects
+    """Legacy's ``ctx.container_configs`` for ``plan``, in append order.
+
+    A restart planned after its first run (``first-run/`` stages) has the fragments
+    of the restart only, as legacy's restarted context does.
+    """
+    effects = [s.effect for s in plan.steps if not s.stage.startswith(FIRST_RUN)]
     fragments = [
         thaw_object(e.fragment) for e in effects if isinstance(e, ContainerConfig)
     ]

@@ -9,7 +9,9 @@ Both return a ``ContextError`` naming the first bad field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import uuid
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
 import orjson
@@ -36,8 +38,9 @@ from ._fields import int_list, opt_text, ordered_text_map, text, text_list
 from ._resources import environ_of, mounts_of, resource_data_of, resource_spec_of
 from .errors import ContextError
 
-__all__ = ["context_from_agent", "context_from_document"]
+__all__ = ["canonical_kernel_id", "context_from_agent", "context_from_document"]
 
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 TOP_LEVEL_EXTRA = frozenset({"$schema", "comment"})
 MANAGER_FIELDS = frozenset(
     {
@@ -95,8 +98,9 @@ def context_from_document(document: object) -> Result[Context, ContextError]:
     """Build a ``Context`` from a parsed context file (facts included)."""
     try:
         doc = Reader(document, "")
-        facts = facts_from_reader(doc.child("facts"))
-        return Success(_context(doc, facts, strict=True))
+        return Success(
+            _context(doc, lambda: facts_from_reader(doc.child("facts")), strict=True)
+        )
     except Invalid as exc:
         return Failure(ContextError(field=exc.field, reason=exc.reason))
 
@@ -143,15 +147,16 @@ def context_from_agent(
         {key: value for key, value in optional.items() if value is not None}
     )
     try:
-        return Success(_context(Reader(document, ""), facts, strict=False))
+        return Success(_context(Reader(document, ""), lambda: facts, strict=False))
     except Invalid as exc:
         return Failure(ContextError(field=exc.field, reason=exc.reason))
 
 
-def _context(doc: Reader, facts: Facts, *, strict: bool) -> Context:
+def _context(doc: Reader, read_facts: Callable[[], Facts], *, strict: bool) -> Context:
     kernel_id = _kernel_id(doc)
     image = _image(doc.child("image"), strict=strict)
     kernel_config = _kernel_config(doc.child("kernel_config"), strict=strict)
+    facts = read_facts()  # after the kernel's own fields, whose errors come first
     local = _local_config(doc.child("local_config"), facts, strict=strict)
     docker_args = _optional_object(doc, "computer_docker_args")
     context = Context(
@@ -181,9 +186,17 @@ def _context(doc: Reader, facts: Facts, *, strict: bool) -> Context:
 
 
 def _kernel_id(doc: Reader) -> str:
-    value = text(doc, "kernel_id")
+    """The kernel id as legacy spells its directory: a UUID in canonical form."""
+    value = canonical_kernel_id(text(doc, "kernel_id"))
     if not value or "/" in value or value in {".", ".."} or "\x00" in value:
         doc.fail("kernel_id", f"{value!r} cannot name a directory in the scratch root")
+    return value
+
+
+def canonical_kernel_id(value: str) -> str:
+    """A UUID id in canonical lower-case form (legacy's directory name); else as is."""
+    if _UUID.fullmatch(value.strip().lower().removeprefix("urn:uuid:").strip("{}")):
+        return str(uuid.UUID(value))
     return value
 
 

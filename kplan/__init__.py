@@ -1,0 +1,1 @@
+"""kplan's command line: the thin shell that wires planner and executor together."""

@@ -1,0 +1,210 @@
+"""The planning commands: plan, expect, graph, diff and demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+from returns.result import Failure, Success
+
+from effects import Plan, describe, dumps, encode, encode_tree
+from planner import Context, Diff, compile_plan, context_from_document, expected_tree
+from planner.legacy import (
+    LegacyBridge,
+    LegacyUnavailableError,
+    WorkerError,
+    legacy_runner_dir,
+)
+
+from ._against import LegacyOutcome, against_legacy, against_tree
+from ._load import SAMPLE_KERNEL, load_context, load_document, with_facts_from
+from ._render import Palette, render_diff, render_errors, render_plan, render_tree
+
+__all__ = ["demo", "diff", "expect", "graph", "plan"]
+
+OK, ERROR, DIFFERENT = 0, 1, 2
+
+
+def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
+    """Load and compile the context, or report why not (exit code)."""
+    match load_context(args.context):
+        case Failure(error):
+            return _refused(args, [error])
+        case Success(ctx):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    match compile_plan(ctx, args.quirk):
+        case Success(plan):
+            return ctx, plan
+        case Failure(errors):
+            return _refused(args, list(errors))
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+
+
+def _refused(args: argparse.Namespace, errors: list[object]) -> int:
+    sys.stderr.write(render_errors(errors))  # type: ignore[arg-type]
+    if args.format == "json":
+        document = {"ok": False, "errors": [_error_json(error) for error in errors]}
+        sys.stdout.buffer.write(dumps(document))
+    return ERROR
+
+
+def _error_json(error: object) -> dict[str, object]:
+    fields = ("stage", "code", "field", "value", "reason")
+    return {name: getattr(error, name) for name in fields if hasattr(error, name)}
+
+
+def plan(args: argparse.Namespace) -> int:
+    """``kplan plan CTX [--format text|json] [-o PLAN]``."""
+    compiled = _compiled(args)
+    if isinstance(compiled, int):
+        return compiled
+    _, result = compiled
+    if args.output is not None:
+        args.output.write_bytes(encode(result))
+    if args.format == "json":
+        sys.stdout.buffer.write(encode(result))
+    else:
+        sys.stdout.write(render_plan(result))
+    return OK
+
+
+def expect(args: argparse.Namespace) -> int:
+    """``kplan expect CTX``: the tree the plan leaves, from the facts' starting tree."""
+    compiled = _compiled(args)
+    if isinstance(compiled, int):
+        return compiled
+    tree = expected_tree(*compiled)
+    if args.format == "json":
+        sys.stdout.buffer.write(encode_tree(tree))
+    else:
+        sys.stdout.write(render_tree(tree))
+    return OK
+
+
+def graph(args: argparse.Namespace) -> int:
+    """``kplan graph CTX [--format dot|mermaid|json|text]``: steps and edges."""
+    compiled = _compiled(args)
+    if isinstance(compiled, int):
+        return compiled
+    _, result = compiled
+    labels = [
+        f"{i}: {s.stage}: {describe(s.effect)}" for i, s in enumerate(result.steps)
+    ]
+    if args.format == "json":
+        document = {"nodes": labels, "edges": [list(edge) for edge in result.edges]}
+        sys.stdout.buffer.write(dumps(document))
+    elif args.format == "mermaid":
+        lines = ["graph TD"] + [
+            f"  s{i}[{orjson.dumps(t).decode()}]" for i, t in enumerate(labels)
+        ]
+        lines += [f"  s{a} --> s{b}" for a, b in result.edges]
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        lines = ["digraph plan {", "  rankdir=TB;"]
+        lines += [
+            f"  s{i} [label={orjson.dumps(t).decode()}];" for i, t in enumerate(labels)
+        ]
+        lines += [f"  s{a} -> s{b};" for a, b in result.edges]
+        sys.stdout.write("\n".join([*lines, "}"]) + "\n")
+    return OK
+
+
+def diff(args: argparse.Namespace) -> int:
+    """``kplan diff CTX --against legacy|TREE.json|DIR``."""
+    if args.against == "legacy":
+        return _diff_legacy(args)
+    compiled = _compiled(args)
+    if isinstance(compiled, int):
+        return compiled
+    ctx, _ = compiled
+    result = against_tree(ctx, tuple(args.quirk), Path(args.against))
+    if isinstance(result, str):
+        sys.stderr.write(f"kplan: {result}\n")
+        return ERROR
+    return _show_diff(args, result, None, args.against)
+
+
+def _diff_legacy(args: argparse.Namespace) -> int:
+    try:
+        with LegacyBridge() as bridge:
+            return _diff_with(args, bridge)
+    except (LegacyUnavailableError, WorkerError) as exc:
+        sys.stderr.write(f"kplan: the legacy code is not available: {exc}\n")
+        return ERROR
+
+
+def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
+    runner = legacy_runner_dir()
+    assert runner is not None  # noqa: S101  (the bridge built the venv)
+    loaded = load_document(args.context).map(lambda doc: with_facts_from(doc, runner))
+    match loaded.bind(context_from_document):
+        case Failure(error):
+            return _refused(args, [error])
+        case Success(ctx):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    if isinstance(refused := compile_plan(ctx, args.quirk), Failure):
+        return _refused(args, list(refused.failure()))
+    result, outcome = against_legacy(ctx, loaded.unwrap(), tuple(args.quirk), bridge)
+    if result is None:
+        sys.stderr.write(
+            f"kplan: the legacy worker refused the context: {outcome.refused}\n"
+        )
+        return ERROR
+    return _show_diff(args, result, outcome, "legacy")
+
+
+def _show_diff(
+    args: argparse.Namespace, result: Diff, outcome: LegacyOutcome | None, other: str
+) -> int:
+    if args.format == "json":
+        document: dict[str, object] = {
+            "same": result.same,
+            "differences": [_difference_json(item) for item in result.differences],
+            "normalised": list(result.normalised),
+        }
+        if outcome is not None:
+            document["legacy"] = {"error": outcome.error, "logs": outcome.logs}
+        sys.stdout.buffer.write(dumps(document))
+    else:
+        if outcome is not None:
+            for line in outcome.logs:
+                sys.stderr.write(f"legacy log: {line}\n")
+        sys.stdout.write(render_diff(result, Palette(sys.stdout), other))
+    return OK if result.same else DIFFERENT
+
+
+def _difference_json(item: object) -> dict[str, object]:
+    fields = ("kind", "path", "plan", "other", "quirk", "detail")
+    return {name: getattr(item, name) for name in fields}
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Plan the sample kernel, show its plan and tree, and diff it against legacy."""
+    sample = argparse.Namespace(
+        context=SAMPLE_KERNEL, quirk=[], format="text", output=None
+    )
+    out = sys.stdout
+    out.write(f"== the sample kernel: {SAMPLE_KERNEL}\n\n== its plan\n")
+    if (code := plan(sample)) != OK:
+        return code
+    out.write("\n== the scratch tree it leaves (kplan expect)\n")
+    expect(sample)
+    out.write(
+        "\n== the same kernel against the real legacy code (diff --against legacy)\n"
+    )
+    out.flush()
+    try:
+        with LegacyBridge() as bridge:
+            return _diff_with(
+                argparse.Namespace(**{**vars(sample), "format": args.format}), bridge
+            )
+    except LegacyUnavailableError as exc:
+        out.write(f"legacy comparison NOT run: {exc}\n")
+        return OK

@@ -1,0 +1,103 @@
+"""Loading contexts and plans from files, gathering facts when a context has none.
+
+This is the CLI's edge: it reads files and the host, then hands plain values to
+the pure planner. Runner assets come from ``KPLAN_RUNNER_DIR``, else from the
+legacy venv kplan built (the real ``ai.backend.runner`` files), else from the
+sample assets shipped in ``kplan/samples/runner``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+from returns.result import Failure, Result, Success
+
+from effects import DecodeError, Plan, decode
+from executor import gather_facts
+from planner import Context, ContextError, canonical_kernel_id, context_from_document
+from planner.legacy import legacy_runner_dir
+
+__all__ = [
+    "SAMPLE_KERNEL",
+    "SAMPLE_RUNNER",
+    "load_context",
+    "load_document",
+    "load_plan",
+    "runner_dir",
+    "scratch_root_of",
+    "with_facts",
+    "with_facts_from",
+]
+
+SAMPLES = Path(__file__).parent / "samples"
+SAMPLE_KERNEL = SAMPLES / "kernel.json"
+SAMPLE_RUNNER = SAMPLES / "runner"
+
+
+def runner_dir() -> Path:
+    """Where the runner assets come from (see the module docstring)."""
+    configured = os.environ.get("KPLAN_RUNNER_DIR")
+    if configured:
+        return Path(configured)
+    return legacy_runner_dir() or SAMPLE_RUNNER
+
+
+def load_document(path: Path) -> Result[dict[str, object], ContextError]:
+    """Read a JSON object from ``path`` (``sample`` names the built-in kernel)."""
+    source = SAMPLE_KERNEL if str(path) == "sample" else path
+    try:
+        document = orjson.loads(source.read_bytes())
+    except OSError as exc:
+        return Failure(ContextError(field="(file)", reason=f"{source}: {exc.strerror}"))
+    except orjson.JSONDecodeError as exc:
+        return Failure(
+            ContextError(field="(file)", reason=f"{source}: not JSON: {exc}")
+        )
+    if not isinstance(document, dict):
+        return Failure(
+            ContextError(field="(file)", reason=f"{source}: not a JSON object")
+        )
+    return Success(document)
+
+
+def scratch_root_of(document: Mapping[str, object]) -> Path | None:
+    """The context's scratch root, read leniently (the parser reports errors)."""
+    local = document.get("local_config")
+    container = local.get("container") if isinstance(local, dict) else None
+    if not isinstance(container, dict):
+        return None
+    value = container.get("scratch_root", container.get("scratch-root"))
+    return Path(value) if isinstance(value, str) and value.startswith("/") else None
+
+
+def with_facts(document: dict[str, object]) -> dict[str, object]:
+    """``document`` with a ``facts`` section, gathered from this host if absent."""
+    return with_facts_from(document, runner_dir())
+
+
+def with_facts_from(document: dict[str, object], runner: Path) -> dict[str, object]:
+    """``with_facts`` with an explicit runner directory."""
+    root, kernel_id = scratch_root_of(document), document.get("kernel_id")
+    if "facts" in document or root is None or not isinstance(kernel_id, str):
+        return document  # the parser reports what is missing or wrong
+    kernel_id = canonical_kernel_id(kernel_id)
+    if "/" in kernel_id or not kernel_id:
+        return document  # the parser refuses it, naming the field
+    return {**document, "facts": gather_facts(root, kernel_id, runner)}
+
+
+def load_context(path: Path) -> Result[Context, ContextError]:
+    """Read, complete with facts, and parse a context file."""
+    return load_document(path).map(with_facts).bind(context_from_document)
+
+
+def load_plan(path: Path) -> Result[Plan, DecodeError]:
+    """Read and verify a plan file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Failure(DecodeError(field="(file)", reason=f"{path}: {exc.strerror}"))
+    return decode(data)

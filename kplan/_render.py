@@ -1,0 +1,106 @@
+"""Text renderings for humans: plans, trees, errors and diffs.
+
+JSON output goes through the canonical encoders instead; these are for terminals.
+Colour is used only when the stream is a TTY (and ``NO_COLOR`` is not set).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from typing import TextIO
+
+from effects import Plan, Tree, describe, mode_text
+from planner import ContextError, PlanError
+from planner._diff import Diff
+
+__all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]
+
+
+class Palette:
+    """ANSI colours, or nothing when the stream is not a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.on = stream.isatty() and "NO_COLOR" not in os.environ
+
+    def paint(self, code: str, text: str) -> str:
+        """``text`` in colour ``code`` (an SGR number) when colour is on."""
+        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan header, one line per step and the blob sizes."""
+    header = plan.header
+    lines = [
+        f"plan {header.plan_id}",
+        (
+            f"kernel {header.kernel_id} in {header.scratch_root}"
+            f" (applied as {header.run_as_uid}:{header.run_as_gid})"
+        ),
+        (
+            f"{len(plan.steps)} steps, {len(plan.blobs)} blobs"
+            f" ({sum(len(b.data) for b in plan.blobs)} bytes), {len(plan.edges)} edges"
+        ),
+        "",
+    ]
+    width = max((len(step.stage) for step in plan.steps), default=0)
+    for index, step in enumerate(plan.steps):
+        lines.append(f"{index:3d}  {step.stage:<{width}}  {describe(step.effect)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_tree(tree: Tree) -> str:
+    """One line per entry: mode, owner, type, size and path."""
+    lines = []
+    for path, node in tree.entries:
+        size = (
+            "volatile"
+            if node.volatile
+            else ("" if node.size is None else str(node.size))
+        )
+        lines.append(
+            f"{mode_text(node.mode):>7} {node.uid:>5}:{node.gid:<5} "
+            f"{node.type:<7} {size:>8}  {path}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_errors(errors: Iterable[PlanError | ContextError]) -> str:
+    """Every refusal, one per line."""
+    items = list(errors)
+    lines = [f"kplan: refused, {len(items)} problem{'s' if len(items) != 1 else ''}:"]
+    lines += [f"  - {error}" for error in items]
+    return "\n".join(lines) + "\n"
+
+
+_MARKS = {"only-in-plan": "+", "only-in-other": "-"}
+
+
+def render_diff(diff: Diff, palette: Palette, other: str) -> str:
+    """A readable diff with a summary line of counts."""
+    lines = []
+    for item in diff.differences:
+        mark = _MARKS.get(item.kind, "~")
+        colour = {"+": "32", "-": "31"}.get(mark, "33")
+        label = f"  [explained by quirk {item.quirk}]" if item.quirk else ""
+        values = f"plan={item.plan or '(absent)'}  {other}={item.other or '(absent)'}"
+        lines.append(
+            palette.paint(colour, f"{mark} {item.kind:<16} {item.path}")
+            + f"\n      {values}{label}"
+        )
+        if item.detail:
+            lines += [f"      {line}" for line in item.detail.rstrip("\n").split("\n")]
+    lines += [f"  note: {note}" for note in diff.normalised]
+    lines.append(_summary(diff, other))
+    return "\n".join(lines) + "\n"
+
+
+def _summary(diff: Diff, other: str) -> str:
+    if diff.same:
+        return f"no differences between the plan and {other}"
+    counts = Counter(item.kind for item in diff.differences)
+    explained = sum(1 for item in diff.differences if item.quirk)
+    parts = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+    tail = f" ({explained} explained by enabled quirks)" if explained else ""
+    return f"{len(diff.differences)} differences from {other}: {parts}{tail}"

@@ -1,0 +1,103 @@
+"""``kplan``: plan, expect, graph, diff, snapshot, demo.
+
+Exit codes (documented in the README): 0 ok or no difference, 1 error or refused
+input, 2 differences found. JSON goes to stdout as one document; messages go to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from effects import encode_tree
+from executor import snapshot
+from planner import QUIRKS
+
+from . import _commands
+from ._render import render_tree
+
+__all__ = ["main"]
+
+OK, ERROR, DIFFERENT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kplan", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("plan", "compile a context into a plan"),
+        ("expect", "the scratch tree the plan leaves"),
+        ("graph", "the plan's steps and dependency edges as DOT or Mermaid"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        _context_arguments(command)
+        if name == "plan":
+            command.add_argument(
+                "-o", "--output", type=Path, help="write the plan JSON here"
+            )
+    diff = commands.add_parser("diff", help="compare the plan's outcome with another")
+    _context_arguments(diff)
+    diff.add_argument(
+        "--against",
+        required=True,
+        help="'legacy', a tree JSON file, or a scratch root directory",
+    )
+    shot = commands.add_parser("snapshot", help="a real directory's tree")
+    shot.add_argument("directory", type=Path)
+    _format(shot)
+    demo = commands.add_parser("demo", help="plan, expect and diff the built-in sample")
+    _format(demo)
+    return parser
+
+
+def _format(
+    command: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")
+) -> None:
+    command.add_argument("--format", choices=choices, default=choices[0])
+
+
+def _context_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "context",
+        type=Path,
+        help="context file ('sample' for the built-in sample kernel)",
+    )
+    command.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        choices=sorted(QUIRKS),
+        help="turn on a named fix of a legacy defect (repeatable)",
+    )
+    graph = command.prog.endswith("graph")
+    _format(command, ("text", "json", "dot", "mermaid") if graph else ("text", "json"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one kplan command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    handler = {
+        "plan": _commands.plan,
+        "expect": _commands.expect,
+        "graph": _commands.graph,
+        "diff": _commands.diff,
+        "snapshot": _snapshot,
+        "demo": _commands.demo,
+    }[args.command]
+    return handler(args)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    directory: Path = args.directory
+    if not directory.is_dir():
+        sys.stderr.write(f"kplan: {directory} is not a directory\n")
+        return ERROR
+    tree, _ = snapshot(directory)
+    if args.format == "json":
+        sys.stdout.buffer.write(encode_tree(tree))
+    else:
+        sys.stdout.write(render_tree(tree))
+    return OK

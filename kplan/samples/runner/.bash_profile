@@ -1,0 +1,2 @@
+# kplan SAMPLE runner asset (see .bashrc in this directory).
+[ -f ~/.bashrc ] && . ~/.bashrc

@@ -1,0 +1,3 @@
+" kplan SAMPLE runner asset (see .bashrc in this directory).
+set nocompatible
+syntax on
