@@ -25,7 +25,7 @@ from typing import Literal, final
 import attrs
 
 from ._paths import inside_scratch
-from ._validators import check_id, mode_field, non_empty, optional_id, sha256_hex
+from ._validators import check_positive, mode_field, non_empty, optional_id, sha256_hex
 
 __all__ = [
     "Chmod",
@@ -85,10 +85,7 @@ class Chown:
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    check_id(attribute.name, value)
-    if value == 0:
-        msg = f"{attribute.name} must be a positive int, got 0"
-        raise ValueError(msg)
+    check_positive(attribute.name, value)
 
 
 @final

@@ -13,6 +13,7 @@ import attrs
 __all__ = [
     "MAX_MODE",
     "check_id",
+    "check_positive",
     "check_mode",
     "check_text",
     "id_field",
@@ -50,6 +51,13 @@ def check_id(name: str, value: object, *, optional: bool = False) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         kind = "None or an int >= 0" if optional else "an int >= 0"
         msg = f"{name} must be {kind}, got {value!r}"
+        raise ValueError(msg)
+
+
+def check_positive(name: str, value: object) -> None:
+    """Raise unless ``value`` is an int > 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        msg = f"{name} must be a positive int, got {value!r}"
         raise ValueError(msg)
 
 

@@ -1,0 +1,99 @@
+"""The canonical plan encoding (style.md rule 11) and its golden pin."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import orjson
+import pytest
+from effects import decode, encode, seal
+from returns.result import Failure
+
+from .plans import every_effect_plan, small_plan
+
+GOLDEN = Path(__file__).parent / "golden" / "small-plan.json"
+
+
+def test_every_effect_round_trips() -> None:
+    plan = every_effect_plan()
+    assert decode(encode(plan)).unwrap() == plan
+
+
+def test_the_encoding_of_a_small_plan_is_pinned() -> None:
+    # A change here is a plan format change: bump FORMAT_VERSION and regenerate.
+    assert encode(small_plan()) == GOLDEN.read_bytes()
+
+
+def test_modes_are_octal_strings_and_keys_are_sorted() -> None:
+    text = encode(small_plan()).decode()
+    assert '"mode": "0o640"' in text
+    document = orjson.loads(text)
+    assert list(document) == sorted(document)
+
+
+def test_the_plan_id_is_the_digest_of_the_encoding_without_it() -> None:
+    plan = small_plan()
+    blank = attrs.evolve(plan, header=attrs.evolve(plan.header, plan_id=""))
+    document = orjson.loads(encode(blank))
+    assert document["header"]["plan_id"] == ""
+    assert plan.header.plan_id == hashlib.sha256(encode(blank)).hexdigest()
+
+
+def test_sealing_twice_gives_the_same_id() -> None:
+    plan = small_plan()
+    again = seal(plan.header, plan.steps, plan.blobs, plan.edges)
+    assert again == plan
+
+
+def test_bytes_are_identical_in_another_process() -> None:
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]];"
+        "from tests.plans import small_plan; from effects import encode;"
+        "sys.stdout.buffer.write(encode(small_plan()))"
+    )
+    root = str(Path(__file__).parent.parent)
+    other = subprocess.run([sys.executable, "-c", code, root], capture_output=True,
+                           check=True, env={"PYTHONHASHSEED": "12345"})
+    assert other.stdout == encode(small_plan())
+
+
+def test_a_tampered_plan_is_refused_by_its_id() -> None:
+    document = orjson.loads(encode(small_plan()))
+    document["steps"][0]["effect"]["mode"] = "0o777"
+    result = decode(orjson.dumps(document))
+    assert isinstance(result, Failure)
+    assert result.failure().field == "header.plan_id"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["steps"][0]["effect"].update(mode="755"), "steps[0].effect.mode"),
+        (lambda d: d["steps"][0]["effect"].update(path="/etc"), "steps[0].effect.path"),
+        (lambda d: d["steps"][0]["effect"].update(path="k1/../x"), "steps[0].effect.path"),
+        (lambda d: d["steps"][0]["effect"].update(op="rmrf"), "steps[0].effect.op"),
+        (lambda d: d["steps"][0]["effect"].update(extra=1), "steps[0].effect.extra"),
+        (lambda d: d["steps"][2]["effect"].update(uid=-5), "steps[2].effect.uid"),
+        (lambda d: d["header"].update(kernel_id=3), "header.kernel_id"),
+        (lambda d: d.update(edges=[[2, 1]]), "plan"),
+        (lambda d: d.update(edges=[["a", 1]]), "edges[0]"),
+        (lambda d: d["blobs"].update({"00": "aGk="}), "blobs.00"),
+        (lambda d: d.pop("steps"), "steps"),
+    ],
+)
+def test_invalid_documents_name_the_field(change: object, field: str) -> None:
+    document = orjson.loads(encode(small_plan()))
+    change(document)  # type: ignore[operator]
+    result = decode(orjson.dumps(document))
+    assert isinstance(result, Failure)
+    assert result.failure().field == field
+
+
+def test_not_json_is_refused() -> None:
+    result = decode(b"{")
+    assert isinstance(result, Failure)
+    assert "not JSON" in result.failure().reason
