@@ -13,8 +13,8 @@ import attrs
 __all__ = [
     "MAX_MODE",
     "check_id",
-    "check_positive",
     "check_mode",
+    "check_positive",
     "check_text",
     "id_field",
     "is_sha256",

@@ -108,6 +108,7 @@ class _State:
         self.writers: dict[PurePosixPath, tuple[str, str]] = {}
 
     def run(self, ctx: Context, prefix: str) -> None:
+        self.writers = {}  # a restart rewrites what its first run wrote: no conflict
         mounts = self._mounts(ctx)
         if mounts is None:
             return

@@ -28,7 +28,10 @@ from effects import (
 )
 
 HEADER = Header(
-    scratch_root=P("/var/lib/backend.ai/scratches"), kernel_id="k1", run_as_uid=0, run_as_gid=0
+    scratch_root=P("/var/lib/backend.ai/scratches"),
+    kernel_id="k1",
+    run_as_uid=0,
+    run_as_gid=0,
 )
 HELLO = blob_of(b"hello\n")
 
@@ -45,9 +48,16 @@ def every_effect_plan() -> Plan:
         WriteFile(path=P("k1/config/environ.txt"), blob=HELLO.digest, mode=0o644),
         Chown(path=P("k1/config/environ.txt"), uid=1000, gid=None),
         GenerateHostKey(path=P("k1/config/key"), kind="rsa", bits=2048),
-        ContainerMount(type="bind", source="/x", target="/home/x", read_only=True,
-                       options=freeze_object({"Propagation": "rprivate"})),
-        ContainerConfig(fragment=freeze_object({"HostConfig": {"NetworkMode": "none"}})),
+        ContainerMount(
+            type="bind",
+            source="/x",
+            target="/home/x",
+            read_only=True,
+            options=freeze_object({"Propagation": "rprivate"}),
+        ),
+        ContainerConfig(
+            fragment=freeze_object({"HostConfig": {"NetworkMode": "none"}})
+        ),
         RegisterKernel(record=freeze_object({"kernel_id": "k1"})),
         CreateContainer(name="kernel.k1", config=freeze_object({"Image": "busybox"})),
         StartContainer(name="kernel.k1"),
@@ -61,10 +71,16 @@ def small_plan() -> Plan:
     """The plan pinned by the golden encoding test."""
     steps = [
         Step(stage="scratch", effect=MakeDir(path=P("k1"), mode=0o755)),
-        Step(stage="scratch", effect=WriteFile(path=P("k1/a.txt"), blob=HELLO.digest,
-                                               mode=0o640)),
+        Step(
+            stage="scratch",
+            effect=WriteFile(path=P("k1/a.txt"), blob=HELLO.digest, mode=0o640),
+        ),
         Step(stage="scratch", effect=Chown(path=P("k1/a.txt"), uid=1000, gid=1000)),
-        Step(stage="mounts", effect=ContainerMount(type="volume", source="v", target="/v",
-                                                   read_only=False, options=EMPTY)),
+        Step(
+            stage="mounts",
+            effect=ContainerMount(
+                type="volume", source="v", target="/v", read_only=False, options=EMPTY
+            ),
+        ),
     ]
     return seal(HEADER, steps, [HELLO], [(0, 1), (1, 2)])

@@ -14,8 +14,21 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 OURS = {"effects", "planner", "executor", "kplan"}
-IO_MODULES = {"os", "asyncio", "aiodocker", "shutil", "subprocess", "socket", "tempfile",
-              "time", "random", "secrets", "select", "fcntl", "signal"}
+IO_MODULES = {
+    "os",
+    "asyncio",
+    "aiodocker",
+    "shutil",
+    "subprocess",
+    "socket",
+    "tempfile",
+    "time",
+    "random",
+    "secrets",
+    "select",
+    "fcntl",
+    "signal",
+}
 # The legacy bridge is the one IO module in planner (design.md §6); the worker runs in
 # the legacy interpreter and imports nothing of ours.
 IO_EXCEPTIONS = {"planner/_legacy/_bridge.py", "planner/_legacy/worker.py"}
@@ -38,8 +51,12 @@ def _modules(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
-ALLOWED = {"effects": set(), "planner": {"effects"}, "executor": {"effects"},
-           "kplan": {"effects", "planner", "executor"}}
+ALLOWED = {
+    "effects": set(),
+    "planner": {"effects"},
+    "executor": {"effects"},
+    "kplan": {"effects", "planner", "executor"},
+}
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

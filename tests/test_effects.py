@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath as P
 
 import pytest
+
 from effects import (
     EMPTY,
     Blob,
@@ -127,7 +128,9 @@ def test_loopfile_scratch_needs_an_image_and_tmpfs_refuses_one() -> None:
     with pytest.raises(ValueError, match="image path exactly"):
         MountScratch(kind="loopfile", path=P("k"), size=1)
     with pytest.raises(ValueError, match="image path exactly"):
-        MountScratch(kind="tmpfs", path=P("k"), size=1, image=P("k.img"), image_mode=0o644)
+        MountScratch(
+            kind="tmpfs", path=P("k"), size=1, image=P("k.img"), image_mode=0o644
+        )
     with pytest.raises(ValueError, match="image_mode exactly"):
         MountScratch(kind="loopfile", path=P("k"), size=1, image=P("k.img"))
 
@@ -141,7 +144,9 @@ def test_scratch_mount_kind_and_size_are_checked() -> None:
 
 def test_container_mount_target_must_be_absolute() -> None:
     with pytest.raises(ValueError, match="absolute"):
-        ContainerMount(type="bind", source="/s", target="rel", read_only=True, options=EMPTY)
+        ContainerMount(
+            type="bind", source="/s", target="rel", read_only=True, options=EMPTY
+        )
 
 
 @pytest.mark.parametrize("name", ["", "a\x00b"])
@@ -194,10 +199,17 @@ def test_header_checks_root_id_and_version() -> None:
     with pytest.raises(ValueError, match="int >= 0"):
         Header(scratch_root=P("/s"), kernel_id="k", run_as_uid=-1, run_as_gid=0)
     with pytest.raises(ValueError, match="plan_id"):
-        Header(scratch_root=P("/s"), kernel_id="k", run_as_uid=0, run_as_gid=0, plan_id="x")
+        Header(
+            scratch_root=P("/s"), kernel_id="k", run_as_uid=0, run_as_gid=0, plan_id="x"
+        )
     with pytest.raises(ValueError, match="format version"):
-        Header(scratch_root=P("/s"), kernel_id="k", run_as_uid=0, run_as_gid=0,
-               format_version=2)
+        Header(
+            scratch_root=P("/s"),
+            kernel_id="k",
+            run_as_uid=0,
+            run_as_gid=0,
+            format_version=2,
+        )
 
 
 def test_absolute_paths_reject_dotdot() -> None:
@@ -221,7 +233,10 @@ def test_a_plan_must_carry_exactly_the_blobs_it_writes() -> None:
         Plan(header=HEADER, steps=[write])
     with pytest.raises(ValueError, match="unreferenced"):
         Plan(header=HEADER, steps=[], blobs=[blob_of(b"x")])
-    assert Plan(header=HEADER, steps=[write], blobs=[blob_of(b"x")]).blob_table[DIGEST] == b"x"
+    assert (
+        Plan(header=HEADER, steps=[write], blobs=[blob_of(b"x")]).blob_table[DIGEST]
+        == b"x"
+    )
 
 
 @pytest.mark.parametrize("edge", [(1, 0), (0, 0), (0, 5), (-1, 0)])

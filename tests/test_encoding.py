@@ -10,8 +10,9 @@ from pathlib import Path
 import attrs
 import orjson
 import pytest
-from effects import decode, encode, seal
 from returns.result import Failure
+
+from effects import decode, encode, seal
 
 from .plans import every_effect_plan, small_plan
 
@@ -56,8 +57,12 @@ def test_bytes_are_identical_in_another_process() -> None:
         "sys.stdout.buffer.write(encode(small_plan()))"
     )
     root = str(Path(__file__).parent.parent)
-    other = subprocess.run([sys.executable, "-c", code, root], capture_output=True,
-                           check=True, env={"PYTHONHASHSEED": "12345"})
+    other = subprocess.run(
+        [sys.executable, "-c", code, root],
+        capture_output=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345"},
+    )
     assert other.stdout == encode(small_plan())
 
 
@@ -74,7 +79,10 @@ def test_a_tampered_plan_is_refused_by_its_id() -> None:
     [
         (lambda d: d["steps"][0]["effect"].update(mode="755"), "steps[0].effect.mode"),
         (lambda d: d["steps"][0]["effect"].update(path="/etc"), "steps[0].effect.path"),
-        (lambda d: d["steps"][0]["effect"].update(path="k1/../x"), "steps[0].effect.path"),
+        (
+            lambda d: d["steps"][0]["effect"].update(path="k1/../x"),
+            "steps[0].effect.path",
+        ),
         (lambda d: d["steps"][0]["effect"].update(op="rmrf"), "steps[0].effect.op"),
         (lambda d: d["steps"][0]["effect"].update(extra=1), "steps[0].effect.extra"),
         (lambda d: d["steps"][2]["effect"].update(uid=-5), "steps[2].effect.uid"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath as P
 
 import pytest
+from returns.result import Failure
+
 from effects import (
     EMPTY,
     Chmod,
@@ -24,7 +26,6 @@ from effects import (
     project,
     seal,
 )
-from returns.result import Failure
 
 HEADER = Header(scratch_root=P("/s"), kernel_id="k", run_as_uid=7, run_as_gid=8)
 DATA = blob_of(b"data")
@@ -66,7 +67,9 @@ def test_mkdir_creates_with_the_exact_mode_owned_by_the_applier() -> None:
 
 
 def test_mkdir_needs_an_existing_parent() -> None:
-    assert "does not exist" in refused(EMPTY_TREE, MakeDir(path=P("k/config"), mode=0o755))
+    assert "does not exist" in refused(
+        EMPTY_TREE, MakeDir(path=P("k/config"), mode=0o755)
+    )
 
 
 def test_mkdir_keeps_an_existing_directory_as_it_is() -> None:
@@ -79,8 +82,9 @@ def test_mkdir_fails_on_an_existing_non_directory() -> None:
 
 def test_write_creates_a_file_with_mode_digest_and_size() -> None:
     tree = run(BASE, WriteFile(path=P("k/new"), blob=OTHER.digest, mode=0o600))
-    assert tree.nodes[P("k/new")] == Node(type="file", mode=0o600, uid=7, gid=8, size=5,
-                                          sha256=OTHER.digest)
+    assert tree.nodes[P("k/new")] == Node(
+        type="file", mode=0o600, uid=7, gid=8, size=5, sha256=OTHER.digest
+    )
 
 
 def test_write_replaces_content_but_keeps_mode_and_owner() -> None:
@@ -89,9 +93,12 @@ def test_write_replaces_content_but_keeps_mode_and_owner() -> None:
 
 
 def test_write_fails_on_a_directory_and_a_symlink() -> None:
-    assert "is a dir" in refused(BASE, WriteFile(path=P("k"), blob=DATA.digest, mode=0o644))
-    assert "is a symlink" in refused(BASE, WriteFile(path=P("k/link"), blob=DATA.digest,
-                                                     mode=0o644))
+    assert "is a dir" in refused(
+        BASE, WriteFile(path=P("k"), blob=DATA.digest, mode=0o644)
+    )
+    assert "is a symlink" in refused(
+        BASE, WriteFile(path=P("k/link"), blob=DATA.digest, mode=0o644)
+    )
 
 
 def test_write_fails_below_a_file() -> None:
@@ -105,8 +112,11 @@ def test_nothing_goes_through_a_symlinked_directory() -> None:
 
 
 def test_chmod_and_chown_change_existing_paths() -> None:
-    tree = run(BASE, Chmod(path=P("k/file"), mode=0o600), Chown(path=P("k/file"), uid=5,
-                                                                 gid=None))
+    tree = run(
+        BASE,
+        Chmod(path=P("k/file"), mode=0o600),
+        Chown(path=P("k/file"), uid=5, gid=None),
+    )
     node = tree.nodes[P("k/file")]
     assert (node.mode, node.uid, node.gid) == (0o600, 5, 0)
 
@@ -125,18 +135,28 @@ def test_a_host_key_and_its_public_half_are_volatile_0600() -> None:
     tree = run(BASE, GenerateHostKey(path=P("k/key"), kind="rsa", bits=2048))
     for name in ("k/key", "k/key.pub"):
         node = tree.nodes[P(name)]
-        assert (node.type, node.mode, node.volatile, node.sha256) == ("file", 0o600, True, None)
+        assert (node.type, node.mode, node.volatile, node.sha256) == (
+            "file",
+            0o600,
+            True,
+            None,
+        )
 
 
 def test_an_existing_public_half_is_left_alone() -> None:
     before = Tree([*BASE.entries, (P("k/key.pub"), f())])
-    assert run(before, GenerateHostKey(path=P("k/key"), kind="rsa", bits=2048)).nodes[
-        P("k/key.pub")] == f()
+    assert (
+        run(before, GenerateHostKey(path=P("k/key"), kind="rsa", bits=2048)).nodes[
+            P("k/key.pub")
+        ]
+        == f()
+    )
 
 
 def test_a_host_key_is_never_overwritten() -> None:
-    assert "already exists" in refused(BASE, GenerateHostKey(path=P("k/file"), kind="rsa",
-                                                             bits=2048))
+    assert "already exists" in refused(
+        BASE, GenerateHostKey(path=P("k/file"), kind="rsa", bits=2048)
+    )
 
 
 def test_a_tmpfs_hides_what_was_below_and_is_sticky_world_writable() -> None:
@@ -146,8 +166,12 @@ def test_a_tmpfs_hides_what_was_below_and_is_sticky_world_writable() -> None:
 
 
 def test_a_loopfile_makes_its_image_and_an_ext4_root() -> None:
-    tree = run(BASE, MountScratch(kind="loopfile", path=P("k"), size=2**20,
-                                  image=P("k.img"), image_mode=0o644))
+    tree = run(
+        BASE,
+        MountScratch(
+            kind="loopfile", path=P("k"), size=2**20, image=P("k.img"), image_mode=0o644
+        ),
+    )
     assert tree.nodes[P("k.img")].volatile
     assert tree.nodes[P("k")] == d(0o755, 0, 0)
     assert tree.nodes[P("k/lost+found")] == d(0o700, 0, 0)
@@ -155,10 +179,12 @@ def test_a_loopfile_makes_its_image_and_an_ext4_root() -> None:
 
 
 def test_a_mount_point_must_be_an_existing_directory() -> None:
-    assert "does not exist" in refused(EMPTY_TREE, MountScratch(kind="tmpfs", path=P("k"),
-                                                                size=1))
-    assert "not a directory" in refused(BASE, MountScratch(kind="tmpfs", path=P("k/file"),
-                                                           size=1))
+    assert "does not exist" in refused(
+        EMPTY_TREE, MountScratch(kind="tmpfs", path=P("k"), size=1)
+    )
+    assert "not a directory" in refused(
+        BASE, MountScratch(kind="tmpfs", path=P("k/file"), size=1)
+    )
 
 
 def test_container_effects_do_not_change_the_tree() -> None:
@@ -167,18 +193,23 @@ def test_container_effects_do_not_change_the_tree() -> None:
 
 
 def test_the_error_names_the_step_and_the_path() -> None:
-    result = project(_plan((MakeDir(path=P("a"), mode=0o755),
-                            MakeDir(path=P("b/c"), mode=0o755))), EMPTY_TREE)
+    result = project(
+        _plan((MakeDir(path=P("a"), mode=0o755), MakeDir(path=P("b/c"), mode=0o755))),
+        EMPTY_TREE,
+    )
     assert isinstance(result, Failure)
     error = result.failure()
     assert (error.index, error.stage, error.path) == (1, "t", "b/c")
     assert "mkdir b/c" in str(error)
 
 
-@pytest.mark.parametrize("bad", [
-    [(P("a/b"), d())],
-    [(P("a"), f()), (P("a/b"), d())],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [(P("a/b"), d())],
+        [(P("a"), f()), (P("a/b"), d())],
+    ],
+)
 def test_a_tree_needs_every_parent_as_a_directory(bad: list[tuple[P, Node]]) -> None:
     with pytest.raises(ValueError, match="parent"):
         Tree(bad)

@@ -6,22 +6,33 @@ from pathlib import PurePosixPath as P
 
 import orjson
 import pytest
-from effects import Node, Tree, decode_tree, encode_tree
 from returns.result import Failure
 
+from effects import Node, Tree, decode_tree, encode_tree
+
 DIGEST = "a" * 64
-TREE = Tree([
-    (P("k/f"), Node(type="file", mode=0o644, uid=1, gid=2, size=3, sha256=DIGEST)),
-    (P("k"), Node(type="dir", mode=0o1777, uid=0, gid=0)),
-    (P("k/key"), Node(type="file", mode=0o600, uid=0, gid=0, volatile=True)),
-])
+TREE = Tree(
+    [
+        (P("k/f"), Node(type="file", mode=0o644, uid=1, gid=2, size=3, sha256=DIGEST)),
+        (P("k"), Node(type="dir", mode=0o1777, uid=0, gid=0)),
+        (P("k/key"), Node(type="file", mode=0o600, uid=0, gid=0, volatile=True)),
+    ]
+)
 
 
 def test_the_json_has_exactly_the_design_fields_sorted_by_path() -> None:
     document = orjson.loads(encode_tree(TREE))
     assert [entry["path"] for entry in document] == ["k", "k/f", "k/key"]
-    assert document[1] == {"path": "k/f", "type": "file", "mode": "0o644", "uid": 1,
-                           "gid": 2, "size": 3, "sha256": DIGEST, "volatile": False}
+    assert document[1] == {
+        "path": "k/f",
+        "type": "file",
+        "mode": "0o644",
+        "uid": 1,
+        "gid": 2,
+        "size": 3,
+        "sha256": DIGEST,
+        "volatile": False,
+    }
     assert document[0]["mode"] == "0o1777"
     assert (document[0]["size"], document[0]["sha256"]) == (None, None)
 
@@ -36,14 +47,17 @@ def test_duplicates_are_refused() -> None:
         Tree([(P("k"), node), (P("k"), node)])
 
 
-@pytest.mark.parametrize(("entry", "field"), [
-    ({"path": "/abs"}, "[1].path"),
-    ({"mode": "644"}, "[1].mode"),
-    ({"uid": -1}, "[1].uid"),
-    ({"type": "fifo"}, "[1]"),
-    ({"sha256": None}, "[1]"),
-    ({"colour": "red"}, "[1].colour"),
-])
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"path": "/abs"}, "[1].path"),
+        ({"mode": "644"}, "[1].mode"),
+        ({"uid": -1}, "[1].uid"),
+        ({"type": "fifo"}, "[1]"),
+        ({"sha256": None}, "[1]"),
+        ({"colour": "red"}, "[1].colour"),
+    ],
+)
 def test_bad_entries_name_the_field(entry: dict[str, object], field: str) -> None:
     document = orjson.loads(encode_tree(TREE))
     document[1] = {**document[1], **entry}

@@ -95,6 +95,8 @@ Kernel and session ids that parse as UUIDs are passed as ``UUID`` like the agent
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import ctypes
@@ -102,6 +104,7 @@ import enum
 import errno
 import hashlib
 import importlib.metadata
+import importlib.resources
 import json
 import logging
 import os
@@ -129,6 +132,21 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 CONTENT_SIZE_LIMIT = 65536
 DEFAULT_KNOWN_SLOT_TYPES: Mapping[str, str] = {"cpu": "count", "mem": "bytes"}
 WORK_PREFIX = "/home/work/"
+# The runner files prepare_scratch copies (legacy-contract §4.3); facts.runner.files
+# may carry any of them, and nothing else.
+RUNNER_ASSETS = (
+    "jupyter-custom.css",
+    "logo.svg",
+    "roboto.ttf",
+    "roboto-italic.ttf",
+    ".bashrc",
+    ".bash_profile",
+    ".zshrc",
+    ".vimrc",
+    ".tmux.conf",
+    "DO_NOT_STORE_PERSISTENT_FILES_HERE.md",
+)
+RUNNER_OVERLAY = "runner-overlay"  # below aux/: the runner dir legacy sees (input 2)
 
 log = logging.getLogger("kplan.legacy_worker")
 
@@ -163,6 +181,8 @@ class Legacy:
     NetworkPluginContext: Any
     PortPool: Any
     version: str
+    runner_dir: Path  # files("ai.backend.runner"), as prepare_scratch/prepare_ssh find it
+    dropbear_name: str  # "dropbearmulti.<arch>.bin" as prepare_ssh names it (§8 step 2)
 
 
 def load_legacy() -> Legacy:
@@ -173,6 +193,7 @@ def load_legacy() -> Legacy:
     from ai.backend.agent.plugin.network import NetworkPluginContext  # noqa: PLC0415
     from ai.backend.agent.port_pool import PortPool  # noqa: PLC0415
     from ai.backend.agent.types import KernelOwnershipData  # noqa: PLC0415
+    from ai.backend.agent.utils import get_arch_name  # noqa: PLC0415
     from ai.backend.common.docker import ImageRef, KernelFeatures  # noqa: PLC0415
     from ai.backend.common.typed_validators import AutoDirectoryPath  # noqa: PLC0415
     from ai.backend.common.types import (  # noqa: PLC0415
@@ -203,6 +224,8 @@ def load_legacy() -> Legacy:
         NetworkPluginContext=NetworkPluginContext,
         PortPool=PortPool,
         version=importlib.metadata.version(LEGACY_DISTRIBUTION),
+        runner_dir=Path(str(importlib.resources.files("ai.backend.runner"))),
+        dropbear_name=f"dropbearmulti.{get_arch_name()}.bin",
     )
 
 
@@ -271,6 +294,58 @@ def parse_umask(value: Any) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# facts.runner, decoded (input substitution 2: the runner files legacy copies)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunnerAsset:
+    """One runner file as the facts describe it."""
+
+    name: str  # one of RUNNER_ASSETS
+    mode: int
+    content: bytes
+
+
+@dataclass(frozen=True)
+class RunnerAssets:
+    """What legacy's runner dir must show: these assets, and dropbear or not."""
+
+    files: tuple[RunnerAsset, ...]
+    has_dropbear: bool
+
+
+def decode_runner_asset(name: Any, entry: Any) -> RunnerAsset:
+    """One ``facts.runner.files`` entry; raises ``ValueError`` naming the problem."""
+    if name not in RUNNER_ASSETS:
+        raise ValueError("not one of the runner files legacy copies (legacy-contract §4.3)")
+    if not isinstance(entry, Mapping):
+        raise ValueError("entry must be an object with mode and content_base64")
+    mode, content = entry.get("mode"), entry.get("content_base64")
+    if not isinstance(mode, str) or not _OCTAL_TEXT_RE.fullmatch(mode) or int(mode, 8) > 0o7777:
+        raise ValueError(f"mode {mode!r} is not an octal mode up to 0o7777")
+    if not isinstance(content, str):
+        raise ValueError("content_base64 must be a string")
+    try:
+        data = base64.b64decode(content, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"content_base64 is not base64: {exc}") from exc
+    return RunnerAsset(name=name, mode=int(mode, 8), content=data)
+
+
+def runner_assets(facts: Mapping[str, Any]) -> RunnerAssets | None:
+    """``facts.runner`` decoded, or None when absent (legacy then sees the real files).
+
+    Call only on validated contexts (``_check_runner_facts``): raises on bad input.
+    """
+    runner = facts.get("runner")
+    if runner is None:
+        return None
+    files = tuple(decode_runner_asset(n, e) for n, e in runner["files"].items())
+    return RunnerAssets(files=files, has_dropbear=runner["has_dropbear"])
+
+
+# ---------------------------------------------------------------------------------------
 # Step 1: validation / refusal (pure, stdlib only)
 # ---------------------------------------------------------------------------------------
 
@@ -288,6 +363,7 @@ class Refusal:
 
 
 _OCTAL_RE = re.compile(r"[0-7]+")
+_OCTAL_TEXT_RE = re.compile(r"(0o)?[0-7]+")  # "0o644" (the facts' spelling) or "644"
 _SIZE_RE = re.compile(r"\s*([0-9]*\.?[0-9]*)\s*([A-Za-z]*)\s*")
 
 
@@ -525,6 +601,33 @@ def _check_facts(facts: Mapping[str, Any], out: list[Refusal]) -> None:
         parse_umask(umask)
     except ValueError:
         out.append(Refusal("facts.umask", umask, "input: umask is not octal"))
+    _check_runner_facts(facts.get("runner"), out)
+
+
+def _check_runner_facts(runner: Any, out: list[Refusal]) -> None:
+    """``facts.runner``: only the ten asset names (they become file names in the overlay)."""
+    if runner is None:
+        return
+    if not isinstance(runner, Mapping):
+        out.append(Refusal("facts.runner", runner, "input: facts.runner must be an object"))
+        return
+    if not isinstance(runner.get("has_dropbear"), bool):
+        out.append(
+            Refusal(
+                "facts.runner.has_dropbear",
+                runner.get("has_dropbear"),
+                "input: has_dropbear must be true or false",
+            )
+        )
+    files = runner.get("files")
+    if not isinstance(files, Mapping):
+        out.append(Refusal("facts.runner.files", files, "input: files must be an object"))
+        return
+    for name, entry in files.items():
+        try:
+            decode_runner_asset(name, entry)
+        except ValueError as exc:
+            out.append(Refusal(f"facts.runner.files.{name}", name, f"input: {exc}"))
 
 
 def validate_context(context: Mapping[str, Any]) -> list[Refusal]:
@@ -697,15 +800,20 @@ def confine_to(writable_root: str) -> None:
     for entry in visible_mounts(read_mountinfo()):
         if _is_within(entry.mount_point, writable_root) or "ro" in entry.options:
             continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for name, bit in _PRESERVED_MOUNT_FLAGS.items():
-            if name in entry.options:
-                flags |= bit
         try:
-            sys_mount(None, entry.mount_point, flags)
+            remount_readonly(entry)
         except OSError as exc:
             failures.append(f"{entry.mount_point}: {exc}")
     verify_confinement(writable_root, failures)
+
+
+def remount_readonly(entry: MountEntry, extra_flags: int = 0) -> None:
+    """Bind-remount one mount read-only, repeating its per-mount flags (else cleared)."""
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | extra_flags
+    for name, bit in _PRESERVED_MOUNT_FLAGS.items():
+        if name in entry.options:
+            flags |= bit
+    sys_mount(None, entry.mount_point, flags)
 
 
 def verify_confinement(writable_root: str, failures: Sequence[str] = ()) -> None:
@@ -776,6 +884,103 @@ def expose_runtime(uid: int, gid: int) -> list[str]:
     return sorted(blocked)
 
 
+# ---------------------------------------------------------------------------------------
+# Input substitution 2: the runner files legacy sees are the facts' (inside the namespace)
+# ---------------------------------------------------------------------------------------
+#
+# prepare_scratch copies ten files of the ai.backend.runner package (legacy-contract
+# §4.3) and prepare_ssh needs its dropbearmulti.<arch>.bin (§8 step 2). Both locate them
+# through files("ai.backend.runner") and call .resolve() on the result, so the package
+# directory itself must show the facts' files: aux/runner-overlay/ is built with the
+# facts' assets (content, mode) plus read-only binds of every other real entry (big
+# binaries: bound, never copied; dropbear only when has_dropbear), then bound over the
+# real runner dir and remounted read-only. Nothing propagates out of the private
+# namespace; the host's runner dir is never written.
+
+
+def install_runner_overlay(
+    legacy: Legacy, assets: RunnerAssets, paths: RunPaths, owner: tuple[int, int]
+) -> list[str]:
+    """Make legacy's runner dir show ``assets``; returns warnings for the response log.
+
+    ``owner`` is the identity legacy runs as: it owns the substituted files so that
+    even a 0600 asset stays readable, as an agent's own installation is to it.
+    Raises ``ConfinementError`` when the overlay cannot be built (legacy must not run).
+    """
+    real = os.path.realpath(legacy.runner_dir)
+    overlay = os.path.join(paths.aux, RUNNER_OVERLAY)
+    hidden = set(RUNNER_ASSETS) | (set() if assets.has_dropbear else {legacy.dropbear_name})
+    try:
+        _make_overlay_dir(real, overlay)
+        bound = _bind_real_entries(real, overlay, hidden)
+        _write_assets(overlay, assets.files, owner)
+        sys_mount(overlay, real, MS_BIND | MS_REC)
+        remount_readonly_below(real, MS_NOSUID | MS_NODEV)
+    except OSError as exc:
+        raise ConfinementError(f"cannot show the facts' runner files at {real}: {exc}") from exc
+    # the copies under `real` stay; the aux-side binds are no longer needed
+    warnings = [f"unmount failed: {e}" for e in unmount_below(overlay)]
+    if assets.has_dropbear and legacy.dropbear_name not in bound:
+        warnings.append(
+            f"facts.runner.has_dropbear is true but {real} has no {legacy.dropbear_name}; "
+            "legacy runs without it"
+        )
+    return warnings
+
+
+def _make_overlay_dir(real: str, overlay: str) -> None:
+    """An empty dir with the real runner dir's mode and owner."""
+    st = os.stat(real)
+    os.mkdir(overlay, 0o700)
+    os.chown(overlay, st.st_uid, st.st_gid)
+    os.chmod(overlay, stat.S_IMODE(st.st_mode))
+
+
+def _bind_real_entries(real: str, overlay: str, hidden: set[str]) -> set[str]:
+    """Show every real entry not in ``hidden`` in ``overlay``; returns the names shown.
+
+    Files and dirs are bind-mounted onto placeholders (same inode, so ``.resolve()``
+    and exec behave as on the real dir); symlinks are recreated with the same text,
+    which resolves the same way from the same path.
+    """
+    shown = set()
+    for name in sorted(os.listdir(real)):
+        if name in hidden:
+            continue
+        source, target = os.path.join(real, name), os.path.join(overlay, name)
+        mode = os.lstat(source).st_mode
+        if stat.S_ISLNK(mode):
+            os.symlink(os.readlink(source), target)
+        else:
+            if stat.S_ISDIR(mode):
+                os.mkdir(target, 0o700)
+            else:
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            sys_mount(source, target, MS_BIND | MS_REC)
+        shown.add(name)
+    return shown
+
+
+def _write_assets(overlay: str, assets: Sequence[RunnerAsset], owner: tuple[int, int]) -> None:
+    """Write each asset with the facts' content and mode."""
+    for asset in assets:
+        path = os.path.join(overlay, asset.name)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        try:
+            write_all(fd, asset.content)
+            os.fchown(fd, *owner)
+            os.fchmod(fd, asset.mode)  # after fchown, which clears set-id bits
+        finally:
+            os.close(fd)
+
+
+def remount_readonly_below(root: str, extra_flags: int = 0) -> None:
+    """Remount every mount at or below ``root`` read-only (a bind copies rw flags)."""
+    for entry in visible_mounts(read_mountinfo()):
+        if _is_within(entry.mount_point, root):
+            remount_readonly(entry, extra_flags)
+
+
 def unmount_below(root: str) -> list[str]:
     """Lazily unmount every mount at or below ``root`` (deepest first); return errors."""
     errors = []
@@ -801,6 +1006,31 @@ class Snapshot:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SnapshotRules:
+    """Regular files reported ``volatile``; the ``unhashed`` ones also with sha256 null."""
+
+    volatile: frozenset[str] = frozenset()
+    unhashed: frozenset[str] = frozenset()
+
+
+def snapshot_rules(context: Mapping[str, Any]) -> SnapshotRules:
+    """Volatile entries of one kernel: the hostfile image and dropbear's host key.
+
+    The image (``<kid>.img``, legacy-contract §4.1) is not hashed: reading a sparse
+    multi-GB image is what made hostfile runs slow, and its bytes (a fresh ext4) are
+    not compared anyway. The host key pair (§8 step 3) is random: digest kept, marked
+    volatile. Names as legacy makes them (UUID ids lower-cased, see ``_parse_kernel_id``).
+    """
+    kid = str(_parse_kernel_id(str(context.get("kernel_id"))))
+    image = f"{kid}.img"
+    host_key = f"{kid}/config/ssh/dropbear_rsa_host_key"
+    return SnapshotRules(
+        volatile=frozenset({image, host_key, f"{host_key}.pub"}),
+        unhashed=frozenset({image}),
+    )
+
+
 def _hash_file(path: str, size: int) -> tuple[str, bytes | None]:
     """sha256 of a regular file (no symlink following) and its bytes if small."""
     digest = hashlib.sha256()
@@ -819,7 +1049,13 @@ def _hash_file(path: str, size: int) -> tuple[str, bytes | None]:
 
 
 def _entry(
-    rel: str, kind: str, st: os.stat_result, size: int | None, sha: str | None
+    rel: str,
+    kind: str,
+    st: os.stat_result,
+    size: int | None,
+    sha: str | None,
+    *,
+    volatile: bool = False,
 ) -> JSONObject:
     return {
         "path": rel,
@@ -829,11 +1065,25 @@ def _entry(
         "gid": st.st_gid,
         "size": size,
         "sha256": sha,
-        "volatile": False,
+        "volatile": volatile,
     }
 
 
-def _snapshot_one(abs_path: str, rel: str, snap: Snapshot) -> bool:
+def _snapshot_file(
+    abs_path: str, rel: str, st: os.stat_result, snap: Snapshot, rules: SnapshotRules
+) -> None:
+    """Record a regular file: digest (unless ``unhashed``) and text content if small."""
+    if rel in rules.unhashed:
+        snap.tree.append(_entry(rel, "file", st, st.st_size, None, volatile=True))
+        return
+    sha, data = _hash_file(abs_path, st.st_size)
+    snap.tree.append(_entry(rel, "file", st, st.st_size, sha, volatile=rel in rules.volatile))
+    if data is not None:
+        with contextlib.suppress(UnicodeDecodeError):  # binary: digest only
+            snap.contents[rel] = data.decode("utf-8")
+
+
+def _snapshot_one(abs_path: str, rel: str, snap: Snapshot, rules: SnapshotRules) -> bool:
     """Record one entry; return True when it is a directory to descend into."""
     st = os.lstat(abs_path)
     if stat.S_ISDIR(st.st_mode):
@@ -846,19 +1096,13 @@ def _snapshot_one(abs_path: str, rel: str, snap: Snapshot) -> bool:
         )
         return False
     if stat.S_ISREG(st.st_mode):
-        sha, data = _hash_file(abs_path, st.st_size)
-        snap.tree.append(_entry(rel, "file", st, st.st_size, sha))
-        if data is not None:
-            try:
-                snap.contents[rel] = data.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
+        _snapshot_file(abs_path, rel, st, snap, rules)
         return False
     snap.problems.append(f"skipped special file {rel!r} (mode {oct(st.st_mode)})")
     return False
 
 
-def snapshot_tree(root: str) -> Snapshot:
+def snapshot_tree(root: str, rules: SnapshotRules) -> Snapshot:
     """Every entry below ``root`` (lstat, no symlink following), sorted by path."""
     snap = Snapshot()
     pending: list[tuple[str, str]] = [(root, "")]
@@ -873,7 +1117,7 @@ def snapshot_tree(root: str) -> Snapshot:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             abs_path = os.path.join(directory, name)
             try:
-                if _snapshot_one(abs_path, rel, snap):
+                if _snapshot_one(abs_path, rel, snap, rules):
                     pending.append((abs_path, rel))
             except OSError as exc:
                 snap.problems.append(f"cannot snapshot {rel!r}: {exc}")
@@ -1481,42 +1725,63 @@ def _supervisor_log(message: str) -> JSONObject:
     return {"level": "WARNING", "logger": log.name, "message": message}
 
 
+def _runner_identity(facts: Mapping[str, Any]) -> tuple[int, int] | None:
+    """uid:gid the runner drops to, or None when it stays root (``facts.is_root``)."""
+    if facts.get("is_root", True) is False:
+        return int(facts["uid"]), int(facts["gid"])
+    return None
+
+
+def prepare_sandbox(legacy: Legacy, context: Mapping[str, Any], paths: RunPaths) -> list[str]:
+    """Confine, then make the namespace-only changes; returns notes for the response log.
+
+    Order: the private read-only namespace first (``confine_to``), then the runner
+    overlay (input substitution 2; its mounts are remounted read-only), then the
+    non-root views of the interpreter (patch 7), then one final check that only
+    ``paths.base`` is writable. Raises ``ConfinementError`` (or ``OSError``) on failure.
+    """
+    facts = _as_dict(context.get("facts"))
+    identity = _runner_identity(facts)
+    confine_to(paths.base)
+    if identity is not None:
+        for path in (paths.base, paths.scratch, paths.aux):
+            os.chown(path, *identity)
+    notes: list[str] = []
+    assets = runner_assets(facts)
+    if assets is not None:
+        notes += install_runner_overlay(legacy, assets, paths, identity or (0, 0))
+    if identity is not None:
+        covered = expose_runtime(*identity)
+        log.debug("read-only views over %s let uid %d reach the interpreter", covered, identity[0])
+    verify_confinement(paths.base)
+    return notes
+
+
+def _not_run(error: JSONObject) -> JSONObject:
+    """Response body of a run in which legacy never started."""
+    return {
+        "container_configs": [],
+        "kernel": None,
+        "logs": [],
+        "tree": [],
+        "contents": {},
+        "error": error,
+    }
+
+
 def supervise(legacy: Legacy, context: Mapping[str, Any], paths: RunPaths) -> JSONObject:
     """Confine, run legacy, snapshot, unmount; returns the response body (minus id)."""
-    facts = _as_dict(context.get("facts"))
     try:
-        confine_to(paths.base)
-    except ConfinementError as exc:
-        return {
-            "container_configs": [],
-            "kernel": None,
-            "logs": [],
-            "tree": [],
-            "contents": {},
-            "error": error_json(exc, "confine"),
-        }
-    if facts.get("is_root", True) is False:
-        uid, gid = int(facts["uid"]), int(facts["gid"])
-        for path in (paths.base, paths.scratch, paths.aux):
-            os.chown(path, uid, gid)
-        try:
-            covered = expose_runtime(uid, gid)
-            verify_confinement(paths.base)
-        except (OSError, ConfinementError) as exc:
-            return {
-                "container_configs": [],
-                "kernel": None,
-                "logs": [],
-                "tree": [],
-                "contents": {},
-                "error": error_json(exc, "confine"),
-            }
-        log.debug("read-only views over %s let uid %d reach the interpreter", covered, uid)
+        notes = prepare_sandbox(legacy, context, paths)
+    except (OSError, ConfinementError) as exc:
+        return _not_run(error_json(exc, "confine"))
     result = run_runner(legacy, context, paths)
-    snap = snapshot_tree(paths.scratch)
+    snap = snapshot_tree(paths.scratch, snapshot_rules(context))
     result["tree"], result["contents"] = snap.tree, snap.contents
-    result["logs"] = list(result.get("logs", [])) + [_supervisor_log(p) for p in snap.problems]
-    result["logs"] += [_supervisor_log(f"unmount failed: {e}") for e in unmount_below(paths.base)]
+    logs = [_supervisor_log(n) for n in notes] + list(result.get("logs", []))
+    logs += [_supervisor_log(p) for p in snap.problems]
+    logs += [_supervisor_log(f"unmount failed: {e}") for e in unmount_below(paths.base)]
+    result["logs"] = logs
     return result
 
 
@@ -1544,14 +1809,7 @@ def supervisor_main(
         isolate_stdio()
         result = supervise(legacy, context, paths)
     except BaseException as exc:  # noqa: BLE001
-        result = {
-            "container_configs": [],
-            "kernel": None,
-            "logs": [],
-            "tree": [],
-            "contents": {},
-            "error": error_json(exc, "supervisor"),
-        }
+        result = _not_run(error_json(exc, "supervisor"))
     try:
         write_all(result_fd, json.dumps(result, ensure_ascii=True, default=str).encode())
     finally:
@@ -1623,8 +1881,8 @@ def remove_run_dir(paths: RunPaths) -> list[JSONObject]:
     return []
 
 
-def _timeout_body(paths: RunPaths, timeout: float) -> JSONObject:
-    snap = snapshot_tree(paths.scratch)
+def _timeout_body(context: Mapping[str, Any], paths: RunPaths, timeout: float) -> JSONObject:
+    snap = snapshot_tree(paths.scratch, snapshot_rules(context))
     message = (
         f"legacy did not finish within {timeout} s; the run was killed. The tree is the "
         "host-side view of the scratch root (mounts made inside the run are not visible)."
@@ -1689,7 +1947,7 @@ def _fork_run(
             )
         }
     else:
-        body = _timeout_body(paths, timeout)
+        body = _timeout_body(context, paths, timeout)
     body["logs"] = list(body.get("logs", [])) + remove_run_dir(paths)
     body["ok"] = body.get("error") is None
     return body

@@ -20,7 +20,14 @@ from pathlib import PurePosixPath
 from returns.result import Result
 
 from .._context import Context, Dotfile
-from .._derived import host_path, new_dir_mode, new_file_mode, scratch_dir, work_dir
+from .._derived import (
+    config_dir,
+    host_path,
+    new_dir_mode,
+    new_file_mode,
+    scratch_dir,
+    work_dir,
+)
 from .._draft import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -78,10 +85,12 @@ def resolve(ctx: Context, path: str) -> tuple[PurePosixPath | None, str | None]:
     else:
         host = host_path(ctx, work_dir(ctx)) / path
     work = host_path(ctx, work_dir(ctx))
-    if host == work:
-        return (
-            None,
-            "H5: the path is the work dir itself; legacy raises IsADirectoryError",
+    kernel_dirs = {host_path(ctx, d) for d in (scratch_dir(ctx), config_dir(ctx))} | {
+        work
+    }
+    if host in kernel_dirs:
+        return None, (
+            f"H5: resolves to the kernel dir {host}; legacy raises IsADirectoryError"
         )
     if work not in host.parents:
         return None, (

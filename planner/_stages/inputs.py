@@ -1,15 +1,13 @@
 """Inputs legacy cannot handle safely, refused before anything is planned.
 
-These hazards cut across stages (the dotfile path hazards live with the dotfiles
-stage). Each refusal names the field, the value and what legacy would do:
+These hazards cut across stages; those of one stage live with it (dotfile paths in
+dotfiles, the hostfile size in scratch, NUL bytes in mount paths in mounts). Each
+refusal names the field, the value and what legacy would do:
 
 * a newline or NUL in an environ key or value, or ``=`` in a key, corrupts
   ``environ.txt`` (H21) or makes legacy raise;
 * a non-ASCII container SSH key makes legacy raise ``UnicodeEncodeError`` half-way
   through ``prepare_container`` (§12.4);
-* a NUL byte in a mount source or target makes legacy raise ``ValueError``;
-* ``hostfile`` scratch with ``scratch_size`` 0 makes ``mkfs`` fail after the
-  image and the directory were created, which legacy leaks (H7);
 * domain-socket proxies start servers on the host during planning in legacy
   (§5 row 11); kplan does not plan them yet.
 """
@@ -41,28 +39,6 @@ def inputs(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
                 "H21: a newline or NUL corrupts environ.txt",
             )
     _ssh_keys(ctx, draft)
-    for index, mount in enumerate(ctx.mounts):
-        for name in ("source", "target"):
-            value = getattr(mount, name)
-            if "\x00" in value:
-                draft.fail(
-                    "hazard",
-                    f"mounts[{index}].{name}",
-                    repr(value),
-                    "a NUL byte in a path makes legacy raise ValueError",
-                )
-    if (
-        ctx.local.scratch_type == "hostfile"
-        and ctx.local.scratch_size == 0
-        and not ctx.restarting
-    ):
-        draft.fail(
-            "hazard",
-            "local_config.container.scratch_size",
-            "0",
-            "H7: hostfile scratch needs a size; mkfs fails and legacy leaks the "
-            "image and the scratch dir",
-        )
     if ctx.kernel_config.domain_socket_proxies:
         draft.fail(
             "unsupported",

@@ -14,6 +14,7 @@ from returns.result import Result
 from effects import EMPTY, ContainerMount
 
 from .._context import Context, Mount
+from .._derived import all_mounts
 from .._draft import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -25,8 +26,25 @@ STAGE = "mounts"
 def mounts(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan ``process_mounts(resource_spec.mounts)`` (legacy-contract §11)."""
     draft = Draft(ctx, up, STAGE)
-    draft.add(*(container_mount(mount) for mount in up.mounts))
+    for index, mount in enumerate(up.mounts):
+        bad = [name for name in ("source", "target") if "\x00" in getattr(mount, name)]
+        for name in bad:
+            draft.fail(
+                "hazard",
+                _field(ctx, index, name),
+                repr(getattr(mount, name)),
+                "a NUL byte in a path makes legacy raise ValueError",
+            )
+        if not bad:
+            draft.add(container_mount(mount))
     return draft.result()
+
+
+def _field(ctx: Context, index: int, name: str) -> str:
+    """The context field of ``up.mounts[index]`` (intrinsic mounts come first)."""
+    if ctx.restarting:
+        return f"facts.scratch.resource.txt.MOUNTS[{index}].{name}"
+    return f"mounts[{index - (len(all_mounts(ctx)) - len(ctx.mounts))}].{name}"
 
 
 def container_mount(mount: Mount) -> ContainerMount:

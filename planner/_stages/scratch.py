@@ -61,6 +61,14 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
         draft.add(
             MountScratch(kind="tmpfs", path=tmp_dir(ctx), size=MEMORY_SCRATCH_BYTES)
         )
+    elif linux and kind == "hostfile" and ctx.local.scratch_size == 0:
+        draft.fail(
+            "hazard",
+            "local_config.container.scratch_size",
+            "0",
+            "H7: hostfile scratch needs a size; mkfs fails and legacy leaks the "
+            "image and the scratch dir",
+        )
     elif linux and kind == "hostfile":
         draft.makedirs(scratch_dir(ctx), new_dir_mode(ctx))
         image = PurePosixPath(f"{ctx.kernel_id}.img")

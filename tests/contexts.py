@@ -1,0 +1,105 @@
+"""Context documents for tests: a complete base kernel and fixed host facts.
+
+The facts are written here, not gathered, so example tests are deterministic and do
+no IO beyond reading kplan's own sample runner assets.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from executor import runner_facts
+from planner import Context, context_from_document
+
+SAMPLE_RUNNER = Path(__file__).parent.parent / "kplan" / "samples" / "runner"
+KERNEL_ID = "11111111-2222-4333-8444-555555555555"
+
+HOST = {
+    "platform": "linux",
+    "etc_localtime": True,
+    "etc_timezone": False,
+    "lxcfs": False,
+    "lxcfs_proc": [],
+    "lxcfs_cpu": False,
+    "lxcfs_cpu_online": False,
+    "infiniband": False,
+}
+
+
+def facts(**changes: Any) -> dict[str, Any]:
+    """Facts: a root agent, umask 022, sample runner with dropbear, empty scratch."""
+    runner = runner_facts(SAMPLE_RUNNER)
+    runner["has_dropbear"] = True
+    base: dict[str, Any] = {
+        "is_root": True,
+        "uid": 0,
+        "gid": 0,
+        "umask": "0o22",
+        "runner": runner,
+        "scratch": [],
+        "contents": {},
+        "host": dict(HOST),
+        "docker_volumes": [],
+        "image_present": None,
+    }
+    return {**base, **changes}
+
+
+def document(**changes: Any) -> dict[str, Any]:
+    """A complete context document; ``changes`` set dotted paths (``"a.b": value``)."""
+    doc: dict[str, Any] = {
+        "kernel_id": KERNEL_ID,
+        "session_id": "s-1",
+        "agent_id": "i-test",
+        "image": {"canonical": "cr.backend.ai/stable/python:3.11", "labels": {}},
+        "kernel_config": {
+            "uid": None,
+            "main_gid": None,
+            "supplementary_gids": [],
+            "bootstrap_script": None,
+            "cluster_hostname": "main1",
+            "environ": {},
+            "resource_slots": {"cpu": "1", "mem": "1073741824"},
+            "internal_data": {},
+        },
+        "cluster_info": {
+            "mode": "single-node",
+            "size": 1,
+            "network_config": {},
+            "ssh_keypair": None,
+            "cluster_ssh_port_mapping": None,
+        },
+        "local_config": {
+            "container": {
+                "scratch_root": "/scratch",
+                "kernel_uid": 1100,
+                "kernel_gid": 1200,
+            }
+        },
+        "resource_spec": {
+            "allocations": {
+                "cpu": {"cpu": {"0": "1"}},
+                "mem": {"mem": {"root": "1073741824"}},
+            }
+        },
+        "facts": facts(),
+    }
+    for dotted, value in changes.items():
+        put(doc, dotted, value)
+    return doc
+
+
+def put(doc: dict[str, Any], dotted: str, value: object) -> None:
+    """Set ``doc[a][b][c] = value`` for ``"a.b.c"`` (``__`` stands for ``.``)."""
+    *parents, last = dotted.split(".")
+    target = doc
+    for key in parents:
+        target = target.setdefault(key.replace("__", "."), {})
+    target[last.replace("__", ".")] = value
+
+
+def context(**changes: Any) -> Context:
+    """The parsed context of ``document(**changes)``."""
+    return context_from_document(copy.deepcopy(document(**changes))).unwrap()
