@@ -11,6 +11,16 @@ the real stdout is kept privately and fd 1 is pointed at stderr at start-up)
 * ``{"id", "op": "ping"}`` -> ``{"id", "ok": true, "legacy_version", "python"}``.
 * ``{"id", "op": "run", "context", "timeout"=60}`` -> ``{"id", "ok", "scratch_root",
   "tree", "contents", "container_configs", "kernel", "logs", "error", "refused"}``.
+  ``context`` is a context document (design.md §3); of its ``facts`` the worker uses
+  ``is_root``/``uid``/``gid``, ``umask``, ``docker_volumes`` and ``runner`` (``{"origin",
+  "has_dropbear", "files": {name: {"mode": "0o644", "content_base64"}}}``, see input
+  substitution 2 below). ``tree`` is the shared tree format (path, type, mode, uid,
+  gid, size, sha256, volatile); ``volatile`` is true for the hostfile image
+  ``<kid>.img`` (reported with ``sha256`` null and its real size: hashing a sparse
+  multi-GB image made hostfile runs slow) and for dropbear's random host key
+  ``<kid>/config/ssh/dropbear_rsa_host_key`` and its ``.pub`` (digest kept).
+  ``contents`` maps the paths of small UTF-8 files to their text. ``logs`` holds
+  legacy's records >= WARNING plus the worker's own notes (level WARNING).
   ``ok`` is false when refused (``refused`` lists every problem; nothing ran), when
   legacy raised (``error.step`` is the method name, ``error.phase`` "create" or
   "restart"; the partial tree is returned), or on timeout (``error.type == "Timeout"``;
@@ -31,10 +41,11 @@ Process layout of one ``run``
 parent (unconfined; holds the pre-imported legacy modules; child subreaper; enforces
 the timeout with SIGKILL of the run's process group; removes the temp dir)
 -> fork *supervisor* (root; own session; private mount namespace, see ``confine_to``;
-snapshots the tree as root, unmounts) -> fork *runner* (umask from ``facts.umask``;
-drops to ``facts.uid/gid`` when ``facts.is_root`` is false; runs legacy). Children
-report through pipes. The temp dir ``$TMPDIR/kplan-legacy-*`` holds ``scratch/`` (the
-scratch root; its tree is returned) and ``aux/`` (runner cwd, see patch 2).
+installs the input substitutions; snapshots the tree as root, unmounts) -> fork
+*runner* (umask from ``facts.umask``; drops to ``facts.uid/gid`` when ``facts.is_root``
+is false; runs legacy). Children report through pipes. The temp dir
+``$TMPDIR/kplan-legacy-*`` holds ``scratch/`` (the scratch root; its tree is returned)
+and ``aux/`` (runner cwd, see patch 2; ``aux/runner-overlay/``, see input substitution 2).
 
 Legacy calls (create_kernel's order, §2): new kernel: ``get_intrinsic_mounts``,
 ``prepare_scratch``, ``apply_network``, ``prepare_ssh``, (``KernelResourceSpec`` from
@@ -48,6 +59,28 @@ no output on restart), ``apply_network``, ``prepare_ssh``, ``process_mounts``,
 by design: ``allocate``, ``mount_vfolders``, ``mount_krunner``,
 ``inject_additional_device_env_vars``, the ``kconfig.dat``/``cluster.json`` writes,
 ``start_container`` (steps A10, B5-B7, B14, B17).
+
+Input substitutions (what legacy reads is the context's, not this machine's)
+----------------------------------------------------------------------------
+1. Scratch root: ``container.scratch_root`` is replaced by the temp ``scratch/`` (see
+   patch 2). Reason: legacy writes there; the result must be the request's, not the host's.
+2. Runner files: when ``facts.runner`` is present, inside the private namespace only,
+   the ``ai.backend.runner`` package dir (``files("ai.backend.runner")``, where
+   ``prepare_scratch`` takes the ten files it copies, §4.3, and ``prepare_ssh`` looks
+   for ``dropbearmulti.<arch>.bin``, §8 step 2) is covered by a bind mount of
+   ``aux/runner-overlay/``: each of the ten names is the facts' content and mode (owned
+   by the identity legacy runs as; a name absent from ``files`` is absent, so
+   ``prepare_scratch`` raises ``FileNotFoundError`` as it would on such a host),
+   dropbear is there only when ``has_dropbear`` (else H8: no host key, no cluster keys,
+   an ERROR log), and every other real entry is a read-only bind of the real one (same
+   inode, so ``.resolve()`` and exec behave as before). All of it is read-only for
+   legacy. Reason: the plan is computed from the facts, so legacy must
+   copy the same bytes (a plan made from another host's facts, or the sample assets,
+   is then compared like for like, and H8 is reachable). The host's runner dir is
+   never written. Without ``facts.runner`` legacy sees the real files.
+The worker refuses ``facts.runner`` values it cannot lay out: file names other than the
+ten, modes that are not octal up to 0o7777, content that is not base64, and a
+non-boolean ``has_dropbear``.
 
 Stubs and patches (the minimum; everything else is the real legacy code, none copied)
 ------------------------------------------------------------------------------------
@@ -86,8 +119,9 @@ Stubs and patches (the minimum; everything else is the real legacy code, none co
    live below ``/root``; a real non-root agent can read its own installation.
 The ``environ`` default (context without ``environ``) follows §2.1 rows 1-3
 (create_kernel's own inline code, not callable separately). All other host facts
-(``/etc/localtime``, ``/etc/timezone``, ``/var/lib/lxcfs``, ``/dev/infiniband``, runner
-files, ``dropbearkey``, ``mount``, ``mkfs.ext4``, ``os.geteuid()``) are this machine's.
+(``/etc/localtime``, ``/etc/timezone``, ``/var/lib/lxcfs``, ``/dev/infiniband``, the
+runner files when ``facts.runner`` is absent, the other runner entries including
+``dropbearmulti``, ``mount``, ``mkfs.ext4``, ``os.geteuid()``) are this machine's.
 Kernel and session ids that parse as UUIDs are passed as ``UUID`` like the agent does
 (so upper-case ids become lower-case directory names).
 """
