@@ -13,7 +13,16 @@ from ._container import (
     StartContainer,
     VerifyContainer,
 )
-from ._encoding import decode, describe, dumps, encode, encode_effect, mode_text, seal
+from ._encoding import (
+    decode,
+    decode_effect,
+    describe,
+    dumps,
+    encode,
+    encode_effect,
+    mode_text,
+    seal,
+)
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
 from ._model import project
@@ -66,6 +75,7 @@ __all__ = [
     "check_absolute",
     "check_relative",
     "decode",
+    "decode_effect",
     "decode_tree",
     "describe",
     "dumps",

@@ -43,6 +43,7 @@ from .errors import DecodeError
 __all__ = [
     "DUMP_OPTIONS",
     "decode",
+    "decode_effect",
     "describe",
     "dumps",
     "encode",

@@ -59,7 +59,15 @@ def gather_facts(
         "host": host_probes(),
         "docker_volumes": list(docker_volumes),
         "image_present": image_present,
+        "seccomp_profile_base64": _seccomp(runner_dir),
     }
+
+
+def _seccomp(runner_dir: Path) -> str | None:
+    path = runner_dir / "default-seccomp.json"
+    return (
+        base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else None
+    )
 
 
 def current_umask() -> int:

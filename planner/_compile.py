@@ -33,6 +33,7 @@ from effects import (
     Plan,
     Step,
     WriteFile,
+    freeze_object,
     project,
     seal,
 )
@@ -41,10 +42,10 @@ from ._context import Context, Mount
 from ._derived import all_mounts, config_dir, scratch_dir
 from ._draft import Upstream
 from ._edges import edges_of
-from ._fold import FIRST_RUN
+from ._fold import FIRST_RUN, fragments_of
 from ._quirks import unknown_quirks
 from ._restart import parse_resource_txt
-from ._stages import OVERRIDING_STAGES, STAGES
+from ._stages import CONTAINER_STAGES, OVERRIDING_STAGES, STAGES, Stage
 from .errors import ErrorCode, PlanError
 
 __all__ = ["compile_plan", "header_of", "restart_needs_first_run"]
@@ -52,8 +53,14 @@ __all__ = ["compile_plan", "header_of", "restart_needs_first_run"]
 Errors = tuple[PlanError, ...]
 
 
-def compile_plan(ctx: Context, quirks: Iterable[str] = ()) -> Result[Plan, Errors]:
-    """Plan ``ctx``: the sealed plan, or every error of every stage."""
+def compile_plan(
+    ctx: Context, quirks: Iterable[str] = (), *, containers: bool = False
+) -> Result[Plan, Errors]:
+    """Plan ``ctx``: the sealed plan, or every error of every stage.
+
+    With ``containers`` the plan also pulls (if needed), creates, starts and
+    verifies the kernel's container (``container`` stage, legacy-contract §14).
+    """
     enabled = frozenset(quirks)
     bad = unknown_quirks(enabled)
     if bad:
@@ -69,7 +76,7 @@ def compile_plan(ctx: Context, quirks: Iterable[str] = ()) -> Result[Plan, Error
                 for name in bad
             )
         )
-    state = _State(ctx, enabled)
+    state = _State(ctx, enabled, STAGES + (CONTAINER_STAGES if containers else ()))
     if restart_needs_first_run(ctx):
         state.run(ctx.first_run(), prefix=FIRST_RUN)
     state.run(ctx, prefix="")
@@ -97,8 +104,14 @@ def restart_needs_first_run(ctx: Context) -> bool:
 class _State:
     """The compiler's accumulators for one ``compile_plan`` call."""
 
-    def __init__(self, ctx: Context, quirks: frozenset[str]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        quirks: frozenset[str],
+        stages: tuple[tuple[str, Stage], ...],
+    ) -> None:
         self.quirks = quirks
+        self.stages = stages
         self.header = header_of(ctx)
         self.tree = ctx.facts.scratch
         self.contents = dict(ctx.facts.contents)
@@ -113,8 +126,11 @@ class _State:
         if mounts is None:
             return
         self._check_targets(mounts)
-        for name, stage in STAGES:
+        start = len(self.steps)
+        for name, stage in self.stages:
+            fragments = tuple(freeze_object(f) for f in _fragments(self.steps[start:]))
             up = Upstream(
+                fragments=fragments,
                 tree=self.tree,
                 contents=self.contents,
                 mounts=mounts,
@@ -214,6 +230,10 @@ class _State:
         self.errors.append(
             PlanError(stage=stage, code=code, field=field, value=value, reason=reason)
         )
+
+
+def _fragments(steps: list[Step]) -> list[dict[str, object]]:
+    return fragments_of([step.effect for step in steps])
 
 
 def _written(blob: Blob, steps: list[Step]) -> bool:

@@ -259,6 +259,7 @@ class Facts:
     host: HostProbes
     docker_volumes: tuple[str, ...]
     image_present: bool | None
+    seccomp_profile: bytes | None = None  # the runner's default-seccomp.json (§14.3)
 
     def content(self, digest: str) -> bytes | None:
         """The bytes with ``digest``, if the facts carry them."""

@@ -21,6 +21,7 @@ from effects import (
     Blob,
     Chmod,
     Effect,
+    JsonObject,
     MakeDir,
     NodeType,
     Tree,
@@ -53,6 +54,9 @@ class Upstream:
     contents: Mapping[str, bytes]
     mounts: tuple[Mount, ...]
     quirks: frozenset[str]
+    fragments: tuple[
+        JsonObject, ...
+    ] = ()  # this run's container-config fragments so far
 
     def content(self, path: PurePosixPath) -> bytes | None:
         """The bytes of the regular file at ``path``, when known."""

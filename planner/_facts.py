@@ -41,6 +41,7 @@ def facts_from_reader(facts: Reader) -> Facts:
         host=_host(facts.child("host")),
         docker_volumes=text_list(facts, "docker_volumes"),
         image_present=image_present,
+        seccomp_profile=_optional_base64(facts, "seccomp_profile_base64"),
     )
     facts.done()
     return result
@@ -84,6 +85,10 @@ def _contents(facts: Reader) -> tuple[tuple[str, bytes], ...]:
             contents.fail(digest, "content does not match its sha256 key")
         result.append((digest, data))
     return tuple(result)
+
+
+def _optional_base64(reader: Reader, key: str) -> bytes | None:
+    return None if reader.optional(key) is None else _base64(reader, key)
 
 
 def _base64(reader: Reader, key: str) -> bytes:

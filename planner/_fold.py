@@ -16,9 +16,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 
-from effects import ContainerConfig, ContainerMount, Plan, thaw_object
+from effects import ContainerConfig, ContainerMount, Effect, Plan, thaw_object
 
-__all__ = ["FIRST_RUN", "MergeError", "container_fragments", "merge", "mount_entry"]
+__all__ = [
+    "FIRST_RUN",
+    "MergeError",
+    "container_fragments",
+    "fragments_of",
+    "merge",
+    "mount_entry",
+]
 
 FIRST_RUN = "first-run/"
 
@@ -44,11 +51,18 @@ def container_fragments(plan: Plan) -> list[dict[str, object]]:
     A restart planned after its first run (``first-run/`` stages) has the fragments
     of the restart only, as legacy's restarted context does.
     """
-    effects = [s.effect for s in plan.steps if not s.stage.startswith(FIRST_RUN)]
+    return fragments_of(
+        [s.effect for s in plan.steps if not s.stage.startswith(FIRST_RUN)]
+    )
+
+
+def fragments_of(effects: Iterable[Effect]) -> list[dict[str, object]]:
+    """The config fragments of one run's effects: network ones, then the Mounts one."""
+    items = list(effects)
     fragments = [
-        thaw_object(e.fragment) for e in effects if isinstance(e, ContainerConfig)
+        thaw_object(e.fragment) for e in items if isinstance(e, ContainerConfig)
     ]
-    entries = [mount_entry(e) for e in effects if isinstance(e, ContainerMount)]
+    entries = [mount_entry(e) for e in items if isinstance(e, ContainerMount)]
     return [*fragments, {"HostConfig": {"Mounts": entries}}]
 
 

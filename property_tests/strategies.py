@@ -12,7 +12,9 @@ import base64
 import copy
 import hashlib
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
+
+from hypothesis import strategies as st
 
 from effects import (
     VERIFY_CHECKS,
@@ -37,7 +39,6 @@ from effects import (
     freeze_object,
     seal,
 )
-from hypothesis import strategies as st
 
 __all__ = [
     "HAZARDS",
@@ -49,6 +50,8 @@ __all__ = [
     "relative_paths",
 ]
 
+NO_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+NO_CONTROLS: tuple[Literal["Cs"], Literal["Cc"]] = ("Cs", "Cc")
 SAMPLE_RUNNER = Path(__file__).parent.parent / "kplan" / "samples" / "runner"
 
 # --- plans ------------------------------------------------------------------------
@@ -56,25 +59,34 @@ SAMPLE_RUNNER = Path(__file__).parent.parent / "kplan" / "samples" / "runner"
 names = st.text(alphabet="abcxyz._-", min_size=1, max_size=6).filter(
     lambda name: name not in {".", ".."}
 )
-relative_paths = st.lists(names, min_size=1, max_size=4).map(lambda parts: PurePosixPath(*parts))
+relative_paths = st.lists(names, min_size=1, max_size=4).map(
+    lambda parts: PurePosixPath(*parts)
+)
 modes = st.integers(0, 0o7777)
 ids = st.none() | st.integers(0, 70000)
-json_scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8)
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=4)
 texts = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"),
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=NO_SURROGATES, exclude_characters="\x00"
+    ),
     min_size=1,
     max_size=12,
 )
 
 
 @st.composite
-def effects_(draw: st.DrawFn) -> tuple[Effect, bytes | None]:
+def effects_(draw: st.DrawFn) -> tuple[Effect, bytes | None]:  # noqa: C901, PLR0912
     """One effect, and the content it writes if it is a ``WriteFile``."""
     path = draw(relative_paths)
     kind = draw(st.sampled_from(range(13)))
@@ -85,38 +97,54 @@ def effects_(draw: st.DrawFn) -> tuple[Effect, bytes | None]:
             effect = MakeDir(path=path, mode=draw(modes))
         case 1:
             assert data is not None
-            effect = WriteFile(path=path, blob=hashlib.sha256(data).hexdigest(), mode=draw(modes))
+            effect = WriteFile(
+                path=path, blob=hashlib.sha256(data).hexdigest(), mode=draw(modes)
+            )
         case 2:
             effect = Chmod(path=path, mode=draw(modes))
         case 3:
             uid, gid = draw(ids), draw(st.integers(0, 70000))
             effect = Chown(path=path, uid=uid, gid=gid)
         case 4:
-            effect = GenerateHostKey(path=path, kind="rsa", bits=draw(st.sampled_from([1024, 2048])))
+            effect = GenerateHostKey(
+                path=path, kind="rsa", bits=draw(st.sampled_from([1024, 2048]))
+            )
         case 5:
             image = draw(st.none() | relative_paths)
             effect = MountScratch(
-                kind="tmpfs" if image is None else "loopfile", path=path,
-                size=draw(st.integers(1, 2**40)), image=image,
+                kind="tmpfs" if image is None else "loopfile",
+                path=path,
+                size=draw(st.integers(1, 2**40)),
+                image=image,
                 image_mode=None if image is None else draw(modes),
             )
         case 6:
-            effect = ContainerMount(type=draw(st.sampled_from(["bind", "volume"])),
-                                    source=draw(texts), target="/" + str(path),
-                                    read_only=draw(st.booleans()),
-                                    options=freeze_object(draw(json_objects)))
+            effect = ContainerMount(
+                type=draw(st.sampled_from(["bind", "volume"])),
+                source=draw(texts),
+                target="/" + str(path),
+                read_only=draw(st.booleans()),
+                options=freeze_object(draw(json_objects)),
+            )
         case 7:
             effect = ContainerConfig(fragment=freeze_object(draw(json_objects)))
         case 8:
             effect = PullImage(ref=draw(texts), digest=draw(st.none() | texts))
         case 9:
-            effect = CreateContainer(name=draw(texts), config=freeze_object(draw(json_objects)))
+            effect = CreateContainer(
+                name=draw(texts), config=freeze_object(draw(json_objects))
+            )
         case 10:
             effect = StartContainer(name=draw(texts))
         case 11:
-            checks = draw(st.lists(st.sampled_from(VERIFY_CHECKS), min_size=1, unique=True))
-            effect = VerifyContainer(name=draw(texts), checks=tuple(checks),
-                                     grace_ms=draw(st.integers(0, 5000)))
+            checks = draw(
+                st.lists(st.sampled_from(VERIFY_CHECKS), min_size=1, unique=True)
+            )
+            effect = VerifyContainer(
+                name=draw(texts),
+                checks=tuple(checks),
+                grace_ms=draw(st.integers(0, 5000)),
+            )
         case _:
             effect = RegisterKernel(record=freeze_object(draw(json_objects)))
     return effect, data
@@ -132,21 +160,37 @@ def plans(draw: st.DrawFn) -> Plan:
         run_as_uid=draw(st.integers(0, 70000)),
         run_as_gid=draw(st.integers(0, 70000)),
     )
-    steps = [Step(stage=draw(st.sampled_from(["scratch", "ssh", "dotfiles"])), effect=e)
-             for e, _ in drawn]
+    steps = [
+        Step(stage=draw(st.sampled_from(["scratch", "ssh", "dotfiles"])), effect=e)
+        for e, _ in drawn
+    ]
     blobs = [blob_of(data) for _, data in drawn if data is not None]
     count = len(steps)
-    edges = draw(st.lists(st.tuples(st.integers(0, max(count - 1, 0)), st.integers(0, max(count - 1, 0)))
-                          .filter(lambda e: e[0] < e[1]), max_size=8)) if count > 1 else []
+    edges = (
+        draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, max(count - 1, 0)), st.integers(0, max(count - 1, 0))
+                ).filter(lambda e: e[0] < e[1]),
+                max_size=8,
+            )
+        )
+        if count > 1
+        else []
+    )
     return seal(header, steps, blobs, edges)
 
 
 # --- contexts ---------------------------------------------------------------------
 
 KERNEL_IDS = st.uuids(version=4).map(str)
-ascii_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+ascii_text = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40
+)
 env_keys = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True)
-env_values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
+env_values = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=NO_CONTROLS), max_size=12
+)
 DIR_NAMES = ["d1", "d2", ".config", ".ssh", ".local"]
 FILE_NAMES = ["f1", "f2", "rc", ".bashrc", ".vimrc", "bootstrap.sh", "id_container"]
 PERMS = ["600", "644", "640", "755", "700", "750", "400", "0644", "1777"]
@@ -161,8 +205,9 @@ def dotfile_paths(draw: st.DrawFn) -> str:
 
 
 dotfiles = st.lists(
-    st.fixed_dictionaries({"path": dotfile_paths(), "perm": st.sampled_from(PERMS),
-                           "data": env_values}),
+    st.fixed_dictionaries(
+        {"path": dotfile_paths(), "perm": st.sampled_from(PERMS), "data": env_values}
+    ),
     max_size=4,
 )
 keypairs = st.fixed_dictionaries({"public_key": ascii_text, "private_key": ascii_text})
@@ -171,20 +216,29 @@ keypairs = st.fixed_dictionaries({"public_key": ascii_text, "private_key": ascii
 @st.composite
 def user_mounts(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Resolved mounts with distinct targets, sometimes one at /home/work/.ssh."""
-    targets = draw(st.lists(st.sampled_from(["/home/work/data", "/home/work/.ssh",
-                                             "/opt/backend.ai", "/srv/x"]), unique=True,
-                            max_size=3))
+    targets = draw(
+        st.lists(
+            st.sampled_from(
+                ["/home/work/data", "/home/work/.ssh", "/opt/backend.ai", "/srv/x"]
+            ),
+            unique=True,
+            max_size=3,
+        )
+    )
     mounts = []
     for target in targets:
         volume = draw(st.booleans())
-        mounts.append({
-            "type": "volume" if volume else "bind",
-            "source": draw(st.sampled_from(["vol-a", "vol-b"])) if volume
-            else draw(st.sampled_from(["/srv/a", "/srv/b/c"])),
-            "target": target,
-            "permission": draw(st.sampled_from(["ro", "rw", "wd"])),
-            "opts": draw(st.none() | st.just({"Propagation": "rprivate"})),
-        })
+        mounts.append(
+            {
+                "type": "volume" if volume else "bind",
+                "source": draw(st.sampled_from(["vol-a", "vol-b"]))
+                if volume
+                else draw(st.sampled_from(["/srv/a", "/srv/b/c"])),
+                "target": target,
+                "permission": draw(st.sampled_from(["ro", "rw", "wd"])),
+                "opts": draw(st.none() | st.just({"Propagation": "rprivate"})),
+            }
+        )
     return mounts
 
 
@@ -194,21 +248,39 @@ def _runner(draw: st.DrawFn) -> dict[str, Any]:
         if path.name == "README.md":
             continue
         mode = draw(st.sampled_from(["0o644", "0o644", "0o600", "0o755"]))
-        files[path.name] = {"mode": mode,
-                            "content_base64": base64.b64encode(path.read_bytes()).decode()}
-    return {"origin": "hypothesis", "has_dropbear": draw(st.booleans() | st.just(True)),
-            "files": files}
+        files[path.name] = {
+            "mode": mode,
+            "content_base64": base64.b64encode(path.read_bytes()).decode(),
+        }
+    return {
+        "origin": "hypothesis",
+        "has_dropbear": draw(st.sampled_from([True, True, False])),
+        "files": files,
+    }
 
 
 @st.composite
-def context_documents(draw: st.DrawFn, host: dict[str, Any], *, scratch_types: tuple[str, ...] = ("hostdir", "memory")) -> dict[str, Any]:
+def context_documents(
+    draw: st.DrawFn,
+    host: dict[str, Any],
+    *,
+    scratch_types: tuple[str, ...] = ("hostdir", "memory"),
+) -> dict[str, Any]:
     """A context file (facts included) across every input that matters (§17)."""
-    features = draw(st.sampled_from([None, "uid-match", "batch", "uid-match batch", ""]))
+    features = draw(
+        st.sampled_from([None, "uid-match", "batch", "uid-match batch", ""])
+    )
     labels = {} if features is None else {"ai.backend.features": features}
     internal: dict[str, Any] = {
-        "docker_credentials": draw(st.none() | st.just({}) | st.dictionaries(
-            st.sampled_from(["cr.io", "a.io"]), st.fixed_dictionaries({"password": ascii_text}),
-            max_size=2)),
+        "docker_credentials": draw(
+            st.none()
+            | st.just({})
+            | st.dictionaries(
+                st.sampled_from(["cr.io", "a.io"]),
+                st.fixed_dictionaries({"password": ascii_text}),
+                max_size=2,
+            )
+        ),
         "ssh_keypair": draw(st.none() | keypairs),
         "dotfiles": draw(dotfiles),
     }
@@ -218,9 +290,14 @@ def context_documents(draw: st.DrawFn, host: dict[str, Any], *, scratch_types: t
         "session_id": "s",
         "agent_id": draw(st.sampled_from(["i-a", "i-b"])),
         "restarting": draw(st.booleans()),
-        "image": {"canonical": draw(st.sampled_from(["cr.backend.ai/stable/python:3.11",
-                                                     "cr.backend.ai/stable/torch:2"])),
-                  "labels": labels},
+        "image": {
+            "canonical": draw(
+                st.sampled_from(
+                    ["cr.backend.ai/stable/python:3.11", "cr.backend.ai/stable/torch:2"]
+                )
+            ),
+            "labels": labels,
+        },
         "kernel_config": {
             "uid": draw(st.none() | st.integers(1000, 3000)),
             "main_gid": draw(st.none() | st.integers(1000, 3000)),
@@ -232,30 +309,49 @@ def context_documents(draw: st.DrawFn, host: dict[str, Any], *, scratch_types: t
             "internal_data": internal,
         },
         "cluster_info": {
-            "mode": "single-node", "size": 1,
-            "network_config": draw(st.sampled_from([{}, {"mode": "bridge", "network_name": "n1"}])),
+            "mode": "single-node",
+            "size": 1,
+            "network_config": draw(
+                st.sampled_from([{}, {"mode": "bridge", "network_name": "n1"}])
+            ),
             "ssh_keypair": cluster_keys,
-            "cluster_ssh_port_mapping": draw(st.none() | st.just({"main1": ["10.0.0.1", 2200]})),
+            "cluster_ssh_port_mapping": draw(
+                st.none() | st.just({"main1": ["10.0.0.1", 2200]})
+            ),
         },
-        "local_config": {"container": {
-            "scratch_root": "/scratch",
-            "scratch_type": draw(st.sampled_from(scratch_types)),
-            "scratch_size": "64m",
-            "kernel_uid": draw(st.integers(1000, 3000)),
-            "kernel_gid": draw(st.integers(1000, 3000)),
-        }, "agent": {"ipc_base_path": "/run/backend.ai/ipc"}},
+        "local_config": {
+            "container": {
+                "scratch_root": "/scratch",
+                "scratch_type": draw(st.sampled_from(scratch_types)),
+                "scratch_size": "64m",
+                "kernel_uid": draw(st.integers(1000, 3000)),
+                "kernel_gid": draw(st.integers(1000, 3000)),
+            },
+            "agent": {"ipc_base_path": "/run/backend.ai/ipc"},
+        },
         "resource_spec": {
             "slots": {"cpu": "1", "mem": "1073741824"},
-            "allocations": {"cpu": {"cpu": {"0": "1"}},
-                            "mem": {"mem": {"root": draw(st.sampled_from(["1073741824", "1234567"]))}}},
+            "allocations": {
+                "cpu": {"cpu": {"0": "1"}},
+                "mem": {
+                    "mem": {"root": draw(st.sampled_from(["1073741824", "1234567"]))}
+                },
+            },
         },
         "mounts": draw(user_mounts()),
-        "computer_docker_args": {"Env": draw(st.lists(st.sampled_from(["A=1", "OMP=2"]), max_size=2))},
+        "computer_docker_args": {
+            "Env": draw(st.lists(st.sampled_from(["A=1", "OMP=2"]), max_size=2))
+        },
         "facts": {
-            "is_root": True, "uid": 0, "gid": 0,
+            "is_root": True,
+            "uid": 0,
+            "gid": 0,
             "umask": draw(st.sampled_from(["0o22", "0o27", "0o2", "0o77"])),
-            "runner": _runner(draw), "scratch": [], "contents": {},
-            "host": host, "docker_volumes": draw(st.sampled_from([[], ["deeplearning-samples"]])),
+            "runner": _runner(draw),
+            "scratch": [],
+            "contents": {},
+            "host": host,
+            "docker_volumes": draw(st.sampled_from([[], ["deeplearning-samples"]])),
             "image_present": None,
         },
     }
@@ -265,18 +361,51 @@ def context_documents(draw: st.DrawFn, host: dict[str, Any], *, scratch_types: t
 
 
 HAZARDS: list[tuple[str, Any]] = [
-    ("kernel_config.internal_data.dotfiles", [{"path": "/etc/kplan-must-not-exist", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "/home/config/environ.txt", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "/home/other/x", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "../x", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "a/../../x", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "/home/work", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "/home/", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "", "perm": "644", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "a\x00b", "perm": "644", "data": "x"}]),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "/etc/kplan-must-not-exist", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "/home/config/environ.txt", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "/home/other/x", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "../x", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "a/../../x", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "/home/work", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "/home/", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "", "perm": "644", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "a\x00b", "perm": "644", "data": "x"}],
+    ),
     ("kernel_config.internal_data.dotfiles", [{"path": "x", "perm": "9", "data": "x"}]),
-    ("kernel_config.internal_data.dotfiles", [{"path": "x", "perm": "rw-", "data": "x"}]),
-    ("kernel_config.internal_data.ssh_keypair", {"public_key": "clé", "private_key": "k"}),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "x", "perm": "rw-", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.ssh_keypair",
+        {"public_key": "clé", "private_key": "k"},
+    ),
     ("environ", {"BAD": "line\nbreak"}),
     ("environ", {"A\nB": "x"}),
     ("local_config.container.scratch_type", "hostfile"),
@@ -286,7 +415,9 @@ HAZARDS: list[tuple[str, Any]] = [
 
 
 @st.composite
-def hazardous_documents(draw: st.DrawFn, host: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def hazardous_documents(
+    draw: st.DrawFn, host: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     """A valid context with one hazard injected, and the field it is injected at."""
     document = copy.deepcopy(draw(context_documents(host)))
     field, value = draw(st.sampled_from(HAZARDS))

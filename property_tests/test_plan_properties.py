@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from effects import Tree, decode, encode, project
 from hypothesis import given
+
+from effects import Tree, decode, encode, project
 
 from .strategies import plans
 

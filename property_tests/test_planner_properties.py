@@ -6,20 +6,28 @@ import copy
 from pathlib import PurePosixPath
 from typing import Any
 
-from effects import MakeDir, MountScratch, Tree, WriteFile, encode, project
 from hypothesis import given
+
+from effects import MakeDir, MountScratch, Tree, WriteFile, encode, project
 from planner import compile_plan, context_from_document
 from planner._edges import paths_of
 
 from .strategies import context_documents
 
-HOST = {"platform": "linux", "etc_localtime": True, "etc_timezone": True, "lxcfs": False,
-        "lxcfs_proc": [], "lxcfs_cpu": False, "lxcfs_cpu_online": False,
-        "infiniband": False}
+HOST = {
+    "platform": "linux",
+    "etc_localtime": True,
+    "etc_timezone": True,
+    "lxcfs": False,
+    "lxcfs_proc": [],
+    "lxcfs_cpu": False,
+    "lxcfs_cpu_online": False,
+    "infiniband": False,
+}
 DOCUMENTS = context_documents(HOST, scratch_types=("hostdir", "memory", "hostfile"))
 
 
-def _plan(document: dict[str, Any]) -> Any:  # noqa: ANN401
+def _plan(document: dict[str, Any]) -> Any:
     ctx = context_from_document(copy.deepcopy(document)).unwrap()
     return ctx, compile_plan(ctx).unwrap()
 

@@ -11,6 +11,7 @@ from effects import (
     ContainerConfig,
     ContainerMount,
     CreateContainer,
+    Effect,
     GenerateHostKey,
     Header,
     MakeDir,
@@ -38,7 +39,7 @@ HELLO = blob_of(b"hello\n")
 
 def every_effect_plan() -> Plan:
     """One step of every effect type, in a valid order."""
-    effects = [
+    effects: list[Effect] = [
         PullImage(ref="cr.backend.ai/stable/python:3.11", digest="sha256:abc"),
         MakeDir(path=P("k1"), mode=0o755),
         MakeDir(path=P("k1/config"), mode=0o755),

@@ -96,7 +96,7 @@ def test_chown_that_keeps_both_sides_is_refused() -> None:
 
 def test_effects_are_keyword_only_and_frozen() -> None:
     with pytest.raises(TypeError):
-        MakeDir(P("a"), 0o755)  # type: ignore[misc]
+        MakeDir(P("a"), 0o755)  # type: ignore[call-arg]
     effect = MakeDir(path=P("a"), mode=0o755)
     with pytest.raises(AttributeError):
         effect.mode = 0o700  # type: ignore[misc]

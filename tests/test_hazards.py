@@ -21,7 +21,8 @@ DOTFILES = "kernel_config.internal_data.dotfiles"
 def errors(**changes: Any) -> tuple[PlanError, ...]:
     result = compile_plan(context(**changes))
     assert isinstance(result, Failure), "the context was planned"
-    return result.failure()
+    found: tuple[PlanError, ...] = result.failure()
+    return found
 
 
 def dotfile(path: str, perm: str = "644") -> dict[str, object]:

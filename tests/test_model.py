@@ -13,11 +13,13 @@ from effects import (
     Chown,
     ContainerConfig,
     Effect,
+    EffectError,
     GenerateHostKey,
     Header,
     MakeDir,
     MountScratch,
     Node,
+    Plan,
     StartContainer,
     Step,
     Tree,
@@ -39,10 +41,11 @@ def run(before: Tree, *effects: Effect) -> Tree:
 def refused(before: Tree, *effects: Effect) -> str:
     result = project(_plan(effects), before)
     assert isinstance(result, Failure)
-    return result.failure().reason
+    error: EffectError = result.failure()
+    return error.reason
 
 
-def _plan(effects: tuple[Effect, ...]) -> object:
+def _plan(effects: tuple[Effect, ...]) -> Plan:
     used = {e.blob for e in effects if isinstance(e, WriteFile)}
     blobs = [b for b in (DATA, OTHER) if b.digest in used]
     return seal(HEADER, [Step(stage="t", effect=e) for e in effects], blobs)

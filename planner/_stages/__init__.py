@@ -20,6 +20,7 @@ from ..errors import PlanError
 from .base_copies import base_copies
 from .bootstrap import bootstrap
 from .config_files import config_files
+from .container import container
 from .container_ssh import container_ssh
 from .credentials import credentials
 from .dotfiles import dotfiles
@@ -30,7 +31,7 @@ from .network import network
 from .scratch import scratch
 from .ssh import ssh
 
-__all__ = ["OVERRIDING_STAGES", "STAGES", "Stage"]
+__all__ = ["CONTAINER_STAGES", "OVERRIDING_STAGES", "STAGES", "Stage"]
 
 Stage: TypeAlias = Callable[[Context, Upstream], Result[Part, tuple[PlanError, ...]]]
 
@@ -48,6 +49,8 @@ STAGES: Final[tuple[tuple[str, Stage], ...]] = (
     ("dotfiles", dotfiles),
     ("kernel", kernel),
 )
+
+CONTAINER_STAGES: Final[tuple[tuple[str, Stage], ...]] = (("container", container),)
 
 # Stages allowed to overwrite what an earlier stage wrote: later dotfiles win
 # over the runner's dotfiles and the SSH files, as in legacy (§12.5).
