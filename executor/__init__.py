@@ -1,6 +1,46 @@
-"""kplan's executor: the only IO. Fact gathering, snapshots, apply and rollback."""
+"""kplan's executor: the only IO. Facts, snapshots, apply, rollback, Docker."""
 
+from ._apply import (
+    ApplyOptions,
+    ApplyReport,
+    StepReport,
+    apply_plan,
+    model_apply,
+    rollback_journal,
+)
+from ._docker import PLAN_LABEL
 from ._facts import gather_facts, runner_facts, scratch_facts
+from ._journal import JournalState, read_journal
+from ._local import Tools
 from ._snapshot import snapshot
+from ._tools import default_tools
+from .errors import (
+    ApplyFailed,
+    ExecutorError,
+    HostError,
+    RollbackFailure,
+    RollbackOutcome,
+)
 
-__all__ = ["gather_facts", "runner_facts", "scratch_facts", "snapshot"]
+__all__ = [
+    "PLAN_LABEL",
+    "ApplyFailed",
+    "ApplyOptions",
+    "ApplyReport",
+    "ExecutorError",
+    "HostError",
+    "JournalState",
+    "RollbackFailure",
+    "RollbackOutcome",
+    "StepReport",
+    "Tools",
+    "apply_plan",
+    "default_tools",
+    "gather_facts",
+    "model_apply",
+    "read_journal",
+    "rollback_journal",
+    "runner_facts",
+    "scratch_facts",
+    "snapshot",
+]

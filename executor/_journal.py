@@ -44,6 +44,15 @@ class JournalWriter:
         if durable:
             _fsync_dir(path.parent)
 
+    @classmethod
+    def reopen(cls, path: Path) -> JournalWriter:
+        """Append to an existing journal (rollback after a crash)."""
+        writer = cls.__new__(cls)
+        writer._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # noqa: SLF001
+        writer._durable = True  # a recovery is rare; make every record stick  # noqa: SLF001
+        writer.path = path
+        return writer
+
     def append(self, record: dict[str, object]) -> None:
         """Write one record as one line with one ``write()``."""
         line = orjson.dumps(record) + b"\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ from planner.legacy import (
 )
 
 from ._against import LegacyOutcome, against_legacy, against_tree
-from ._load import SAMPLE_KERNEL, load_context, load_document, with_facts_from
+from ._load import SAMPLE_KERNEL, compile_document, load_document, with_facts_from
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
 
 __all__ = ["demo", "diff", "expect", "graph", "plan"]
@@ -29,23 +30,17 @@ OK, ERROR, DIFFERENT = 0, 1, 2
 
 def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
     """Load and compile the context, or report why not (exit code)."""
-    match load_context(args.context):
+    match load_document(args.context):
         case Failure(error):
             return _refused(args, [error])
-        case Success(ctx):
-            pass
+        case Success(document):
+            result = compile_document(document, args.quirk)
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    match compile_plan(ctx, args.quirk):
-        case Success(plan):
-            return ctx, plan
-        case Failure(errors):
-            return _refused(args, list(errors))
-        case _:
-            raise AssertionError("unreachable")  # returns#1361
+    return _refused(args, result) if isinstance(result, list) else result
 
 
-def _refused(args: argparse.Namespace, errors: list[object]) -> int:
+def _refused(args: argparse.Namespace, errors: Sequence[object]) -> int:
     sys.stderr.write(render_errors(errors))  # type: ignore[arg-type]
     if args.format == "json":
         document = {"ok": False, "errors": [_error_json(error) for error in errors]}

@@ -17,12 +17,21 @@ from returns.result import Failure, Result, Success
 
 from effects import DecodeError, Plan, decode
 from executor import gather_facts
-from planner import Context, ContextError, canonical_kernel_id, context_from_document
+from planner import (
+    Context,
+    ContextError,
+    PlanError,
+    canonical_kernel_id,
+    compile_plan,
+    context_from_document,
+)
 from planner.legacy import legacy_runner_dir
 
 __all__ = [
     "SAMPLE_KERNEL",
     "SAMPLE_RUNNER",
+    "Refusal",
+    "compile_document",
     "load_context",
     "load_document",
     "load_plan",
@@ -92,6 +101,29 @@ def with_facts_from(document: dict[str, object], runner: Path) -> dict[str, obje
 def load_context(path: Path) -> Result[Context, ContextError]:
     """Read, complete with facts, and parse a context file."""
     return load_document(path).map(with_facts).bind(context_from_document)
+
+
+Refusal = ContextError | PlanError
+
+
+def compile_document(
+    document: dict[str, object], quirks: list[str], *, containers: bool = False
+) -> tuple[Context, Plan] | list[Refusal]:
+    """Complete a document with facts, parse and compile it; or every refusal."""
+    match context_from_document(with_facts(document)):
+        case Failure(error):
+            return [error]
+        case Success(ctx):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    match compile_plan(ctx, quirks, containers=containers):
+        case Success(plan):
+            return ctx, plan
+        case Failure(errors):
+            return list(errors)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
 
 
 def load_plan(path: Path) -> Result[Plan, DecodeError]:

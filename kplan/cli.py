@@ -1,4 +1,4 @@
-"""``kplan``: plan, expect, graph, diff, snapshot, demo.
+"""``kplan``: plan, expect, graph, diff, snapshot, apply, rollback, demo.
 
 Exit codes (documented in the README): 0 ok or no difference, 1 error or refused
 input, 2 differences found. JSON goes to stdout as one document; messages go to
@@ -16,7 +16,7 @@ from effects import encode_tree
 from executor import snapshot
 from planner import QUIRKS
 
-from . import _commands
+from . import _apply_cmd, _commands
 from ._render import render_tree
 
 __all__ = ["main"]
@@ -50,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     _format(shot)
     demo = commands.add_parser("demo", help="plan, expect and diff the built-in sample")
     _format(demo)
+    apply = commands.add_parser("apply", help="apply a context or a plan file")
+    apply.add_argument(
+        "target", type=Path, help="a context file, a plan file, or 'sample'"
+    )
+    apply.add_argument("--quirk", action="append", default=[], choices=sorted(QUIRKS))
+    apply.add_argument("--dry-run", action="store_true", help="apply to the pure model")
+    apply.add_argument("--journal", type=Path, help="where to write the journal")
+    apply.add_argument(
+        "--docker", help="Docker endpoint (unix:///path): also run the container"
+    )
+    apply.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync the journal and files per effect (power-loss safety)",
+    )
+    _format(apply)
+    undo = commands.add_parser("rollback", help="undo an apply from its journal")
+    undo.add_argument("journal", type=Path)
+    undo.add_argument("--docker", help="Docker endpoint (default: the journal's)")
+    _format(undo)
     return parser
 
 
@@ -86,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diff": _commands.diff,
         "snapshot": _snapshot,
         "demo": _commands.demo,
+        "apply": _apply_cmd.apply,
+        "rollback": _apply_cmd.rollback,
     }[args.command]
     return handler(args)
 
