@@ -270,9 +270,7 @@ class ScratchRoot:
     def mount(self, effect: MountScratch) -> None:
         """Mount a tmpfs, or make, format and loop-mount an ext4 image."""
         if effect.image is not None and effect.image_mode is not None:
-            self.write_file(effect.image, b"", effect.image_mode, existed=False)
-            with self._node(effect.image) as (fd, _):
-                os.ftruncate(fd, effect.size)
+            with self._new_image(effect.image, effect.image_mode, effect.size) as fd:
                 self._run(
                     "mkfs", effect.image, [self.tools.mkfs, "-q", "-F", _proc(fd)]
                 )
@@ -297,6 +295,22 @@ class ScratchRoot:
                     _proc(target),
                 ],
             )
+
+    @contextmanager
+    def _new_image(self, path: PurePosixPath, mode: int, size: int) -> Iterator[int]:
+        """A new sparse file of ``size`` bytes with exactly ``mode``, held open."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with self._parent(path) as parent:
+            try:
+                fd = os.open(path.name, flags, 0o600, dir_fd=parent)
+            except OSError as exc:
+                raise _host_error("create image", path, exc) from exc
+        try:
+            os.fchmod(fd, mode)
+            os.ftruncate(fd, size)
+            yield fd
+        finally:
+            os.close(fd)
 
     # --- undo ---------------------------------------------------------------------
 

@@ -123,3 +123,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_tree(tree))
     return OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m kplan``."""
+
+from kplan.cli import main
+
+raise SystemExit(main())

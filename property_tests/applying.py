@@ -1,0 +1,66 @@
+"""Shared helpers for the executor properties: real roots, generated contexts, trees."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from effects import Tree
+from executor import default_tools, scratch_facts
+from executor import snapshot as take_snapshot
+from planner import Context, canonical_kernel_id, context_from_document
+from planner.legacy import legacy_runner_dir
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="LOUD SKIP: applying plans chowns, mounts and runs dropbear: needs root",
+)
+TOOLS = default_tools(legacy_runner_dir())
+HOST = {
+    "platform": "linux",
+    "etc_localtime": True,
+    "etc_timezone": True,
+    "lxcfs": False,
+    "lxcfs_proc": [],
+    "lxcfs_cpu": False,
+    "lxcfs_cpu_online": False,
+    "infiniband": False,
+}
+
+
+def context_for(document: dict[str, Any], root: Path) -> Context:
+    """``document`` placed at ``root``, with facts about what ``root`` holds now."""
+    doc = copy.deepcopy(document)
+    doc["local_config"]["container"]["scratch_root"] = str(root)
+    facts = doc["facts"]
+    facts["runner"]["has_dropbear"] = facts["runner"]["has_dropbear"] and (
+        TOOLS.dropbearkey is not None
+    )
+    entries, contents = scratch_facts(root, canonical_kernel_id(doc["kernel_id"]))
+    facts.update(scratch=entries, contents=contents, umask="0o22")
+    return context_from_document(doc).unwrap()
+
+
+def snapshot(root: Path) -> Tree:
+    """The real tree below ``root``."""
+    return take_snapshot(root)[0]
+
+
+def comparable(tree: Tree, volatile: frozenset[str] = frozenset()) -> list[object]:
+    """Entries with volatile content (host keys, images) compared without it."""
+
+    def content(path: object, node: Any) -> object:
+        if node.volatile or str(path) in volatile:
+            return None
+        return node.sha256
+
+    return [(p, n.type, n.mode, n.uid, n.gid, content(p, n)) for p, n in tree.entries]
+
+
+def volatile_paths(*trees: Tree) -> frozenset[str]:
+    """Paths any of ``trees`` marks volatile."""
+    return frozenset(str(p) for tree in trees for p, n in tree.entries if n.volatile)

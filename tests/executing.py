@@ -1,0 +1,82 @@
+"""Helpers for tests that apply plans to a real temporary scratch root (as root)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from returns.result import Result
+
+from effects import Plan, Step, Tree, project
+from executor import (
+    ApplyFailed,
+    ApplyOptions,
+    ApplyReport,
+    Tools,
+    apply_plan,
+    default_tools,
+    scratch_facts,
+)
+from executor import snapshot as take_snapshot
+from planner import Context, compile_plan, context_from_document
+from planner.legacy import legacy_runner_dir
+
+from .contexts import KERNEL_ID, document
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="LOUD SKIP: applying plans chowns, mounts and runs dropbear: needs root",
+)
+
+
+def tools() -> Tools:
+    """Tools with the legacy runner's dropbear when it is there."""
+    return default_tools(legacy_runner_dir())
+
+
+def has_dropbear() -> bool:
+    """Whether host keys can be generated here."""
+    return tools().dropbearkey is not None
+
+
+def context_at(root: Path, **changes: Any) -> Context:
+    """The test context (``tests.contexts``) at scratch root ``root``, with facts
+    about what ``root`` holds now (as ``kplan`` gathers them)."""
+    doc = document(**changes)
+    doc["local_config"]["container"]["scratch_root"] = str(root)
+    runner = doc["facts"]["runner"]
+    runner["has_dropbear"] = has_dropbear() and runner.get("has_dropbear", True)
+    entries, contents = scratch_facts(root, KERNEL_ID)
+    doc["facts"].update(scratch=entries, contents=contents)
+    return context_from_document(copy.deepcopy(doc)).unwrap()
+
+
+def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:
+    """Context and plan for ``root`` as it is now."""
+    ctx = context_at(root, **changes)
+    return ctx, compile_plan(ctx).unwrap()
+
+
+def snapshot(root: Path) -> Tree:
+    """The real tree below ``root``."""
+    return take_snapshot(root)[0]
+
+
+def model(plan: Plan, before: Tree) -> Tree:
+    """What the pure model says ``plan`` leaves."""
+    return project(plan, before).unwrap()
+
+
+def apply(
+    plan: Plan,
+    journal: Path,
+    on_step: Callable[[int, Step], None] | None = None,
+) -> Result[ApplyReport, ApplyFailed]:
+    """Apply synchronously."""
+    options = ApplyOptions(journal=journal, tools=tools(), on_step=on_step)
+    return asyncio.run(apply_plan(plan, options))

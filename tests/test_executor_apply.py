@@ -1,0 +1,229 @@
+"""Applying plans to a real scratch root, and undoing them exactly (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Success
+
+from effects import Plan, Step, Tree
+from executor import ApplyOptions, HostError, apply_plan, read_journal, rollback_journal
+
+from .contexts import KERNEL_ID
+from .executing import apply, model, needs_root, plan_at, snapshot, tools
+
+pytestmark = needs_root
+DOTFILES = "kernel_config.internal_data.dotfiles"
+FULL = {
+    "kernel_config.uid": 2001,
+    "kernel_config.bootstrap_script": "echo hi",
+    "kernel_config.internal_data.ssh_keypair": {
+        "public_key": "pub",
+        "private_key": "priv",
+    },
+    "kernel_config.internal_data.docker_credentials": {"r.io": {"password": "p"}},
+    DOTFILES: [
+        {"path": ".config/a/b.ini", "perm": "640", "data": "x"},
+        {"path": "/home/work/.bashrc", "perm": "600", "data": "mine"},
+    ],
+    "cluster_info.ssh_keypair": {"public_key": "cpub", "private_key": "cpriv"},
+    "cluster_info.cluster_ssh_port_mapping": {"main1": ["10.0.0.1", 2200]},
+}
+
+
+@pytest.mark.parametrize("scratch_type", ["hostdir", "memory", "hostfile"])
+def test_the_real_tree_equals_the_model(tmp_path: Path, scratch_type: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx, plan = plan_at(
+        root,
+        **FULL,
+        **{
+            "local_config.container.scratch_type": scratch_type,
+            "local_config.container.scratch_size": "16m",
+        },
+    )
+    result = apply(plan, tmp_path / "journal")
+    try:
+        assert isinstance(result, Success), result
+        assert _comparable(snapshot(root)) == _comparable(
+            model(plan, ctx.facts.scratch)
+        )
+    finally:
+        asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    assert snapshot(root) == ctx.facts.scratch
+
+
+def _comparable(tree: Tree) -> object:
+    """Volatile content (host keys, the ext4 image) is compared by type, mode, owner."""
+    return [
+        (
+            p,
+            n.type,
+            n.mode,
+            n.uid,
+            n.gid,
+            None if n.volatile or _volatile(p) else n.sha256,
+        )
+        for p, n in tree.entries
+    ]
+
+
+def _volatile(path: object) -> bool:
+    text = str(path)
+    return text.endswith((".img", "dropbear_rsa_host_key", "dropbear_rsa_host_key.pub"))
+
+
+def _restarted_root(tmp_path: Path) -> tuple[Path, Plan]:
+    """A root after a first run, with user edits, and a restart plan for it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    _, first = plan_at(root, **FULL)
+    assert isinstance(apply(first, tmp_path / "first"), Success)
+    work = root / KERNEL_ID / "work"
+    (work / ".bashrc").write_text("the user's own edits\n")
+    (work / "notes.txt").write_text("user data\n")
+    return root, plan_at(root, restarting=True, **FULL)[1]
+
+
+@pytest.mark.parametrize("fail_at", [0, 1, 5, 17, 40, -1])
+def test_a_failure_at_any_step_leaves_the_exact_prior_state(
+    tmp_path: Path, fail_at: int
+) -> None:
+    root, plan = _restarted_root(tmp_path)
+    before = snapshot(root)
+    index = fail_at % len(plan.steps)
+
+    def fail(step_index: int, _step: Step) -> None:
+        if step_index == index:
+            raise HostError("injected", "(test)", "a failure injected by the test")
+
+    result = apply(plan, tmp_path / "journal", on_step=fail)
+    assert isinstance(result, Failure)
+    failure = result.failure()
+    assert failure.index == index
+    assert failure.rollback.complete
+    assert snapshot(root) == before  # user data and old contents included
+    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+
+
+def test_every_step_index_rolls_back_on_a_fresh_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    for index in range(len(plan.steps)):
+
+        def fail(step_index: int, _step: Step, index: int = index) -> None:
+            if step_index == index:
+                raise HostError("injected", "(test)", "injected")
+
+        result = apply(plan, tmp_path / f"journal-{index}", on_step=fail)
+        assert isinstance(result, Failure)
+        assert list(root.iterdir()) == [], f"leftovers after a failure at step {index}"
+
+
+def test_cancellation_rolls_back_and_propagates(tmp_path: Path) -> None:
+    root, plan = _restarted_root(tmp_path)
+    before = snapshot(root)
+
+    async def main() -> None:
+        task: asyncio.Task[object] | None = None
+
+        def cancel(index: int, _step: Step) -> None:
+            if index == 30 and task is not None:
+                task.cancel()
+
+        options = ApplyOptions(
+            journal=tmp_path / "journal", tools=tools(), on_step=cancel
+        )
+        task = asyncio.create_task(apply_plan(plan, options))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(
+    ("planted", "kind"),
+    [
+        ("work", "file"),
+        ("config", "symlink"),
+        ("work/.bashrc", "dir"),
+        ("work/.bashrc", "symlink"),
+        ("work/.ssh", "symlink"),
+        ("config/ssh", "file"),
+    ],
+)
+def test_something_in_the_way_fails_names_the_effect_and_changes_nothing(
+    tmp_path: Path, planted: str, kind: str
+) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0\n")
+    os.chmod(outside / "passwd", 0o644)  # noqa: PTH101
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    target = root / KERNEL_ID / planted
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "file":
+        target.write_text("in the way\n")
+    elif kind == "dir":
+        target.mkdir()
+    else:
+        target.symlink_to(outside / "passwd" if "bashrc" in planted else outside)
+    before, outside_before = snapshot(root), snapshot(outside)
+    result = apply(plan, tmp_path / "journal")
+    assert isinstance(result, Failure)
+    failure = result.failure()
+    assert failure.rollback.complete
+    assert (
+        planted.split("/", maxsplit=1)[0] in failure.effect
+        or planted.split("/", maxsplit=1)[0] in failure.cause
+    )
+    assert snapshot(root) == before
+    assert snapshot(outside) == outside_before
+
+
+def test_applying_the_same_plan_twice_changes_nothing_or_refuses(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    assert isinstance(apply(plan, tmp_path / "once"), Success)
+    after_once = snapshot(root)
+    again = apply(plan, tmp_path / "twice")
+    if isinstance(again, Failure):
+        assert "already exists" in again.failure().cause
+    assert snapshot(root) == after_once
+
+
+def test_rollback_from_the_journal_is_safe_twice(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    assert isinstance(apply(plan, tmp_path / "journal"), Success)
+    first = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    second = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    assert first.complete
+    assert first.undone == len(plan.steps)
+    assert second.complete
+    assert second.undone == 0
+    assert list(root.iterdir()) == []
+
+
+def test_a_plan_for_another_identity_is_refused_before_anything(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **{"facts.uid": 4321})
+    result = apply(plan, tmp_path / "journal")
+    assert isinstance(result, Failure)
+    assert "must be applied as 4321" in result.failure().cause
+    assert not (tmp_path / "journal").exists()
+    assert list(root.iterdir()) == []
