@@ -9,12 +9,15 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
-from planner import context_from_document
 from returns.result import Failure, Success
+
+from planner import context_from_document
 
 from .contexts import document, put
 
-SCHEMA = orjson.loads((Path(__file__).parent.parent / "planner" / "context.schema.json").read_bytes())
+SCHEMA = orjson.loads(
+    (Path(__file__).parent.parent / "planner" / "context.schema.json").read_bytes()
+)
 SAMPLE = Path(__file__).parent.parent / "kplan" / "samples" / "kernel.json"
 
 
@@ -32,17 +35,20 @@ def test_a_complete_test_context_validates_and_parses() -> None:
     assert isinstance(context_from_document(copy.deepcopy(doc)), Success)
 
 
-@pytest.mark.parametrize(("dotted", "value"), [
-    ("colour", 1),
-    ("kernel_config.favourite", 1),
-    ("kernel_config.uid", "1000"),
-    ("kernel_config.internal_data.secret", 1),
-    ("image.is_local", "no"),
-    ("mounts", [{"target": "/x", "permission": "rwx"}]),
-    ("facts.umask", "022"),
-    ("restarting", 1),
-])
-def test_schema_and_parser_both_refuse(dotted: str, value: Any) -> None:  # noqa: ANN401
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("colour", 1),
+        ("kernel_config.favourite", 1),
+        ("kernel_config.uid", "1000"),
+        ("kernel_config.internal_data.secret", 1),
+        ("image.is_local", "no"),
+        ("mounts", [{"target": "/x", "permission": "rwx"}]),
+        ("facts.umask", "022"),
+        ("restarting", 1),
+    ],
+)
+def test_schema_and_parser_both_refuse(dotted: str, value: Any) -> None:
     doc = document()
     put(doc, dotted, value)
     with pytest.raises(jsonschema.ValidationError):
