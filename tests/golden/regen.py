@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import orjson
+
 from executor._facts import host_probes
 from planner.legacy import LegacyBridge
 
@@ -36,7 +38,7 @@ def main() -> None:
             root = reply["scratch_root"]
             context["local_config"]["container"]["scratch_root"] = root
             context["facts"]["scratch_root_resolved"] = root
-            case = {
+            case: dict[str, Any] = {
                 "covers": covers,
                 "context": context,
                 "legacy": {
@@ -50,7 +52,7 @@ def main() -> None:
                 case, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
             )
             (CASES_DIR / f"{name}.json").write_bytes(data)
-            print(f"{name}: {len(reply['tree'])} entries")  # noqa: T201
+            print(f"{name}: {len(case['legacy']['tree'])} entries")  # noqa: T201
 
 
 if __name__ == "__main__":
