@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 import pytest
+from returns.result import Failure
+
 from effects import tree_from_document
 from planner import compare, compile_plan, context_from_document
-from returns.result import Failure
 
 from .contexts import document
 from .golden.catalogue import CASES, HAZARDS
