@@ -14,11 +14,12 @@ from typing import Any
 
 import aiodocker
 import pytest
+from returns.result import Failure, Success
+
 from effects import PullImage, Step
 from executor import ApplyOptions, HostError, apply_plan, rollback_journal
 from executor._facts import host_probes
 from planner import compile_plan, context_from_document
-from returns.result import Failure, Success
 
 from .contexts import KERNEL_ID, document
 from .executing import needs_root, snapshot, tools
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.docker, needs_root]
 PLAN_LABEL = "ai.backend.kplan.plan-id"
 
 
-def _context(tmp_path: Path, engine: Any, script: str, **changes: Any) -> Any:  # noqa: ANN401
+def _context(tmp_path: Path, engine: Any, script: str, **changes: Any) -> Any:
     root, ipc = tmp_path / "root", tmp_path / "ipc"
     root.mkdir()
     (ipc / "container").mkdir(parents=True)
@@ -66,7 +67,7 @@ async def _containers(url: str, plan_id: str) -> list[dict[str, Any]]:
         return [await c.show() for c in found]
 
 
-def _apply(plan: Any, journal: Path, url: str, on_step: Any = None) -> Any:  # noqa: ANN401
+def _apply(plan: Any, journal: Path, url: str, on_step: Any = None) -> Any:
     options = ApplyOptions(
         journal=journal, tools=tools(), docker_url=url, on_step=on_step
     )
@@ -75,7 +76,7 @@ def _apply(plan: Any, journal: Path, url: str, on_step: Any = None) -> Any:  # n
 
 def test_a_kernel_container_is_created_verified_and_rolled_back(
     docker_engine: Any,
-    tmp_path: Path,  # noqa: ANN401
+    tmp_path: Path,
 ) -> None:
     root, plan = _context(tmp_path, docker_engine, "#!/bin/sh\nexec sleep 600\n")
     result = _apply(plan, tmp_path / "journal", docker_engine.url)
@@ -94,7 +95,7 @@ def test_a_kernel_container_is_created_verified_and_rolled_back(
 
 def test_a_container_that_exits_at_once_fails_and_is_removed_with_the_scratch(
     docker_engine: Any,
-    tmp_path: Path,  # noqa: ANN401
+    tmp_path: Path,
 ) -> None:
     root, plan = _context(tmp_path, docker_engine, "#!/bin/sh\nexit 3\n")
     result = _apply(plan, tmp_path / "journal", docker_engine.url)
@@ -109,7 +110,7 @@ def test_a_container_that_exits_at_once_fails_and_is_removed_with_the_scratch(
 
 def test_a_failure_after_the_start_removes_the_running_container(
     docker_engine: Any,
-    tmp_path: Path,  # noqa: ANN401
+    tmp_path: Path,
 ) -> None:
     root, plan = _context(tmp_path, docker_engine, "#!/bin/sh\nexec sleep 600\n")
     verify = len(plan.steps) - 1
@@ -127,7 +128,7 @@ def test_a_failure_after_the_start_removes_the_running_container(
 
 def test_an_image_that_cannot_be_pulled_fails_cleanly(
     docker_engine: Any,
-    tmp_path: Path,  # noqa: ANN401
+    tmp_path: Path,
 ) -> None:
     root, plan = _context(
         tmp_path,
@@ -147,7 +148,7 @@ def test_an_image_that_cannot_be_pulled_fails_cleanly(
 
 def test_a_plan_with_containers_needs_a_docker_endpoint(
     docker_engine: Any,
-    tmp_path: Path,  # noqa: ANN401
+    tmp_path: Path,
 ) -> None:
     root, plan = _context(tmp_path, docker_engine, "#!/bin/sh\nexec sleep 600\n")
     options = ApplyOptions(journal=tmp_path / "journal", tools=tools())
