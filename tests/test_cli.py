@@ -1,0 +1,178 @@
+"""The command line: outputs, formats and exit codes (0 ok, 1 refused, 2 different)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from effects import decode, decode_tree
+
+from .contexts import document
+
+ROOT = Path(__file__).parent.parent
+
+
+def kplan(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kplan", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def context_file(tmp_path: Path, **changes: Any) -> Path:
+    doc = document(**changes)
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    doc["local_config"]["container"]["scratch_root"] = str(root)
+    doc["facts"]["runner"]["has_dropbear"] = False  # no dropbear needed for these
+    path = tmp_path / "ctx.json"
+    path.write_bytes(orjson.dumps(doc))
+    return path
+
+
+def test_plan_prints_text_and_writes_a_valid_plan_file(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path)
+    done = kplan("plan", str(ctx), "-o", str(tmp_path / "plan.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("plan ")
+    assert "mkdir 11111111-2222-4333-8444-555555555555/config" in done.stdout
+    plan = decode((tmp_path / "plan.json").read_bytes()).unwrap()
+    assert plan.header.plan_id in done.stdout
+
+
+def test_plan_json_is_the_canonical_encoding(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path)
+    first, second = (
+        kplan("plan", str(ctx), "--format", "json"),
+        kplan("plan", str(ctx), "--format", "json"),
+    )
+    assert first.stdout == second.stdout
+    assert decode(first.stdout).unwrap().steps
+
+
+def test_expect_json_is_a_tree(tmp_path: Path) -> None:
+    done = kplan("expect", str(context_file(tmp_path)), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    tree = decode_tree(done.stdout).unwrap()
+    assert any(str(path).endswith("/work/.bashrc") for path, _ in tree.entries)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "marker"),
+    [("dot", "digraph plan"), ("mermaid", "graph TD"), ("json", '"edges"')],
+)
+def test_graph_formats(tmp_path: Path, fmt: str, marker: str) -> None:
+    done = kplan("graph", str(context_file(tmp_path)), "--format", fmt)
+    assert done.returncode == 0, done.stderr
+    assert marker in done.stdout
+    assert "->" in done.stdout or "-->" in done.stdout or '"edges": [' in done.stdout
+
+
+def test_refused_input_exits_1_listing_every_problem(tmp_path: Path) -> None:
+    ctx = context_file(
+        tmp_path,
+        **{
+            "kernel_config.internal_data.dotfiles": [
+                {"path": "/etc/shadow", "perm": "644", "data": ""},
+                {"path": "x", "perm": "999", "data": ""},
+            ]
+        },
+    )
+    done = kplan("expect", str(ctx), "--format", "json")
+    assert done.returncode == 1
+    assert "2 problems" in done.stderr
+    fields = {e["field"] for e in orjson.loads(done.stdout)["errors"]}
+    assert fields == {
+        "kernel_config.internal_data.dotfiles[0].path",
+        "kernel_config.internal_data.dotfiles[1].perm",
+    }
+
+
+def test_an_ill_typed_context_names_the_field(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path, **{"kernel_config.uid": "root"})
+    done = kplan("plan", str(ctx))
+    assert done.returncode == 1
+    assert "kernel_config.uid" in done.stderr
+
+
+def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    done = kplan("plan", str(tmp_path / "nope.json"))
+    assert done.returncode == 1
+    assert "nope.json" in done.stderr
+
+
+def test_unknown_quirks_are_rejected(tmp_path: Path) -> None:
+    done = kplan("plan", str(context_file(tmp_path)), "--quirk", "faster")
+    assert done.returncode == 2  # argparse's usage error
+    assert "invalid choice" in done.stderr
+
+
+def test_dry_run_reports_every_step_without_touching_the_root(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path)
+    done = kplan("apply", str(ctx), "--dry-run", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    assert report["dry_run"] is True
+    assert {step["outcome"] for step in report["steps"]} == {"modelled"}
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_snapshot_of_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("hi")
+    (tmp_path / "d" / "l").symlink_to("f")
+    done = kplan("snapshot", str(tmp_path / "d"), "--format", "json")
+    entries = {e["path"]: e for e in orjson.loads(done.stdout)}
+    assert entries["f"]["size"] == 2
+    assert entries["l"]["type"] == "symlink"
+    assert kplan("snapshot", str(tmp_path / "missing")).returncode == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: apply chowns: needs root")
+def test_apply_snapshot_expect_diff_and_rollback(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path, **{"kernel_config.uid": 2001})
+    expected = kplan("expect", str(ctx), "--format", "json").stdout
+    journal = tmp_path / "journal.jsonl"
+    applied = kplan("apply", str(ctx), "--journal", str(journal))
+    assert applied.returncode == 0, applied.stderr
+    snapshot = kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout
+    assert snapshot == expected
+    assert kplan("diff", str(ctx), "--against", str(tmp_path / "root")).returncode == 0
+    bashrc = next((tmp_path / "root").glob("*/work/.bashrc"))
+    bashrc.chmod(0o600)
+    changed = kplan("diff", str(ctx), "--against", str(tmp_path / "root"))
+    assert changed.returncode == 2
+    assert "mode" in changed.stdout
+    assert "work/.bashrc" in changed.stdout
+    bashrc.chmod(0o644)
+    undone = kplan("rollback", str(journal))
+    assert undone.returncode == 0, undone.stderr
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: apply chowns: needs root")
+def test_apply_names_the_effect_in_the_way_and_changes_nothing(tmp_path: Path) -> None:
+    ctx = context_file(tmp_path)
+    kernel = tmp_path / "root" / "11111111-2222-4333-8444-555555555555"
+    (kernel / "work").mkdir(parents=True)
+    (kernel / "work" / ".zshrc").mkdir()  # a directory where a file goes
+    before = kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout
+    done = kplan("apply", str(ctx), "--journal", str(tmp_path / "j"))
+    assert done.returncode == 1
+    assert "work/.zshrc" in done.stderr
+    assert "rollback complete" in done.stderr
+    assert (
+        kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout == before
+    )
