@@ -8,7 +8,7 @@ from ._apply import (
     model_apply,
     rollback_journal,
 )
-from ._docker import PLAN_LABEL
+from ._docker import PLAN_LABEL, docker_facts
 from ._facts import gather_facts, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
 from ._local import Tools
@@ -36,6 +36,7 @@ __all__ = [
     "Tools",
     "apply_plan",
     "default_tools",
+    "docker_facts",
     "gather_facts",
     "model_apply",
     "read_journal",

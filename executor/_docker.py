@@ -20,11 +20,26 @@ from aiodocker.types import JSONObject
 from ._inverse import Prior
 from .errors import HostError
 
-__all__ = ["PLAN_LABEL", "DockerHost"]
+__all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]
 
 PLAN_LABEL = "ai.backend.kplan.plan-id"
 KERNEL_LABEL = "ai.backend.kernel-id"
 NOT_FOUND = 404
+
+
+async def docker_facts(url: str, image: str) -> dict[str, object]:
+    """The Docker facts of design.md §3: volume names and whether ``image`` is there."""
+    async with aiodocker.Docker(url=url) as docker:
+        try:
+            listed = await docker.volumes.list()  # type: ignore[no-untyped-call]
+        except DockerError as exc:
+            raise _docker_error("list volumes", url, exc) from exc
+        present = (await DockerHost.image_state(docker, image))["present"]
+    volumes = listed.get("Volumes") or []
+    return {
+        "docker_volumes": sorted(str(v["Name"]) for v in volumes),
+        "image_present": present,
+    }
 
 
 def _docker_error(operation: str, target: str, exc: DockerError) -> HostError:
@@ -58,8 +73,13 @@ class DockerHost:
 
     async def observe_image(self, ref: str) -> Prior:
         """Prior of ``PullImage``: is the image present already?"""
+        return await self.image_state(self.docker, ref)
+
+    @staticmethod
+    async def image_state(docker: aiodocker.Docker, ref: str) -> Prior:
+        """``{"present": bool}`` for ``ref`` on ``docker``."""
         try:
-            await self.docker.images.inspect(ref)
+            await docker.images.inspect(ref)
         except DockerError as exc:
             if exc.status == NOT_FOUND:
                 return {"present": False}

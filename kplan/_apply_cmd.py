@@ -54,7 +54,10 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
             raise AssertionError("unreachable")  # returns#1361
     if "steps" in document and "header" in document:
         return _from_plan_file(args.target)
-    result = compile_document(document, args.quirk, containers=args.docker is not None)
+    containers = args.docker is not None
+    result = compile_document(
+        document, args.quirk, containers=containers, docker_url=args.docker
+    )
     if isinstance(result, list):
         sys.stderr.write(render_errors(result))
         return ERROR

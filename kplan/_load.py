@@ -8,6 +8,7 @@ sample assets shipped in ``kplan/samples/runner``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from effects import DecodeError, Plan, decode
-from executor import gather_facts
+from executor import docker_facts, gather_facts
 from planner import (
     Context,
     ContextError,
@@ -82,9 +83,25 @@ def scratch_root_of(document: Mapping[str, object]) -> Path | None:
     return Path(value) if isinstance(value, str) and value.startswith("/") else None
 
 
-def with_facts(document: dict[str, object]) -> dict[str, object]:
-    """``document`` with a ``facts`` section, gathered from this host if absent."""
-    return with_facts_from(document, runner_dir())
+def with_facts(
+    document: dict[str, object], docker_url: str | None = None
+) -> dict[str, object]:
+    """``document`` with a ``facts`` section, gathered from this host if absent.
+
+    With a Docker endpoint the Docker facts (volumes, is the image there) are
+    gathered from it too; without one, the image counts as unknown (no pull).
+    """
+    completed = with_facts_from(document, runner_dir())
+    if docker_url is None or "facts" in document or "facts" not in completed:
+        return completed
+    image = document.get("image")
+    ref = image.get("canonical") if isinstance(image, dict) else None
+    if not isinstance(ref, str):
+        return completed  # the parser reports the missing image
+    facts = completed["facts"]
+    assert isinstance(facts, dict)  # noqa: S101  (gather_facts returns a dict)
+    facts.update(asyncio.run(docker_facts(docker_url, ref)))
+    return completed
 
 
 def with_facts_from(document: dict[str, object], runner: Path) -> dict[str, object]:
@@ -107,10 +124,14 @@ Refusal = ContextError | PlanError
 
 
 def compile_document(
-    document: dict[str, object], quirks: list[str], *, containers: bool = False
+    document: dict[str, object],
+    quirks: list[str],
+    *,
+    containers: bool = False,
+    docker_url: str | None = None,
 ) -> tuple[Context, Plan] | list[Refusal]:
     """Complete a document with facts, parse and compile it; or every refusal."""
-    match context_from_document(with_facts(document)):
+    match context_from_document(with_facts(document, docker_url)):
         case Failure(error):
             return [error]
         case Success(ctx):

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiodocker
+import orjson
 import pytest
 from returns.result import Failure, Success
 
 from effects import PullImage, Step
-from executor import ApplyOptions, HostError, apply_plan, rollback_journal
+from executor import ApplyOptions, HostError, apply_plan, docker_facts, rollback_journal
 from executor._facts import host_probes
 from planner import compile_plan, context_from_document
 
@@ -26,6 +29,7 @@ from .executing import needs_root, snapshot, tools
 
 pytestmark = [pytest.mark.docker, needs_root]
 PLAN_LABEL = "ai.backend.kplan.plan-id"
+ROOT = Path(__file__).parent.parent
 
 
 def _context(tmp_path: Path, engine: Any, script: str, **changes: Any) -> Any:
@@ -156,3 +160,62 @@ def test_a_plan_with_containers_needs_a_docker_endpoint(
     assert isinstance(result, Failure)
     assert "Docker endpoint" in result.failure().cause
     assert list(root.iterdir()) == []
+
+
+def test_kplan_apply_with_docker_gathers_facts_and_rollback_removes_all(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    _, plan = _context(tmp_path, docker_engine, "#!/bin/sh\nexec sleep 600\n")
+    doc = document(
+        **{
+            "image": {"canonical": docker_engine.image, "is_local": True, "labels": {}},
+            "local_config.container.alternative_bridge": "none",
+            "local_config.agent": {"ipc_base_path": str(tmp_path / "ipc")},
+            "mounts": [
+                {
+                    "source": str(tmp_path / "entrypoint.sh"),
+                    "target": "/opt/kernel/entrypoint.sh",
+                    "permission": "ro",
+                }
+            ],
+        }
+    )
+    del doc["facts"]  # the CLI gathers them, Docker's included
+    doc["local_config"]["container"]["scratch_root"] = str(tmp_path / "root")
+    (tmp_path / "ctx.json").write_bytes(orjson.dumps(doc))
+    journal = tmp_path / "journal.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "kplan",
+        "apply",
+        str(tmp_path / "ctx.json"),
+        "--docker",
+        docker_engine.url,
+        "--journal",
+        str(journal),
+        "--format",
+        "json",
+    ]
+    applied = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert applied.returncode == 0, applied.stderr
+    report = orjson.loads(applied.stdout)
+    assert report["container_id"]
+    plan_id = report["plan_id"]
+    assert len(asyncio.run(_containers(docker_engine.url, plan_id))) == 1
+    undo = [sys.executable, "-m", "kplan", "rollback", str(journal)]
+    undone = subprocess.run(undo, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert undone.returncode == 0, undone.stderr
+    assert asyncio.run(_containers(docker_engine.url, plan_id)) == []
+    assert list((tmp_path / "root").iterdir()) == []
+    assert plan.header.plan_id != plan_id  # gathered facts differ from the test's own
+
+
+def test_docker_facts_list_volumes_and_image_presence(docker_engine: Any) -> None:
+    present = asyncio.run(docker_facts(docker_engine.url, docker_engine.image))
+    missing = asyncio.run(docker_facts(docker_engine.url, "kplan-test/nope:1"))
+    assert present["image_present"] is True
+    assert missing["image_present"] is False
+    assert isinstance(present["docker_volumes"], list)
