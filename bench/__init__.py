@@ -1,0 +1,1 @@
+"""kplan benchmarks (``make bench``): ratios measured in one run, not timed tests."""
