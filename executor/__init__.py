@@ -9,7 +9,7 @@ from ._apply import (
     rollback_journal,
 )
 from ._docker import PLAN_LABEL, docker_facts
-from ._facts import gather_facts, runner_facts, scratch_facts
+from ._facts import gather_facts, host_probes, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
 from ._local import Tools
 from ._snapshot import snapshot
@@ -38,6 +38,7 @@ __all__ = [
     "default_tools",
     "docker_facts",
     "gather_facts",
+    "host_probes",
     "model_apply",
     "read_journal",
     "rollback_journal",

@@ -15,24 +15,12 @@ import platform
 import sys
 from pathlib import Path
 
-from effects import mode_text, tree_document
+from effects import RUNNER_ASSETS, mode_text, tree_document
 
 from ._snapshot import snapshot
 
-__all__ = ["RUNNER_FILES", "gather_facts", "runner_facts", "scratch_facts"]
+__all__ = ["gather_facts", "host_probes", "runner_facts", "scratch_facts"]
 
-RUNNER_FILES = (
-    "jupyter-custom.css",
-    "logo.svg",
-    "roboto.ttf",
-    "roboto-italic.ttf",
-    ".bashrc",
-    ".bash_profile",
-    ".zshrc",
-    ".vimrc",
-    ".tmux.conf",
-    "DO_NOT_STORE_PERSISTENT_FILES_HERE.md",
-)
 SMALL_FILE = 256 * 1024  # content kept for files a restart may read back
 LXCFS = Path("/var/lib/lxcfs")
 
@@ -83,7 +71,7 @@ def current_umask() -> int:
 def runner_facts(runner_dir: Path) -> dict[str, object]:
     """The runner files provisioning copies, and whether dropbear is there."""
     files = {}
-    for name in RUNNER_FILES:
+    for name in RUNNER_ASSETS:
         path = (runner_dir / name).resolve()  # legacy copies the resolved source
         if path.is_file():
             files[name] = {

@@ -107,10 +107,7 @@ class ScratchRoot:
     def _node(self, path: PurePosixPath) -> Iterator[tuple[int, os.stat_result]]:
         """A descriptor of ``path`` itself (a regular file or a dir, never a link)."""
         with self._parent(path) as parent:
-            try:
-                fd = os.open(path.name, _NODE, dir_fd=parent)
-            except OSError as exc:
-                raise _host_error("open", path, exc) from exc
+            fd = _open_at(parent, path, _NODE, "open")
             try:
                 info = os.fstat(fd)
                 if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
@@ -209,10 +206,7 @@ class ScratchRoot:
         flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         flags |= os.O_TRUNC if existed else os.O_CREAT | os.O_EXCL
         with self._parent(path) as parent:
-            try:
-                fd = os.open(path.name, flags, 0o600, dir_fd=parent)
-            except OSError as exc:
-                raise _host_error("write", path, exc) from exc
+            fd = _open_at(parent, path, flags, "write")
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise HostError("write", str(path), "not a regular file")
@@ -301,10 +295,7 @@ class ScratchRoot:
         """A new sparse file of ``size`` bytes with exactly ``mode``, held open."""
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with self._parent(path) as parent:
-            try:
-                fd = os.open(path.name, flags, 0o600, dir_fd=parent)
-            except OSError as exc:
-                raise _host_error("create image", path, exc) from exc
+            fd = _open_at(parent, path, flags, "create image")
         try:
             os.fchmod(fd, mode)
             os.ftruncate(fd, size)
@@ -374,6 +365,14 @@ class ScratchRoot:
                 f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()}"
             )
             raise HostError(operation, str(path), reason)
+
+
+def _open_at(parent: int, path: PurePosixPath, flags: int, operation: str) -> int:
+    """Open ``path``'s last component under ``parent`` (new files start 0600)."""
+    try:
+        return os.open(path.name, flags, 0o600, dir_fd=parent)
+    except OSError as exc:
+        raise _host_error(operation, path, exc) from exc
 
 
 def _public(path: PurePosixPath) -> PurePosixPath:

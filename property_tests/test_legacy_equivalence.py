@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from returns.result import Failure, Success
 
-from executor._facts import host_probes
+from executor import host_probes
 from kplan._against import against_legacy
 from planner import compile_plan, context_from_document
 from planner.legacy import LegacyBridge

@@ -12,18 +12,9 @@ from effects import MakeDir, MountScratch, Tree, WriteFile, encode, project
 from planner import compile_plan, context_from_document
 from planner._edges import paths_of
 
+from .applying import HOST
 from .strategies import context_documents
 
-HOST = {
-    "platform": "linux",
-    "etc_localtime": True,
-    "etc_timezone": True,
-    "lxcfs": False,
-    "lxcfs_proc": [],
-    "lxcfs_cpu": False,
-    "lxcfs_cpu_online": False,
-    "infiniband": False,
-}
 DOCUMENTS = context_documents(HOST, scratch_types=("hostdir", "memory", "hostfile"))
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +11,8 @@ import pytest
 
 from effects import decode, decode_tree
 
+from .commands import kplan
 from .contexts import document
-
-ROOT = Path(__file__).parent.parent
-
-
-def kplan(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kplan", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def context_file(tmp_path: Path, **changes: Any) -> Path:

@@ -20,8 +20,14 @@ import pytest
 from returns.result import Failure, Success
 
 from effects import PullImage, Step
-from executor import ApplyOptions, HostError, apply_plan, docker_facts, rollback_journal
-from executor._facts import host_probes
+from executor import (
+    ApplyOptions,
+    HostError,
+    apply_plan,
+    docker_facts,
+    host_probes,
+    rollback_journal,
+)
 from planner import compile_plan, context_from_document
 
 from .contexts import KERNEL_ID, document

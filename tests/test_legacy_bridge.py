@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,10 @@ from kplan._load import SAMPLE_KERNEL, load_document, with_facts_from
 from planner import compile_plan, context_from_document
 from planner.legacy import LegacyBridge, legacy_runner_dir
 
+from .commands import kplan
 from .contexts import document
 
 pytestmark = pytest.mark.legacy
-ROOT = Path(__file__).parent.parent
-
-
-def kplan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kplan", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def sample_document() -> dict[str, Any]:

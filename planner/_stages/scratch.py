@@ -15,31 +15,17 @@ from pathlib import PurePosixPath
 
 from returns.result import Result
 
-from effects import MountScratch
+from effects import JUPYTER_ASSETS, RUNNER_DOTFILES, MountScratch
 
 from .._context import Context
 from .._derived import config_dir, new_dir_mode, scratch_dir, tmp_dir, work_dir
 from .._draft import Draft, Part, Upstream
 from ..errors import PlanError
 
-__all__ = ["JUPYTER_ASSETS", "RUNNER_DOTFILES", "scratch"]
+__all__ = ["scratch"]
 
 STAGE = "scratch"
 MEMORY_SCRATCH_BYTES = 64 * 2**20  # legacy hard-codes 64 MiB (H6)
-JUPYTER_ASSETS = (
-    ("jupyter-custom.css", "custom.css"),
-    ("logo.svg", "logo.svg"),
-    ("roboto.ttf", "roboto.ttf"),
-    ("roboto-italic.ttf", "roboto-italic.ttf"),
-)
-RUNNER_DOTFILES = (
-    ".bashrc",
-    ".bash_profile",
-    ".zshrc",
-    ".vimrc",
-    ".tmux.conf",
-    "DO_NOT_STORE_PERSISTENT_FILES_HERE.md",
-)
 
 
 def scratch(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
@@ -91,8 +77,8 @@ def _runner_files(ctx: Context, draft: Draft) -> None:
     work = work_dir(ctx)
     custom = work / ".jupyter" / "custom"
     draft.makedirs(custom, new_dir_mode(ctx))
-    for source, name in JUPYTER_ASSETS:
-        _copy(ctx, draft, source, custom / name)
+    for source, target in JUPYTER_ASSETS:
+        _copy(ctx, draft, source, work / target)
     for name in RUNNER_DOTFILES:
         _copy(ctx, draft, name, work / name)
     owned = [
@@ -102,7 +88,7 @@ def _runner_files(ctx: Context, draft: Draft) -> None:
         *(work / name for name in RUNNER_DOTFILES),
     ]
     if "unowned-jupyter-assets" in draft.up.quirks:
-        owned += [custom / name for _, name in JUPYTER_ASSETS]
+        owned += [work / target for _, target in JUPYTER_ASSETS]
     draft.own(owned)
 
 

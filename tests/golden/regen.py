@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from executor._facts import host_probes
+from executor import host_probes
 from planner.legacy import LegacyBridge
 
 from ..contexts import document
