@@ -1,0 +1,133 @@
+"""Small pure pieces of the planner: sizes, resource.txt parsing, merging, edges."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath as P
+
+import pytest
+
+from effects import (
+    EMPTY,
+    CreateContainer,
+    MakeDir,
+    StartContainer,
+    Step,
+    WriteFile,
+    blob_of,
+)
+from planner._binary_size import format_binary_size, parse_binary_size
+from planner._edges import edges_of
+from planner._fold import MergeError, merge
+from planner._restart import parse_resource_txt
+
+
+@pytest.mark.parametrize(
+    ("value", "spec", "text"),
+    [
+        (0, "m", "0m"),
+        (1023, "s", "1023"),
+        (1024, "s", "1k"),
+        (1234567, "s", "1.18m"),
+        (4294967296, "s", "4g"),
+        (1536, "s", "1.5k"),
+        (2**20, "m", "1m"),
+        (3 * 2**19, "m", "1.5m"),
+    ],
+)
+def test_binary_sizes_print_like_legacy(value: int, spec: str, text: str) -> None:
+    assert format_binary_size(value, spec) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0", 0),
+        ("64m", 64 * 2**20),
+        ("1g", 2**30),
+        ("2 GiB", 2 * 2**30),
+        ("1.5k", 1536),
+        ("10_000", 10000),
+        ("big", None),
+        ("1.5", None),
+        ("m", None),
+    ],
+)
+def test_binary_sizes_parse(text: str, value: int | None) -> None:
+    assert parse_binary_size(text) == value
+
+
+RESOURCE = (
+    'SCRATCH_SIZE=0m\nMOUNTS={}\nSLOTS={{"cpu":"1"}}\nUNIFIED_DEVICES=[]\nCID=abc\n'
+)
+
+
+def test_a_restart_reads_mounts_back_without_options() -> None:
+    mounts, problem = parse_resource_txt(RESOURCE.format("/a:/b:ro,vol:/opt/x:wd"))
+    assert problem is None
+    assert mounts is not None
+    assert [(m.type, m.source, m.target, m.permission, m.opts) for m in mounts] == [
+        ("bind", "/a", "/b", "ro", None),
+        ("volume", "vol", "/opt/x", "wd", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mounts", "reason"),
+    [
+        ("/a:b:c:ro", "H21"),
+        ("rel/dir:/b:ro", "volume name"),
+        ("/a:rel:ro", "relative target"),
+        ("/a:/b:rwx", "permission"),
+    ],
+)
+def test_mount_lines_legacy_cannot_read_are_reported(mounts: str, reason: str) -> None:
+    parsed, problem = parse_resource_txt(RESOURCE.format(mounts))
+    assert parsed is None
+    assert problem is not None
+    assert reason in problem
+
+
+def test_a_resource_txt_without_slots_is_reported() -> None:
+    assert parse_resource_txt("MOUNTS=\nSCRATCH_SIZE=0m\n")[1] == (
+        "resource.txt has no SLOTS line: legacy raises KeyError"
+    )
+
+
+def test_merge_recurses_extends_and_replaces_like_update_nested_dict() -> None:
+    base = {"HostConfig": {"CapAdd": ["A"], "Init": True}, "Env": ["X=1"]}
+    merged = merge(
+        base,
+        [
+            {"HostConfig": {"CapAdd": ["B"], "NetworkMode": "n1"}},
+            {"HostConfig": {"NetworkMode": "n2"}, "Env": ["Y=2"]},
+        ],
+    )
+    assert merged == {
+        "HostConfig": {"CapAdd": ["A", "B"], "Init": True, "NetworkMode": "n2"},
+        "Env": ["X=1", "Y=2"],
+    }
+    assert base["HostConfig"]["CapAdd"] == ["A"]  # no aliasing (H23)
+
+
+@pytest.mark.parametrize("bad", [{"HostConfig": 1}, {"Env": "X=1"}])
+def test_merge_refuses_what_legacy_raises_on(bad: dict[str, object]) -> None:
+    with pytest.raises(MergeError):
+        merge({"HostConfig": {}, "Env": []}, [bad])
+
+
+def test_edges_link_paths_to_their_parents_and_containers_to_everything() -> None:
+    blob = blob_of(b"x").digest
+    steps = [
+        Step(stage="s", effect=e)
+        for e in (
+            MakeDir(path=P("k"), mode=0o755),
+            MakeDir(path=P("x"), mode=0o755),
+            WriteFile(path=P("k/f"), blob=blob, mode=0o644),
+            CreateContainer(name="c", config=EMPTY),
+            StartContainer(name="c"),
+        )
+    ]
+    edges = edges_of(steps)
+    assert (0, 2) in edges
+    assert (1, 2) not in edges  # disjoint subtrees are independent
+    assert {(0, 3), (1, 3), (2, 3), (3, 4)} <= set(edges)
