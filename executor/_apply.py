@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
@@ -143,7 +144,10 @@ async def apply_plan(
         return Failure(refused)
     try:
         fs = ScratchRoot(
-            Path(str(plan.header.scratch_root)), options.tools, durable=options.durable
+            Path(str(plan.header.scratch_root)),
+            options.tools,
+            private_dir(options.journal),
+            durable=options.durable,
         )
     except HostError as exc:
         return Failure(_refusal(plan, str(exc)))
@@ -161,6 +165,21 @@ async def apply_plan(
     finally:
         journal.close()
         fs.close()
+        _remove_private(fs.private)
+
+
+def private_dir(journal: Path) -> Path:
+    """Where tools write before kplan copies their output in (next to the journal).
+
+    A process killed while dropbearkey runs leaves a key there; ``kplan rollback``
+    removes it with everything else.
+    """
+    return journal.with_name(f"{journal.name}.private")
+
+
+def _remove_private(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
 
 
 def _begin(plan: Plan, docker: str | None) -> dict[str, object]:
@@ -319,7 +338,7 @@ async def rollback_journal(
     if state.outcome == "rolled-back":
         return RollbackOutcome(undone=0, failures=())
     url = docker_url or state.docker
-    fs = ScratchRoot(state.scratch_root, tools)
+    fs = ScratchRoot(state.scratch_root, tools, private_dir(path))
     journal = JournalWriter.reopen(path)
     try:
         async with AsyncExitStack() as stack:
@@ -332,6 +351,7 @@ async def rollback_journal(
     finally:
         journal.close()
         fs.close()
+        _remove_private(fs.private)
 
 
 def model_apply(plan: Plan, before: Tree) -> Result[ApplyReport, str]:

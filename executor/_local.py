@@ -72,12 +72,17 @@ def _host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError
 class ScratchRoot:
     """File operations confined to one scratch root directory."""
 
-    def __init__(self, root: Path, tools: Tools, *, durable: bool = False) -> None:
+    def __init__(
+        self, root: Path, tools: Tools, private: Path, *, durable: bool = False
+    ) -> None:
+        """Open ``root``; ``private`` is a directory of kplan's own for tool output
+        (a host key before it is copied in), removed with the journal's apply."""
         try:
             self._fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise _host_error("open scratch root", root, exc) from exc
         self.root = root
+        self.private = private
         self.tools = tools
         self.durable = durable
 
@@ -242,7 +247,10 @@ class ScratchRoot:
             raise HostError(
                 "generate host key", str(effect.path), "no dropbearkey available"
             )
-        with tempfile.TemporaryDirectory(prefix="kplan-hostkey-") as private:
+        self.private.mkdir(mode=0o700, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix="hostkey-", dir=self.private
+        ) as private:
             target = Path(private) / "key"
             command = [
                 *self.tools.dropbearkey,

@@ -20,6 +20,7 @@ from returns.result import Failure, Success
 
 from effects import Step, encode, project
 from executor import ApplyOptions, HostError, apply_plan, rollback_journal
+from executor._apply import private_dir
 from planner import compile_plan
 
 from .applying import (
@@ -140,3 +141,4 @@ def test_a_sigkill_anywhere_then_kplan_rollback_leaves_the_prior_state(
             )
             assert undo.returncode == 0, undo.stderr.decode()
             assert snapshot(root) == before
+            assert not private_dir(journal).exists()  # no stray host key copy
