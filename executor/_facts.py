@@ -30,11 +30,17 @@ def gather_facts(
     kernel_id: str,
     runner_dir: Path,
     *,
+    restarting: bool,
     docker_volumes: tuple[str, ...] = (),
     image_present: bool | None = None,
 ) -> dict[str, object]:
-    """The ``facts`` section for a kernel on this host."""
-    tree, contents = scratch_facts(scratch_root, kernel_id)
+    """The ``facts`` section for a kernel on this host.
+
+    Only a restart reads the kernel's previous scratch (legacy-contract §15); a new
+    kernel is provisioned from nothing, so its facts hold no scratch entries and a
+    leftover in the way is met by the executor, which names the effect it blocks.
+    """
+    tree, contents = scratch_facts(scratch_root, kernel_id) if restarting else ([], {})
     return {
         "is_root": os.geteuid() == 0,
         "uid": os.geteuid(),

@@ -112,7 +112,9 @@ def with_facts_from(document: dict[str, object], runner: Path) -> dict[str, obje
     kernel_id = canonical_kernel_id(kernel_id)
     if "/" in kernel_id or not kernel_id:
         return document  # the parser refuses it, naming the field
-    return {**document, "facts": gather_facts(root, kernel_id, runner)}
+    restarting = document.get("restarting") is True
+    facts = gather_facts(root, kernel_id, runner, restarting=restarting)
+    return {**document, "facts": facts}
 
 
 def load_context(path: Path) -> Result[Context, ContextError]:
