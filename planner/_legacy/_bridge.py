@@ -3,10 +3,10 @@
 The one module of ``planner`` that does IO (design.md §6). It finds a Python 3.13
 (``KPLAN_LEGACY_PYTHON``, else ``python3.13`` on ``PATH``, else pyenv's), builds and
 caches a venv with the legacy package (``KPLAN_LEGACY_VENV``, else
-``~/.cache/kplan/legacy-26.9.6``), and keeps one long-lived ``worker.py`` process
-running in it, talking JSON lines. The worker runs legacy confined to a temporary
-root under a watchdog; this side adds its own deadline and restarts a worker that
-stops answering.
+``~/.cache/kplan/legacy-26.9.6``), and keeps one long-lived worker process running in
+it (the ``worker`` directory, run as a script), talking JSON lines. The worker runs
+legacy confined to a temporary root under a watchdog; this side adds its own
+deadline and restarts a worker that stops answering.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = [
 
 LEGACY_VERSION = "26.9.6"
 LEGACY_PACKAGE = f"backend-ai-agent=={LEGACY_VERSION}"
-WORKER = Path(__file__).with_name("worker.py")
+WORKER = Path(__file__).with_name("worker")  # a directory run as a script (__main__.py)
 READY = ".kplan-ready"
 SLACK_SECONDS = (
     30.0  # the worker's own watchdog fires first; this catches a hung worker
@@ -191,7 +191,7 @@ class LegacyBridge:
     def run(
         self, context: Mapping[str, object], timeout: float = 60.0
     ) -> dict[str, object]:
-        """Run legacy on a context document; the worker's reply (see worker.py)."""
+        """Run legacy on a context document; the worker's reply (worker/__main__.py)."""
         if self._process is None:
             self.start()
         return self._request(
