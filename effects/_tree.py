@@ -155,17 +155,17 @@ def _decode_entry(value: object, where: str) -> tuple[PurePosixPath, Node]:
         path = rel(entry.text("path"))
     except ValueError as exc:
         entry.fail("path", str(exc))
-    fields = {
-        "type": entry.text("type"),
-        "mode": entry.mode("mode"),
-        "uid": entry.integer("uid", 0),
-        "gid": entry.integer("gid", 0),
-        "size": entry.opt_integer("size", 0),
-        "sha256": entry.opt_text("sha256"),
-        "volatile": entry.boolean("volatile"),
-    }
-    entry.done()
     try:
-        return path, Node(**fields)  # type: ignore[arg-type]
+        node = Node(
+            type=entry.text("type"),  # type: ignore[arg-type]  # checked by the validator
+            mode=entry.mode("mode"),
+            uid=entry.integer("uid", 0),
+            gid=entry.integer("gid", 0),
+            size=entry.opt_integer("size", 0),
+            sha256=entry.opt_text("sha256"),
+            volatile=entry.boolean("volatile"),
+        )
     except (TypeError, ValueError) as exc:
         raise Invalid(where, str(exc)) from exc
+    entry.done()
+    return path, node

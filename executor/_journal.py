@@ -132,9 +132,9 @@ def read_journal(path: Path) -> JournalState:
         if kind == "intent":
             intents.append(_intent(record))
         elif kind == "done":
-            done.add(int(record["index"]))  # type: ignore[call-overload]
+            done.add(_index(record))
         elif kind == "undone":
-            undone.add(int(record["index"]))  # type: ignore[call-overload]
+            undone.add(_index(record))
         elif kind == "end":
             outcome = str(record.get("outcome"))
     return JournalState(
@@ -161,13 +161,21 @@ def _record(line: bytes, number: int) -> dict[str, object]:
     return record
 
 
+def _index(record: dict[str, object]) -> int:
+    index = record.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        msg = f"journal record has no step index: {record!r}"
+        raise ValueError(msg)  # noqa: TRY004  (a corrupt file, not a type error)
+    return index
+
+
 def _intent(record: dict[str, object]) -> Intent:
     prior = record.get("prior")
     if not isinstance(prior, dict):
         msg = f"journal intent {record.get('index')} has no prior state"
         raise ValueError(msg)  # noqa: TRY004
     return Intent(
-        index=int(record["index"]),  # type: ignore[call-overload]
+        index=_index(record),
         stage=str(record["stage"]),
         effect=decode_effect(Reader(record["effect"], "effect")),
         prior=prior,

@@ -72,10 +72,11 @@ def against_legacy(
 ) -> tuple[Diff | None, LegacyOutcome]:
     """Run legacy on ``document`` and compare; ``None`` if the worker refused it."""
     reply = bridge.run(document)
+    error = reply.get("error")
     outcome = LegacyOutcome(
-        refused=list(reply.get("refused") or []),  # type: ignore[call-overload]
-        error=reply.get("error"),  # type: ignore[arg-type]
-        logs=list(reply.get("logs") or []),  # type: ignore[call-overload]
+        refused=_list(reply, "refused"),
+        error=error if isinstance(error, dict) else None,
+        logs=_list(reply, "logs"),
     )
     root = reply.get("scratch_root")
     if outcome.refused or not isinstance(root, str):
@@ -83,13 +84,13 @@ def against_legacy(
     moved = _at_root(ctx, PurePosixPath(root))
     plan = compile_plan(moved, quirks).unwrap()
     tree = tree_from_document(reply.get("tree"))
-    contents = reply.get("contents") or {}
+    contents = reply.get("contents")
     diff = compare(
         moved,
         plan,
         tree,
-        other_content=_text_reader(contents),  # type: ignore[arg-type]
-        other_fragments=list(reply.get("container_configs") or []),  # type: ignore[call-overload]
+        other_content=_text_reader(contents if isinstance(contents, dict) else {}),
+        other_fragments=_list(reply, "container_configs"),
         quirks=quirks,
     )
     if outcome.error is not None:
@@ -101,6 +102,11 @@ def against_legacy(
         )
         diff = Diff(differences=(*diff.differences, error), normalised=diff.normalised)
     return diff, outcome
+
+
+def _list(reply: Mapping[str, object], key: str) -> list[object]:
+    value = reply.get(key)
+    return list(value) if isinstance(value, list) else []
 
 
 def _at_root(ctx: Context, root: PurePosixPath) -> Context:

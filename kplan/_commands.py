@@ -20,7 +20,13 @@ from planner.legacy import (
 )
 
 from ._against import LegacyOutcome, against_legacy, against_tree
-from ._load import SAMPLE_KERNEL, compile_document, load_document, with_facts_from
+from ._load import (
+    SAMPLE_KERNEL,
+    Refusal,
+    compile_document,
+    load_document,
+    with_facts_from,
+)
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
 
 __all__ = ["demo", "diff", "expect", "graph", "plan"]
@@ -40,8 +46,8 @@ def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
     return _refused(args, result) if isinstance(result, list) else result
 
 
-def _refused(args: argparse.Namespace, errors: Sequence[object]) -> int:
-    sys.stderr.write(render_errors(errors))  # type: ignore[arg-type]
+def _refused(args: argparse.Namespace, errors: Sequence[Refusal]) -> int:
+    sys.stderr.write(render_errors(errors))
     if args.format == "json":
         document = {"ok": False, "errors": [_error_json(error) for error in errors]}
         sys.stdout.buffer.write(dumps(document))

@@ -34,7 +34,7 @@ from ._context import (
     is_scratch_type,
 )
 from ._facts import facts_from_reader
-from ._fields import int_list, opt_text, ordered_text_map, text, text_list
+from ._fields import amount, int_list, opt_text, ordered_text_map, text, text_list
 from ._resources import environ_of, mounts_of, resource_data_of, resource_spec_of
 from .errors import ContextError
 
@@ -216,14 +216,13 @@ def _image(image: Reader, *, strict: bool) -> Image:
 def _kernel_config(config: Reader, *, strict: bool) -> KernelConfig:
     internal = config.optional("internal_data")
     data = Reader({} if internal is None else internal, config.field("internal_data"))
-    slots = config.optional("resource_slots")
     result = KernelConfig(
         uid=config.opt_integer("uid", 0),
         main_gid=config.opt_integer("main_gid", 0),
         supplementary_gids=int_list(config, "supplementary_gids"),
         bootstrap_script=opt_text(config, "bootstrap_script"),
         environ=ordered_text_map(config, "environ"),
-        resource_slots=tuple((str(k), str(v)) for k, v in dict(slots or {}).items()),  # type: ignore[call-overload]
+        resource_slots=_resource_slots(config),
         resource_opts=_frozen(config, "resource_opts"),
         network_id=text(config, "network_id", ""),
         cluster_hostname=text(config, "cluster_hostname"),
@@ -243,6 +242,19 @@ def _kernel_config(config: Reader, *, strict: bool) -> KernelConfig:
     _finish(data, INTERNAL_EXTRA, strict=strict)
     _finish(config, MANAGER_FIELDS, strict=strict)
     return result
+
+
+def _resource_slots(config: Reader) -> tuple[tuple[str, str], ...]:
+    """``ResourceSlot.from_json``: amounts as ``str(Decimal)``, ``None`` dropped."""
+    slots = config.optional("resource_slots") or {}
+    if not isinstance(slots, Mapping):
+        config.fail("resource_slots", "expected an object of amounts")
+    field = config.field("resource_slots")
+    return tuple(
+        (str(name), amount(value, f"{field}.{name}"))
+        for name, value in slots.items()
+        if value is not None
+    )
 
 
 def _keypair(reader: Reader, key: str) -> SshKeyPair | None:

@@ -13,7 +13,14 @@ from pathlib import PurePosixPath
 
 from effects import Invalid, Reader, freeze_object
 
-from ._context import Image, KernelConfig, LocalConfig, Mount, ResourceSpec
+from ._context import (
+    Image,
+    KernelConfig,
+    LocalConfig,
+    Mount,
+    ResourceSpec,
+    is_permission,
+)
 from ._fields import amount, ordered_text_map, text
 
 __all__ = ["environ_of", "mounts_of", "resource_data_of", "resource_spec_of"]
@@ -142,7 +149,7 @@ def _mount(item: Reader, *, strict: bool) -> Mount:
     if kind not in MOUNT_TYPES:
         item.fail("type", f"{kind!r} is not one of {', '.join(MOUNT_TYPES)}")
     permission = text(item, "permission", "ro")
-    if permission not in PERMISSIONS:
+    if not is_permission(permission):
         item.fail("permission", f"{permission!r} is not one of ro, rw, wd")
     source = item.opt_text("source")
     opts = item.optional("opts")
@@ -152,7 +159,7 @@ def _mount(item: Reader, *, strict: bool) -> Mount:
         type=kind,
         source="None" if source is None else str(PurePosixPath(source)),
         target=str(PurePosixPath(text(item, "target"))),
-        permission=permission,  # type: ignore[arg-type]
+        permission=permission,
         opts=None if opts is None else freeze_object(opts),
     )
     if strict:
