@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from effects import Plan, Tree, describe, mode_text
-from planner import ContextError, PlanError
-from planner._diff import Diff
+from planner import ContextError, Diff, PlanError
 
 __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]
 
