@@ -212,6 +212,9 @@ class _Run:
         try:
             for index, step in enumerate(self.plan.steps):
                 await self._step(index, step)
+            # A cancellation asked for during the last steps (which may not await at
+            # all) must still undo: give it a point to arrive before "applied".
+            await asyncio.sleep(0)
         except HostError as exc:
             outcome = await _undo_shielded(self.intents, self.host, self.journal)
             return Failure(self._failed(index, exc, outcome))

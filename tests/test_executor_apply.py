@@ -227,3 +227,28 @@ def test_a_plan_for_another_identity_is_refused_before_anything(tmp_path: Path) 
     assert "must be applied as 4321" in result.failure().cause
     assert not (tmp_path / "journal").exists()
     assert list(root.iterdir()) == []
+
+
+def test_a_cancellation_during_the_last_step_still_rolls_back(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    last = len(plan.steps) - 1  # the kernel record: its apply never awaits
+
+    async def main() -> None:
+        task: asyncio.Task[object] | None = None
+
+        def cancel(index: int, _step: Step) -> None:
+            if index == last and task is not None:
+                task.cancel()
+
+        options = ApplyOptions(
+            journal=tmp_path / "journal", tools=tools(), on_step=cancel
+        )
+        task = asyncio.create_task(apply_plan(plan, options))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert list(root.iterdir()) == []
+    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
