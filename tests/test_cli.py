@@ -160,3 +160,14 @@ def test_apply_names_the_effect_in_the_way_and_changes_nothing(tmp_path: Path) -
     assert (
         kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout == before
     )
+
+
+def test_the_demo_says_clearly_when_legacy_cannot_run(tmp_path: Path) -> None:
+    env = {
+        "KPLAN_LEGACY_VENV": str(tmp_path / "no-venv"),
+        "KPLAN_LEGACY_PYTHON": str(tmp_path / "no-python3.13"),
+    }
+    done = kplan("demo", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "== its plan" in done.stdout
+    assert "legacy comparison NOT run: no Python 3.13 found" in done.stdout
