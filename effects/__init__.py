@@ -36,8 +36,10 @@ from ._tree import (
     Tree,
     decode_tree,
     encode_tree,
+    is_volatile_path,
     tree_document,
     tree_from_document,
+    without_volatile_content,
 )
 from .errors import DecodeError, EffectError
 
@@ -88,6 +90,7 @@ __all__ = [
     "encode_tree",
     "freeze",
     "freeze_object",
+    "is_volatile_path",
     "mode_text",
     "parse_mode",
     "project",
@@ -97,4 +100,5 @@ __all__ = [
     "thaw_object",
     "tree_document",
     "tree_from_document",
+    "without_volatile_content",
 ]

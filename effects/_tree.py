@@ -26,7 +26,16 @@ from ._reader import Invalid, Reader
 from ._validators import id_field, is_sha256, mode_field
 from .errors import DecodeError
 
-__all__ = ["Node", "NodeType", "Tree", "decode_tree", "encode_tree", "tree_document"]
+__all__ = [
+    "Node",
+    "NodeType",
+    "Tree",
+    "decode_tree",
+    "encode_tree",
+    "is_volatile_path",
+    "tree_document",
+    "without_volatile_content",
+]
 
 NodeType = Literal["dir", "file", "symlink"]
 _DOCUMENT = "(document)"
@@ -103,6 +112,34 @@ class Tree:
     def of(cls, nodes: Mapping[PurePosixPath, Node]) -> Tree:
         """Build a tree from a path -> node mapping."""
         return cls(tuple(nodes.items()))
+
+
+HOST_KEY_NAMES = frozenset({"dropbear_rsa_host_key", "dropbear_rsa_host_key.pub"})
+
+
+def is_volatile_path(path: PurePosixPath) -> bool:
+    """Paths whose content kplan never predicts: the generated dropbear host key and
+    its public half under ``<kernel>/config/ssh``, and a hostfile scratch image."""
+    if len(path.parts) == 1:
+        return path.suffix == ".img"
+    kernel = path.parts[0]
+    return (
+        path.parent == PurePosixPath(kernel, "config", "ssh")
+        and path.name in HOST_KEY_NAMES
+    )
+
+
+def without_volatile_content(tree: Tree) -> Tree:
+    """``tree`` with the content of volatile files (``is_volatile_path``) unknown,
+    as the model has it: what ``kplan snapshot`` prints, so it reads like ``expect``."""
+    return Tree(
+        [
+            (path, attrs.evolve(node, size=None, sha256=None, volatile=True))
+            if node.type == "file" and is_volatile_path(path)
+            else (path, node)
+            for path, node in tree.entries
+        ]
+    )
 
 
 def tree_document(tree: Tree) -> list[dict[str, object]]:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from effects import encode_tree
+from effects import encode_tree, without_volatile_content
 from executor import snapshot
 from planner import QUIRKS
 
@@ -117,7 +117,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         sys.stderr.write(f"kplan: {directory} is not a directory\n")
         return ERROR
-    tree, _ = snapshot(directory)
+    tree = without_volatile_content(snapshot(directory)[0])
     if args.format == "json":
         sys.stdout.buffer.write(encode_tree(tree))
     else:

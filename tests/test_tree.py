@@ -71,3 +71,36 @@ def test_a_directory_has_no_content_and_a_file_needs_it() -> None:
         Node(type="dir", mode=0o755, uid=0, gid=0, size=1)
     with pytest.raises(ValueError, match="size"):
         Node(type="file", mode=0o644, uid=0, gid=0)
+
+
+def test_volatile_paths_are_host_keys_and_scratch_images() -> None:
+    from effects import is_volatile_path  # noqa: PLC0415
+
+    assert is_volatile_path(P("k/config/ssh/dropbear_rsa_host_key"))
+    assert is_volatile_path(P("k/config/ssh/dropbear_rsa_host_key.pub"))
+    assert is_volatile_path(P("k.img"))
+    assert not is_volatile_path(P("k/config/ssh/id_cluster"))
+    assert not is_volatile_path(P("k/work/config/ssh/dropbear_rsa_host_key"))
+    assert not is_volatile_path(P("k/work/x.img"))
+
+
+def test_a_snapshot_without_volatile_content_reads_like_the_model() -> None:
+    from effects import without_volatile_content  # noqa: PLC0415
+
+    key = P("k/config/ssh/dropbear_rsa_host_key")
+    real = Tree(
+        [
+            (P("k"), Node(type="dir", mode=0o755, uid=0, gid=0)),
+            (P("k/config"), Node(type="dir", mode=0o755, uid=0, gid=0)),
+            (P("k/config/ssh"), Node(type="dir", mode=0o755, uid=0, gid=0)),
+            (key, Node(type="file", mode=0o600, uid=1, gid=1, size=805, sha256=DIGEST)),
+        ]
+    )
+    node = without_volatile_content(real).nodes[key]
+    assert (node.volatile, node.size, node.sha256, node.mode, node.uid) == (
+        True,
+        None,
+        None,
+        0o600,
+        1,
+    )
