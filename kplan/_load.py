@@ -33,7 +33,6 @@ __all__ = [
     "SAMPLE_RUNNER",
     "Refusal",
     "compile_document",
-    "load_context",
     "load_document",
     "load_plan",
     "runner_dir",
@@ -115,11 +114,6 @@ def with_facts_from(document: dict[str, object], runner: Path) -> dict[str, obje
     restarting = document.get("restarting") is True
     facts = gather_facts(root, kernel_id, runner, restarting=restarting)
     return {**document, "facts": facts}
-
-
-def load_context(path: Path) -> Result[Context, ContextError]:
-    """Read, complete with facts, and parse a context file."""
-    return load_document(path).map(with_facts).bind(context_from_document)
 
 
 Refusal = ContextError | PlanError

@@ -33,7 +33,6 @@ from effects import (
     Plan,
     Step,
     WriteFile,
-    freeze_object,
     project,
     seal,
 )
@@ -42,7 +41,7 @@ from ._context import Context, Mount
 from ._derived import all_mounts, config_dir, scratch_dir
 from ._draft import Upstream
 from ._edges import edges_of
-from ._fold import FIRST_RUN, fragments_of
+from ._fold import FIRST_RUN
 from ._quirks import unknown_quirks
 from ._restart import parse_resource_txt
 from ._stages import CONTAINER_STAGES, OVERRIDING_STAGES, STAGES, Stage
@@ -128,9 +127,8 @@ class _State:
         self._check_targets(mounts)
         start = len(self.steps)
         for name, stage in self.stages:
-            fragments = tuple(freeze_object(f) for f in _fragments(self.steps[start:]))
             up = Upstream(
-                fragments=fragments,
+                effects=tuple(step.effect for step in self.steps[start:]),
                 tree=self.tree,
                 contents=self.contents,
                 mounts=mounts,
@@ -230,10 +228,6 @@ class _State:
         self.errors.append(
             PlanError(stage=stage, code=code, field=field, value=value, reason=reason)
         )
-
-
-def _fragments(steps: list[Step]) -> list[dict[str, object]]:
-    return fragments_of([step.effect for step in steps])
 
 
 def _written(blob: Blob, steps: list[Step]) -> bool:

@@ -19,7 +19,6 @@ __all__ = [
     "DEEPLEARNING_KEYS",
     "all_mounts",
     "config_dir",
-    "environ_items",
     "host_path",
     "intrinsic_mounts",
     "new_dir_mode",
@@ -169,8 +168,3 @@ def _bind(source: PurePosixPath, target: str, permission: Permission) -> Mount:
 def all_mounts(ctx: Context) -> list[Mount]:
     """``resource_spec.mounts`` of a new kernel: intrinsic, then resolved (§11)."""
     return [*intrinsic_mounts(ctx), *ctx.mounts]
-
-
-def environ_items(ctx: Context) -> list[tuple[str, str]]:
-    """The environ given to ``prepare_container``, in dict order."""
-    return list(ctx.environ)

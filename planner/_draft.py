@@ -21,7 +21,6 @@ from effects import (
     Blob,
     Chmod,
     Effect,
-    JsonObject,
     MakeDir,
     NodeType,
     Tree,
@@ -54,9 +53,7 @@ class Upstream:
     contents: Mapping[str, bytes]
     mounts: tuple[Mount, ...]
     quirks: frozenset[str]
-    fragments: tuple[
-        JsonObject, ...
-    ] = ()  # this run's container-config fragments so far
+    effects: tuple[Effect, ...] = ()  # this run's effects so far (the container stage)
 
     def content(self, path: PurePosixPath) -> bytes | None:
         """The bytes of the regular file at ``path``, when known."""

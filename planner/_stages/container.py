@@ -26,7 +26,7 @@ from effects import (
 from .._binary_size import format_binary_size
 from .._context import Context
 from .._draft import Draft, Part, Upstream
-from .._fold import MergeError, merge
+from .._fold import MergeError, fragments_of, merge
 from ..errors import PlanError
 
 __all__ = ["container", "container_name", "create_body"]
@@ -67,10 +67,9 @@ def create_body(ctx: Context, up: Upstream, draft: Draft) -> dict[str, object] |
     ports = _service_ports(ctx, draft)
     if ports is None:
         return None
-    fragments = [*(thaw_object(f) for f in up.fragments), *_jail(ctx)]
+    fragments = [*fragments_of(up.effects), *_jail(ctx)]
     docker_args = thaw_object(ctx.computer_docker_args)
-    shm = _shared_memory(ctx, docker_args, draft)
-    if shm is None:
+    if not _shared_memory(ctx, docker_args, draft):
         return None
     try:
         body = merge(_base(ctx, ports), fragments)
@@ -210,9 +209,8 @@ def _ports_label(ctx: Context) -> str:
     return ",".join(item for item in items if item)
 
 
-def _shared_memory(
-    ctx: Context, docker_args: dict[str, object], draft: Draft
-) -> bool | None:
+def _shared_memory(ctx: Context, docker_args: dict[str, object], draft: Draft) -> bool:
+    """Set ``HostConfig.ShmSize`` (§14.4 step 4); False after recording H15."""
     shmem = ctx.kernel_config.resource_opts.get("shmem")
     if not shmem:
         return True
@@ -224,7 +222,7 @@ def _shared_memory(
             repr(shmem),
             "H15: computer_docker_args has no HostConfig; legacy raises KeyError",
         )
-        return None
+        return False
     host_config["ShmSize"] = int(str(shmem))
     return True
 
