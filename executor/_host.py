@@ -8,8 +8,8 @@ adapter call. Filesystem calls are blocking and run in a worker thread
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import assert_never, final
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar, assert_never, final
 
 from effects import (
     Chmod,
@@ -45,7 +45,35 @@ from ._inverse import (
 from ._local import ScratchRoot
 from .errors import HostError
 
-__all__ = ["Host", "needs_docker"]
+__all__ = ["Host", "needs_docker", "to_completion"]
+
+T = TypeVar("T")
+
+
+async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
+    """Await ``operation``; if the caller is cancelled meanwhile, let it finish first.
+
+    A filesystem call in a worker thread or a Docker request cannot be stopped
+    half-way: abandoning it would let it land after the rollback has started and
+    leave its effect behind. So a cancellation (or an undo timeout) waits for the
+    operation to end, then propagates unchanged; what the operation raised in the
+    meantime rides along as a note.
+    """
+    task = asyncio.ensure_future(operation)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError as cancelled:
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                continue  # cancelled again: keep waiting, then propagate the first
+        if not task.cancelled() and (outcome := task.exception()) is not None:
+            cancelled.add_note(
+                f"kplan: the interrupted operation ended with {outcome!r}"
+            )
+        raise
+
 
 CONTAINER_EFFECTS = (PullImage, CreateContainer, StartContainer, VerifyContainer)
 
@@ -79,8 +107,18 @@ class Host:
             )
         return self._docker
 
-    async def observe(self, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
+    async def observe(self, effect: Effect) -> Prior:
         """The prior state the effect's inverse needs (``HostError`` if blocked)."""
+        return await to_completion(self._observe(effect))
+
+    async def apply(self, effect: Effect, prior: Prior) -> str:
+        """Apply one effect; what happened: ``applied``, ``kept`` or ``recorded``."""
+        return await to_completion(self._apply(effect, prior))
+
+    async def _undo(self, action: Undo) -> None:
+        await to_completion(self._undo(action))
+
+    async def _observe(self, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
         fs = self.fs
         match effect:
             case MakeDir(path=path):
@@ -100,8 +138,7 @@ class Host:
             case _:
                 return {}
 
-    async def apply(self, effect: Effect, prior: Prior) -> str:  # noqa: C901, PLR0912
-        """Apply one effect; what happened: ``applied``, ``kept`` or ``recorded``."""
+    async def _apply(self, effect: Effect, prior: Prior) -> str:  # noqa: C901, PLR0912
         fs = self.fs
         match effect:
             case MakeDir(path=path, mode=mode):

@@ -25,9 +25,10 @@ from hypothesis.stateful import (
 )
 from returns.result import Failure, Success
 
-from effects import Plan, Step, Tree, project
-from executor import ApplyOptions, HostError, apply_plan, rollback_journal
+from effects import Plan, Tree, project
+from executor import ApplyOptions, apply_plan, rollback_journal
 from planner import compile_plan
+from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
     HOST,
@@ -100,12 +101,9 @@ class ApplyMachine(RuleBasedStateMachine):
     def apply_and_fail(self, restarting: bool, seed: int) -> None:  # noqa: FBT001
         plan = self._plan(restarting)
         index = seed % len(plan.steps)
-
-        def fail(step_index: int, _step: Step) -> None:
-            if step_index == index:
-                raise HostError("injected", "(machine)", "injected")
-
-        options = ApplyOptions(journal=self._journal(), tools=TOOLS, on_step=fail)
+        options = ApplyOptions(
+            journal=self._journal(), tools=TOOLS, on_step=fail_at(index)
+        )
         result = asyncio.run(apply_plan(plan, options))
         assert isinstance(result, Failure)
         assert result.failure().rollback.complete
@@ -113,24 +111,7 @@ class ApplyMachine(RuleBasedStateMachine):
     @rule(restarting=st.booleans(), seed=st.integers(0, 10_000))
     def apply_and_cancel(self, restarting: bool, seed: int) -> None:  # noqa: FBT001
         plan = self._plan(restarting)
-        index = seed % len(plan.steps)
-
-        async def run() -> bool:
-            task: asyncio.Task[object] | None = None
-
-            def cancel(step_index: int, _step: Step) -> None:
-                if step_index == index and task is not None:
-                    task.cancel()
-
-            options = ApplyOptions(journal=self._journal(), tools=TOOLS, on_step=cancel)
-            task = asyncio.create_task(apply_plan(plan, options))
-            try:
-                await task
-            except asyncio.CancelledError:
-                return True
-            return False
-
-        assert asyncio.run(run())
+        assert apply_cancelled_at(plan, seed % len(plan.steps), self._journal())
 
     @precondition(lambda self: self.applied)
     @rule()

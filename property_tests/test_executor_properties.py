@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from effects import Step, encode, project
-from executor import ApplyOptions, HostError, apply_plan, rollback_journal
+from effects import encode, project
+from executor import ApplyOptions, apply_plan, rollback_journal
 from executor._apply import private_dir
 from planner import compile_plan
+from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
     HOST,
@@ -84,29 +85,11 @@ def test_a_failure_or_cancellation_anywhere_leaves_the_prior_state(
         plan = compile_plan(ctx).unwrap()
         index = seed % len(plan.steps)
         before = snapshot(root)
-
-        async def run() -> object:
-            task: asyncio.Task[object] | None = None
-
-            def hook(step_index: int, _step: Step) -> None:
-                if step_index != index:
-                    return
-                if cancel and task is not None:
-                    task.cancel()
-                else:
-                    raise HostError("injected", "(test)", "injected")
-
-            options = ApplyOptions(
-                journal=root.parent / "journal", tools=TOOLS, on_step=hook
-            )
-            task = asyncio.create_task(apply_plan(plan, options))
-            try:
-                return await task
-            except asyncio.CancelledError:
-                return "cancelled"
-
-        outcome = asyncio.run(run())
-        assert outcome == "cancelled" if cancel else isinstance(outcome, Failure)
+        journal = root.parent / "journal"
+        if cancel:
+            assert apply_cancelled_at(plan, index, journal)
+        else:
+            assert isinstance(_apply(plan, journal, fail_at(index)), Failure)
         assert snapshot(root) == before
 
 

@@ -17,6 +17,7 @@ from executor import (
     ApplyFailed,
     ApplyOptions,
     ApplyReport,
+    HostError,
     Tools,
     apply_plan,
     default_tools,
@@ -80,3 +81,34 @@ def apply(
     """Apply synchronously."""
     options = ApplyOptions(journal=journal, tools=tools(), on_step=on_step)
     return asyncio.run(apply_plan(plan, options))
+
+
+def fail_at(index: int) -> Callable[[int, Step], None]:
+    """An ``on_step`` hook that injects a ``HostError`` at step ``index``."""
+
+    def fail(step_index: int, _step: Step) -> None:
+        if step_index == index:
+            raise HostError("injected", "(test)", f"a failure injected at step {index}")
+
+    return fail
+
+
+def apply_cancelled_at(plan: Plan, index: int, journal: Path) -> bool:
+    """Apply as a task cancelled at step ``index``: did the cancellation propagate?"""
+
+    async def run() -> bool:
+        task: asyncio.Task[object] | None = None
+
+        def cancel(step_index: int, _step: Step) -> None:
+            if step_index == index and task is not None:
+                task.cancel()
+
+        options = ApplyOptions(journal=journal, tools=tools(), on_step=cancel)
+        task = asyncio.create_task(apply_plan(plan, options))
+        try:
+            await task
+        except asyncio.CancelledError:
+            return task.cancelled()
+        return False
+
+    return asyncio.run(run())

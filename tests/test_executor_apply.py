@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from returns.result import Failure, Success
 
-from effects import Plan, Step, Tree
-from executor import ApplyOptions, HostError, apply_plan, read_journal, rollback_journal
+from effects import GenerateHostKey, Plan, Tree
+from executor import read_journal, rollback_journal
+from executor._host import to_completion
 
 from .contexts import KERNEL_ID
-from .executing import apply, model, needs_root, plan_at, snapshot, tools
+from .executing import (
+    apply,
+    apply_cancelled_at,
+    fail_at,
+    has_dropbear,
+    model,
+    needs_root,
+    plan_at,
+    snapshot,
+    tools,
+)
 
 pytestmark = needs_root
 DOTFILES = "kernel_config.internal_data.dotfiles"
@@ -89,19 +102,14 @@ def _restarted_root(tmp_path: Path) -> tuple[Path, Plan]:
     return root, plan_at(root, restarting=True, **FULL)[1]
 
 
-@pytest.mark.parametrize("fail_at", [0, 1, 5, 17, 40, -1])
+@pytest.mark.parametrize("fail_index", [0, 1, 5, 17, 40, -1])
 def test_a_failure_at_any_step_leaves_the_exact_prior_state(
-    tmp_path: Path, fail_at: int
+    tmp_path: Path, fail_index: int
 ) -> None:
     root, plan = _restarted_root(tmp_path)
     before = snapshot(root)
-    index = fail_at % len(plan.steps)
-
-    def fail(step_index: int, _step: Step) -> None:
-        if step_index == index:
-            raise HostError("injected", "(test)", "a failure injected by the test")
-
-    result = apply(plan, tmp_path / "journal", on_step=fail)
+    index = fail_index % len(plan.steps)
+    result = apply(plan, tmp_path / "journal", on_step=fail_at(index))
     assert isinstance(result, Failure)
     failure = result.failure()
     assert failure.index == index
@@ -115,12 +123,7 @@ def test_every_step_index_rolls_back_on_a_fresh_root(tmp_path: Path) -> None:
     root.mkdir()
     _, plan = plan_at(root, **FULL)
     for index in range(len(plan.steps)):
-
-        def fail(step_index: int, _step: Step, index: int = index) -> None:
-            if step_index == index:
-                raise HostError("injected", "(test)", "injected")
-
-        result = apply(plan, tmp_path / f"journal-{index}", on_step=fail)
+        result = apply(plan, tmp_path / f"journal-{index}", on_step=fail_at(index))
         assert isinstance(result, Failure)
         assert list(root.iterdir()) == [], f"leftovers after a failure at step {index}"
 
@@ -128,23 +131,7 @@ def test_every_step_index_rolls_back_on_a_fresh_root(tmp_path: Path) -> None:
 def test_cancellation_rolls_back_and_propagates(tmp_path: Path) -> None:
     root, plan = _restarted_root(tmp_path)
     before = snapshot(root)
-
-    async def main() -> None:
-        task: asyncio.Task[object] | None = None
-
-        def cancel(index: int, _step: Step) -> None:
-            if index == 30 and task is not None:
-                task.cancel()
-
-        options = ApplyOptions(
-            journal=tmp_path / "journal", tools=tools(), on_step=cancel
-        )
-        task = asyncio.create_task(apply_plan(plan, options))
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert task.cancelled()
-
-    asyncio.run(main())
+    assert apply_cancelled_at(plan, 30, tmp_path / "journal")
     assert snapshot(root) == before
 
 
@@ -234,21 +221,42 @@ def test_a_cancellation_during_the_last_step_still_rolls_back(tmp_path: Path) ->
     root.mkdir()
     _, plan = plan_at(root, **FULL)
     last = len(plan.steps) - 1  # the kernel record: its apply never awaits
-
-    async def main() -> None:
-        task: asyncio.Task[object] | None = None
-
-        def cancel(index: int, _step: Step) -> None:
-            if index == last and task is not None:
-                task.cancel()
-
-        options = ApplyOptions(
-            journal=tmp_path / "journal", tools=tools(), on_step=cancel
-        )
-        task = asyncio.create_task(apply_plan(plan, options))
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    assert apply_cancelled_at(plan, last, tmp_path / "journal")
     assert list(root.iterdir()) == []
     assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+
+
+@pytest.mark.skipif(
+    not has_dropbear(), reason="LOUD SKIP: no dropbear to generate a host key"
+)
+def test_a_cancellation_during_host_key_generation_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    key = next(
+        i for i, s in enumerate(plan.steps) if isinstance(s.effect, GenerateHostKey)
+    )
+    assert apply_cancelled_at(plan, key, tmp_path / "journal")
+    assert list(root.iterdir()) == []
+
+
+def test_a_cancelled_operation_finishes_before_the_cancellation_propagates() -> None:
+    # A worker thread cannot be stopped: if the caller went on to roll back while
+    # it still ran, its effect would land afterwards and stay.
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(to_completion(asyncio.to_thread(slow)))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+
+    asyncio.run(main())
