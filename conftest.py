@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from planner.legacy import LegacyBridge
+from legacy import LegacyBridge
 from tests.docker_engine import (
     EngineError,
     ReadyEngine,

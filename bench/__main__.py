@@ -25,13 +25,13 @@ from pathlib import Path
 from effects import Chmod, Chown, MakeDir, Plan, WriteFile, encode, project
 from executor import ApplyOptions, apply_plan, default_tools
 from kplan._load import SAMPLE_KERNEL, load_document, runner_dir, with_facts_from
-from planner import Context, compile_plan, context_from_document
-from planner.legacy import (
+from legacy import (
     LegacyBridge,
     LegacyUnavailableError,
     WorkerError,
     legacy_runner_dir,
 )
+from planner import Context, compile_plan, context_from_document
 
 
 def _median(run: Callable[[], object], rounds: int) -> float:

@@ -29,7 +29,7 @@ from ._model import project
 from ._paths import check_absolute, check_relative, rel
 from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
 from ._reader import Invalid, Reader, parse_mode
-from ._runner import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
+from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
 from ._tree import (
     Node,
     NodeType,

@@ -8,11 +8,11 @@ from ._apply import (
     model_apply,
     rollback_journal,
 )
-from ._docker import PLAN_LABEL, docker_facts
-from ._facts import gather_facts, host_probes, runner_facts, scratch_facts
+from ._confined_fs import Tools
+from ._directory_snapshot import snapshot
+from ._docker_host import PLAN_LABEL, docker_facts
+from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
-from ._local import Tools
-from ._snapshot import snapshot
 from ._tools import default_tools
 from .errors import (
     ApplyFailed,

@@ -39,11 +39,11 @@ from effects import (
     project,
 )
 
-from ._docker import DockerHost
+from ._confined_fs import ScratchRoot, Tools
+from ._docker_host import DockerHost
 from ._host import Host, needs_docker
 from ._inverse import describe_undo, inverse_of
 from ._journal import Intent, JournalWriter, read_journal
-from ._local import ScratchRoot, Tools
 from .errors import ApplyFailed, HostError, RollbackFailure, RollbackOutcome
 
 __all__ = [

@@ -29,7 +29,8 @@ from effects import (
     thaw_object,
 )
 
-from ._docker import DockerHost
+from ._confined_fs import ScratchRoot
+from ._docker_host import DockerHost
 from ._inverse import (
     Prior,
     RemoveContainer,
@@ -42,7 +43,6 @@ from ._inverse import (
     Undo,
     Unmount,
 )
-from ._local import ScratchRoot
 from .errors import HostError
 
 __all__ = ["Host", "needs_docker", "to_completion"]

@@ -6,7 +6,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from ._local import Tools
+from ._confined_fs import Tools
 
 __all__ = ["default_tools"]
 

@@ -16,8 +16,8 @@ from returns.result import Failure, Success
 
 from effects import Tree, decode_tree, tree_from_document
 from executor import snapshot
+from legacy import LegacyBridge
 from planner import Context, Diff, Difference, compare, compile_plan
-from planner.legacy import LegacyBridge
 
 __all__ = ["LegacyOutcome", "against_legacy", "against_tree", "kernel_subtrees"]
 

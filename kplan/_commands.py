@@ -11,13 +11,13 @@ import orjson
 from returns.result import Failure, Success
 
 from effects import Plan, describe, dumps, encode, encode_tree
-from planner import Context, Diff, compile_plan, context_from_document, expected_tree
-from planner.legacy import (
+from legacy import (
     LegacyBridge,
     LegacyUnavailableError,
     WorkerError,
     legacy_runner_dir,
 )
+from planner import Context, Diff, compile_plan, context_from_document, expected_tree
 
 from ._against import LegacyOutcome, against_legacy, against_tree
 from ._load import (

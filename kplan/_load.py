@@ -18,6 +18,7 @@ from returns.result import Failure, Result, Success
 
 from effects import DecodeError, Plan, decode
 from executor import docker_facts, gather_facts
+from legacy import legacy_runner_dir
 from planner import (
     Context,
     ContextError,
@@ -26,7 +27,6 @@ from planner import (
     compile_plan,
     context_from_document,
 )
-from planner.legacy import legacy_runner_dir
 
 __all__ = [
     "SAMPLE_KERNEL",

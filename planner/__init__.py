@@ -4,12 +4,22 @@ Everything here is pure (no IO, no clocks, no randomness; ruff enforces it), exc
 ``planner._legacy._bridge``, which launches the legacy worker process.
 """
 
-from ._compare import compare, expected_tree, plan_reader, quirk_labels
+from ._compare import (
+    compare,
+    container_fragments,
+    expected_tree,
+    plan_reader,
+    quirk_labels,
+)
 from ._compile import compile_plan, header_of, restart_needs_first_run
 from ._context import Context, Facts
+from ._context_parse import (
+    canonical_kernel_id,
+    context_from_agent,
+    context_from_document,
+)
 from ._diff import Diff, Difference, diff_json, diff_trees
-from ._fold import container_fragments, merge
-from ._parse import canonical_kernel_id, context_from_agent, context_from_document
+from ._docker_merge import merge
 from ._quirks import QUIRKS
 from .errors import ContextError, PlanError
 

@@ -15,12 +15,18 @@ from returns.result import Success
 
 from effects import Plan, Tree, project
 
-from ._compile import compile_plan
+from ._compile import FIRST_RUN, compile_plan
 from ._context import Context
 from ._diff import Diff, diff_json, diff_trees
-from ._fold import container_fragments
+from ._docker_merge import fragments_of
 
-__all__ = ["compare", "expected_tree", "plan_reader", "quirk_labels"]
+__all__ = [
+    "compare",
+    "container_fragments",
+    "expected_tree",
+    "plan_reader",
+    "quirk_labels",
+]
 
 
 def expected_tree(ctx: Context, plan: Plan) -> Tree:
@@ -90,4 +96,15 @@ def compare(
     config = diff_json(container_fragments(plan), other_fragments)
     return Diff(
         differences=result.differences + tuple(config), normalised=result.normalised
+    )
+
+
+def container_fragments(plan: Plan) -> list[dict[str, object]]:
+    """Legacy's ``ctx.container_configs`` for ``plan``, in append order.
+
+    A restart planned after its first run (``first-run/`` stages) has the fragments
+    of the restart only, as legacy's restarted context does.
+    """
+    return fragments_of(
+        [s.effect for s in plan.steps if not s.stage.startswith(FIRST_RUN)]
     )

@@ -38,16 +38,18 @@ from effects import (
 )
 
 from ._context import Context, Mount
-from ._derived import all_mounts, config_dir, scratch_dir
-from ._draft import Upstream
 from ._edges import edges_of
-from ._fold import FIRST_RUN
+from ._intrinsic_mounts import all_mounts
+from ._layout import config_dir, scratch_dir
 from ._quirks import unknown_quirks
-from ._restart import parse_resource_txt
+from ._resource_txt import parse_resource_txt
+from ._stage_api import Upstream
 from ._stages import CONTAINER_STAGES, OVERRIDING_STAGES, STAGES, Stage
 from .errors import ErrorCode, PlanError
 
-__all__ = ["compile_plan", "header_of", "restart_needs_first_run"]
+__all__ = ["FIRST_RUN", "compile_plan", "header_of", "restart_needs_first_run"]
+
+FIRST_RUN = "first-run/"  # the stage prefix of a restart's first run
 
 Errors = tuple[PlanError, ...]
 

@@ -4,7 +4,7 @@ Legacy reads its inputs from five places at once (``kernel_config``, ``cluster_i
 the agent's local config, the resource spec and the host itself). kplan gathers all
 of them, host facts included, into this one value before planning (design.md §3,
 style.md rule 4), so a provisioner is a pure function of it. Values are typed and
-frozen; the raw JSON shapes live only in ``planner._parse``. Where legacy output
+frozen; the raw JSON shapes live only in ``planner._context_parse``. Where legacy output
 depends on the *order* of a JSON mapping (environ.txt, SLOTS, docker-creds.json,
 port-mapping.json), the order is kept: mappings are tuples of pairs in input order.
 """

@@ -13,7 +13,7 @@ from typing import Literal, final
 
 import attrs
 
-__all__ = ["ContextError", "ErrorCode", "PlanError"]
+__all__ = ["ContextError", "ErrorCode", "MergeError", "PlanError"]
 
 ErrorCode = Literal["hazard", "crash", "unsupported", "conflict", "model"]
 
@@ -47,3 +47,10 @@ class PlanError:
 
     def __str__(self) -> str:
         return f"[{self.stage}] {self.field}={self.value}: {self.reason}"
+
+
+class MergeError(Exception):
+    """Where legacy's merge raises ``TypeError``: a mapping or list meets a scalar.
+
+    Raised by ``merge`` and turned into a ``PlanError`` by the stage that merges.
+    """

@@ -12,8 +12,8 @@ import pytest
 from effects import Tree
 from executor import default_tools, scratch_facts
 from executor import snapshot as take_snapshot
+from legacy import legacy_runner_dir
 from planner import Context, canonical_kernel_id, context_from_document
-from planner.legacy import legacy_runner_dir
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from effects import Step, decode
 from executor import ApplyOptions, apply_plan, default_tools
-from planner.legacy import legacy_runner_dir
+from legacy import legacy_runner_dir
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from returns.result import Failure, Success
 
 from executor import host_probes
 from kplan._against import against_legacy
+from legacy import LegacyBridge
 from planner import compile_plan, context_from_document
-from planner.legacy import LegacyBridge
 from tests.legacy_engine import EXAMPLE_COUNTS
 
 from .strategies import context_documents, hazardous_documents

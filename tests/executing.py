@@ -24,8 +24,8 @@ from executor import (
     scratch_facts,
 )
 from executor import snapshot as take_snapshot
+from legacy import legacy_runner_dir
 from planner import Context, compile_plan, context_from_document
-from planner.legacy import legacy_runner_dir
 
 from .contexts import KERNEL_ID, document
 

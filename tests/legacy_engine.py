@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from planner.legacy import LegacyBridge, LegacyUnavailableError, WorkerError
+from legacy import LegacyBridge, LegacyUnavailableError, WorkerError
 
 __all__ = ["EXAMPLE_COUNTS", "legacy_bridge_fixture", "legacy_unavailable"]
 

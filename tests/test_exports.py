@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-PACKAGES = ["effects", "planner", "planner.legacy", "executor"]
+PACKAGES = ["effects", "planner", "executor", "legacy"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

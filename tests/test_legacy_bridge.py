@@ -13,8 +13,8 @@ from returns.result import Failure
 from effects import dumps
 from kplan._against import against_legacy
 from kplan._load import SAMPLE_KERNEL, load_document, with_facts_from
+from legacy import LegacyBridge, legacy_runner_dir
 from planner import compile_plan, context_from_document
-from planner.legacy import LegacyBridge, legacy_runner_dir
 
 from .commands import kplan
 from .contexts import document

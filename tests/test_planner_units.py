@@ -16,9 +16,10 @@ from effects import (
     blob_of,
 )
 from planner._binary_size import format_binary_size, parse_binary_size
+from planner._docker_merge import merge
 from planner._edges import edges_of
-from planner._fold import MergeError, merge
-from planner._restart import parse_resource_txt
+from planner._resource_txt import parse_resource_txt
+from planner.errors import MergeError
 
 
 @pytest.mark.parametrize(

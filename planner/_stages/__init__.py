@@ -15,21 +15,21 @@ from typing import Final, TypeAlias
 from returns.result import Result
 
 from .._context import Context
-from .._draft import Part, Upstream
+from .._stage_api import Part, Upstream
 from ..errors import PlanError
 from .base_copies import base_copies
 from .bootstrap import bootstrap
+from .cluster_ssh import ssh
 from .config_files import config_files
-from .container import container
+from .container_create import container
 from .container_ssh import container_ssh
 from .credentials import credentials
-from .dotfiles import dotfiles
-from .inputs import inputs
-from .kernel import kernel
-from .mounts import mounts
+from .docker_mounts import mounts
+from .input_checks import inputs
+from .kernel_record import kernel
 from .network import network
 from .scratch import scratch
-from .ssh import ssh
+from .user_dotfiles import dotfiles
 
 __all__ = ["CONTAINER_STAGES", "OVERRIDING_STAGES", "STAGES", "Stage"]
 

@@ -17,8 +17,8 @@ from returns.result import Result
 
 from .._binary_size import format_binary_size
 from .._context import Context, Mount, ResourceSpec
-from .._derived import config_dir, new_file_mode
-from .._draft import Draft, Part, Upstream
+from .._layout import config_dir, new_file_mode
+from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
 __all__ = ["config_files", "environ_txt", "resource_txt"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from returns.result import Result
 
 from .._context import Context
-from .._derived import new_dir_mode, new_file_mode, work_dir
-from .._draft import Draft, Part, Upstream
+from .._layout import new_dir_mode, new_file_mode, work_dir
+from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
 __all__ = ["container_ssh", "has_ssh_mount"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from returns.result import Result
 
 from .._context import Context
-from .._derived import config_dir, new_file_mode
-from .._draft import Draft, Part, Upstream
+from .._layout import config_dir, new_file_mode
+from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
 __all__ = ["credentials"]

@@ -12,7 +12,7 @@ from returns.result import Result
 from effects import ContainerConfig, freeze_object
 
 from .._context import Context
-from .._draft import Draft, Part, Upstream
+from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
 __all__ = ["network"]

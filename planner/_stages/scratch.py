@@ -18,8 +18,8 @@ from returns.result import Result
 from effects import JUPYTER_ASSETS, RUNNER_DOTFILES, MountScratch
 
 from .._context import Context
-from .._derived import config_dir, new_dir_mode, scratch_dir, tmp_dir, work_dir
-from .._draft import Draft, Part, Upstream
+from .._layout import config_dir, new_dir_mode, scratch_dir, tmp_dir, work_dir
+from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
 __all__ = ["scratch"]

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from executor import host_probes
-from planner.legacy import LegacyBridge
+from legacy import LegacyBridge
 
 from ..contexts import document
 from .catalogue import CASES

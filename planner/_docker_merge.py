@@ -1,0 +1,78 @@
+"""Container-config fragments and legacy's merge of them (legacy-contract §11, §14.4).
+
+Legacy collects fragments in ``ctx.container_configs``: the network fragments of
+``apply_network`` (§7) and then exactly one ``{"HostConfig": {"Mounts": [...]}}``
+from ``process_mounts`` (§11), present even when the list is empty. A plan holds
+the first as ``ContainerConfig`` effects and the second as ``ContainerMount``
+effects; ``fragments_of`` rebuilds legacy's list from one run's effects.
+
+``merge`` is ``update_nested_dict``: a missing key takes the new value, a mapping
+recurses, a list is extended, anything else is replaced. Unlike legacy it never
+aliases the inputs (H23): it returns a new document.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+
+from effects import ContainerConfig, ContainerMount, Effect, thaw_object
+
+from .errors import MergeError
+
+__all__ = [
+    "fragments_of",
+    "merge",
+    "mount_entry",
+]
+
+
+def mount_entry(mount: ContainerMount) -> dict[str, object]:
+    """The ``HostConfig.Mounts`` entry for ``mount``, keyed as legacy keys it."""
+    return {
+        "Target": mount.target,
+        "Source": mount.source,
+        "Type": mount.type,
+        "ReadOnly": mount.read_only,
+        f"{mount.type.capitalize()}Options": thaw_object(mount.options),
+    }
+
+
+def fragments_of(effects: Iterable[Effect]) -> list[dict[str, object]]:
+    """The config fragments of one run's effects: network ones, then the Mounts one."""
+    items = list(effects)
+    fragments = [
+        thaw_object(e.fragment) for e in items if isinstance(e, ContainerConfig)
+    ]
+    entries = [mount_entry(e) for e in items if isinstance(e, ContainerMount)]
+    return [*fragments, {"HostConfig": {"Mounts": entries}}]
+
+
+def merge(
+    base: Mapping[str, object], fragments: Iterable[Mapping[str, object]]
+) -> dict[str, object]:
+    """Fold ``fragments`` into a copy of ``base`` with ``update_nested_dict`` rules."""
+    result = copy.deepcopy(dict(base))
+    for fragment in fragments:
+        _update(result, fragment, "")
+    return result
+
+
+def _update(dest: dict[str, object], add: Mapping[str, object], where: str) -> None:
+    for key, value in add.items():
+        path = f"{where}.{key}" if where else key
+        current = dest.get(key)
+        if key not in dest:
+            dest[key] = copy.deepcopy(value)
+        elif isinstance(current, dict):
+            if not isinstance(value, Mapping):
+                msg = f"{path}: a mapping cannot be merged with {type(value).__name__}"
+                raise MergeError(msg)
+            _update(current, value, path)
+        elif isinstance(current, list):
+            if not isinstance(value, list):
+                msg = f"{path}: a list cannot be extended with {type(value).__name__}"
+                raise MergeError(msg)
+            current.extend(copy.deepcopy(value))
+        else:
+            dest[key] = copy.deepcopy(value)

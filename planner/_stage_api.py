@@ -1,0 +1,150 @@
+"""A stage's working view: effects emitted so far and what they make exist.
+
+Stages decide like legacy does, by asking "does this exist, is it a file?". The
+answer depends on the facts and on every effect emitted before, in earlier stages
+and earlier in the same stage. ``Upstream`` is the compiler's view after earlier
+stages (the projected tree and every known content); ``Draft`` extends it while one
+stage adds effects. The compiler re-projects the whole plan afterwards, so the
+draft only needs to know which paths exist and as what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import final
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from effects import (
+    Blob,
+    Chmod,
+    Effect,
+    MakeDir,
+    NodeType,
+    Tree,
+    WriteFile,
+    blob_of,
+)
+
+from ._context import Context, Mount
+from ._ownership import own
+from .errors import ErrorCode, PlanError
+
+__all__ = ["Draft", "Part", "Upstream"]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Part:
+    """What one stage contributes: effects in order and the blobs they write."""
+
+    effects: tuple[Effect, ...] = ()
+    blobs: tuple[Blob, ...] = ()
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Upstream:
+    """What earlier stages left: the model tree, known contents, threaded values."""
+
+    tree: Tree
+    contents: Mapping[str, bytes]
+    mounts: tuple[Mount, ...]
+    quirks: frozenset[str]
+    effects: tuple[Effect, ...] = ()  # this run's effects so far (the container stage)
+
+    def content(self, path: PurePosixPath) -> bytes | None:
+        """The bytes of the regular file at ``path``, when known."""
+        node = self.tree.nodes.get(path)
+        if node is None or node.type != "file" or node.sha256 is None:
+            return None
+        return self.contents.get(node.sha256)
+
+
+class Draft:
+    """Mutable builder for one stage's ``Part`` (local to one provisioner call)."""
+
+    def __init__(self, ctx: Context, up: Upstream, stage: str) -> None:
+        self.ctx = ctx
+        self.up = up
+        self.stage = stage
+        self._kinds: dict[PurePosixPath, NodeType] = {
+            path: node.type for path, node in up.tree.entries
+        }
+        self._effects: list[Effect] = []
+        self._blobs: list[Blob] = []
+        self._errors: list[PlanError] = []
+
+    def kind(self, path: PurePosixPath) -> NodeType | None:
+        """What ``path`` is at this point of the plan, or ``None``."""
+        return self._kinds.get(path)
+
+    def add(self, *effects: Effect) -> None:
+        """Append effects whose tree impact the caller has accounted for."""
+        self._effects.extend(effects)
+
+    def mkdir(self, path: PurePosixPath, mode: int) -> None:
+        """``path.mkdir(exist_ok=True)``: the parent must exist."""
+        kind = self.kind(path)
+        if kind is None:
+            self._effects.append(MakeDir(path=path, mode=mode))
+            self._kinds[path] = "dir"
+        elif kind != "dir":
+            self.fail(
+                "crash",
+                str(path),
+                kind,
+                "exists and is not a directory: legacy's mkdir raises FileExistsError",
+            )
+
+    def makedirs(self, path: PurePosixPath, mode: int) -> None:
+        """``path.mkdir(parents=True, exist_ok=True)``."""
+        for ancestor in [*reversed(path.parents[:-1]), path]:
+            self.mkdir(ancestor, mode)
+
+    def write(self, path: PurePosixPath, data: bytes, mode: int) -> bool:
+        """Create (with ``mode``) or overwrite ``path``; True if it existed before."""
+        kind = self.kind(path)
+        if kind not in {None, "file"}:
+            self.fail(
+                "crash",
+                str(path),
+                str(kind),
+                "is not a regular file: "
+                "legacy's write raises IsADirectoryError or follows a symlink",
+            )
+            return False
+        blob = blob_of(data)
+        self._blobs.append(blob)
+        self._effects.append(WriteFile(path=path, blob=blob.digest, mode=mode))
+        self._kinds[path] = "file"
+        return kind == "file"
+
+    def copy(self, path: PurePosixPath, data: bytes, mode: int) -> None:
+        """``shutil.copy``: content, then the source's permission bits."""
+        if self.write(path, data, mode):
+            self.add(Chmod(path=path, mode=mode))
+
+    def chmod(self, path: PurePosixPath, mode: int) -> None:
+        """``path.chmod(mode)``."""
+        self.add(Chmod(path=path, mode=mode))
+
+    def own(self, paths: Iterable[PurePosixPath]) -> None:
+        """OWN(paths) (legacy-contract §1.3)."""
+        self.add(*own(self.ctx, paths))
+
+    def fail(self, code: ErrorCode, field: str, value: str, reason: str) -> None:
+        """Record a problem; the stage keeps going so every problem is reported."""
+        self._errors.append(
+            PlanError(
+                stage=self.stage, code=code, field=field, value=value, reason=reason
+            )
+        )
+
+    def result(self) -> Result[Part, tuple[PlanError, ...]]:
+        """The stage's part, or every problem it found."""
+        if self._errors:
+            return Failure(tuple(self._errors))
+        return Success(Part(effects=tuple(self._effects), blobs=tuple(self._blobs)))
