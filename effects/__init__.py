@@ -23,10 +23,19 @@ from ._encoding import (
     mode_text,
     seal,
 )
-from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
+from ._fs import (
+    HOST_KEY_NAME,
+    Chmod,
+    Chown,
+    GenerateHostKey,
+    MakeDir,
+    MountScratch,
+    WriteFile,
+    public_key_path,
+)
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
 from ._model import project
-from ._paths import check_absolute, check_relative, rel
+from ._paths import check_absolute, check_relative, kernel_entries, rel
 from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
 from ._reader import Invalid, Reader, parse_mode
 from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
@@ -46,6 +55,7 @@ from .errors import DecodeError, EffectError
 __all__ = [
     "EMPTY",
     "FORMAT_VERSION",
+    "HOST_KEY_NAME",
     "JUPYTER_ASSETS",
     "RUNNER_ASSETS",
     "RUNNER_DOTFILES",
@@ -91,9 +101,11 @@ __all__ = [
     "freeze",
     "freeze_object",
     "is_volatile_path",
+    "kernel_entries",
     "mode_text",
     "parse_mode",
     "project",
+    "public_key_path",
     "rel",
     "seal",
     "thaw",

@@ -1,7 +1,7 @@
 """Container effects: Docker create-config pieces and the container lifecycle.
 
 ``ContainerMount`` and ``ContainerConfig`` are the fragments legacy appends to
-``ctx.container_configs`` (legacy-contract §11, §7); the compiler folds them into the
+``ctx.container_configs`` (§11, §7); the compiler folds them into the
 single ``CreateContainer`` body with the legacy merge rules (§14.4). They change
 nothing on the host by themselves. ``RegisterKernel`` carries the kernel object that
 legacy returns from ``prepare_container`` (§12.6) to the agent, as data.
@@ -39,7 +39,7 @@ def _absolute_target(
 @final
 @attrs.frozen(kw_only=True)
 class ContainerMount:
-    """One ``HostConfig.Mounts`` entry (legacy-contract §11)."""
+    """One ``HostConfig.Mounts`` entry (§11)."""
 
     type: str = attrs.field(validator=non_empty)
     source: str = attrs.field(validator=non_empty)
@@ -124,6 +124,6 @@ class VerifyContainer:
 @final
 @attrs.frozen(kw_only=True)
 class RegisterKernel:
-    """The kernel object handed to the agent's registry (legacy-contract §12.6)."""
+    """The kernel object handed to the agent's registry (§12.6)."""
 
     record: JsonObject = attrs.field(validator=attrs.validators.instance_of(JsonObject))

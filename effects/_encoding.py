@@ -1,4 +1,4 @@
-"""The one canonical plan encoding (style.md rule 11).
+"""The one canonical plan encoding (architecture.md §2).
 
 Theory of operation
 -------------------

@@ -1,4 +1,4 @@
-"""Filesystem effects: the verbs a plan uses on its scratch root (design.md §2).
+"""Filesystem effects: the verbs a plan uses on its scratch root (architecture.md §2).
 
 Each effect is inert data. What it means is defined twice and checked against
 itself: by the pure model (``effects._model.project``) and by the executor. The
@@ -28,12 +28,14 @@ from ._paths import inside_scratch
 from ._validators import check_positive, mode_field, non_empty, optional_id, sha256_hex
 
 __all__ = [
+    "HOST_KEY_NAME",
     "Chmod",
     "Chown",
     "GenerateHostKey",
     "MakeDir",
     "MountScratch",
     "WriteFile",
+    "public_key_path",
 ]
 
 ScratchKind = Literal["tmpfs", "loopfile"]
@@ -88,14 +90,27 @@ def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) ->
     check_positive(attribute.name, value)
 
 
+HOST_KEY_NAME = "dropbear_rsa_host_key"  # under config/ssh (§8 step 3)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class GenerateHostKey:
-    """Generate a dropbear host key at ``path`` (absent before) and ``path``.pub."""
+    """Generate a dropbear host key at ``path`` (absent before) and its public half."""
 
     path: PurePosixPath = attrs.field(validator=inside_scratch)
     kind: str = attrs.field(validator=non_empty)
     bits: int = attrs.field(validator=_positive)
+
+    @property
+    def public_path(self) -> PurePosixPath:
+        """Where dropbearkey writes the public half: ``<path>.pub``."""
+        return public_key_path(self.path)
+
+
+def public_key_path(key: PurePosixPath) -> PurePosixPath:
+    """The public half of the key file ``key``: ``<key>.pub`` beside it."""
+    return key.with_name(f"{key.name}.pub")
 
 
 def _image_matches_kind(

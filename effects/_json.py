@@ -1,6 +1,6 @@
 """Immutable JSON values for container-config fragments and other free-form data.
 
-Effects hold only immutable fields (style.md rule 2), but Docker create bodies and
+Effects hold only immutable fields (architecture.md §2), but Docker create bodies and
 legacy fragments are JSON documents. ``freeze`` turns a JSON document into nested
 tuples and ``JsonObject`` values (keys sorted, so equal documents are equal values);
 ``thaw`` turns it back into dicts and lists for orjson or aiodocker.

@@ -29,7 +29,15 @@ from ._container import (
     VerifyContainer,
 )
 from ._encoding import describe
-from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
+from ._fs import (
+    Chmod,
+    Chown,
+    GenerateHostKey,
+    MakeDir,
+    MountScratch,
+    WriteFile,
+    public_key_path,
+)
 from ._plan import Effect, Plan
 from ._tree import Node, Tree
 from .errors import EffectError
@@ -165,7 +173,7 @@ def _host_key(nodes: Nodes, path: PurePosixPath, owner: tuple[int, int]) -> None
     if path in nodes:
         raise _Refused(path, "already exists; dropbearkey refuses to overwrite a key")
     nodes[path] = _volatile_file(owner, 0o600)
-    public = path.with_name(f"{path.name}.pub")
+    public = public_key_path(path)
     # dropbearkey writes the public half only when nothing is there yet.
     nodes.setdefault(public, _volatile_file(owner, 0o600))
 

@@ -1,7 +1,7 @@
 """Paths inside a plan's scratch root.
 
 Every filesystem effect names its target relative to the plan's scratch root, so a
-plan cannot even express a path outside its sandbox (design.md §2). The rules are
+plan cannot even express a path outside its sandbox (architecture.md §2). The rules are
 structural and checked when a value is built: not absolute, not empty, no ``..``,
 no NUL byte. ``PurePosixPath`` already drops empty and ``.`` parts; ``rel`` refuses
 text that would need that normalisation, so the canonical encoding round-trips.
@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-__all__ = ["check_absolute", "check_relative", "inside_scratch", "rel"]
+__all__ = [
+    "check_absolute",
+    "check_relative",
+    "inside_scratch",
+    "kernel_entries",
+    "rel",
+]
 
 
 def check_relative(path: object) -> PurePosixPath:
@@ -71,3 +77,13 @@ def rel(text: str) -> PurePosixPath:
 def inside_scratch(_instance: object, _attribute: object, value: PurePosixPath) -> None:
     """attrs validator: ``value`` is a valid scratch-relative path."""
     check_relative(value)
+
+
+def kernel_entries(kernel_id: str) -> tuple[str, str, str]:
+    """The names one kernel owns directly below the scratch root (§1.1).
+
+    Its scratch directory ``<kernel_id>``, the memory scratch's ``<kernel_id>_tmp``
+    and the hostfile scratch's image ``<kernel_id>.img``; every other entry there
+    belongs to other kernels.
+    """
+    return (kernel_id, f"{kernel_id}_tmp", f"{kernel_id}.img")

@@ -1,4 +1,4 @@
-"""The runner package files that provisioning copies (legacy-contract §4.3).
+"""The runner package files that provisioning copies (§4.3).
 
 Fact gathering (executor) reads exactly these from the ``ai.backend.runner``
 directory and the scratch stage (planner) copies them, so both sides share the

@@ -1,7 +1,7 @@
 """The tree value: what a scratch root holds, in the format every command shares.
 
 A tree maps scratch-relative paths to nodes (type, mode, owner, size, digest). The
-JSON form (design.md §2) is a list sorted by path of objects with ``path``,
+JSON form (architecture.md §2) is a list sorted by path of objects with ``path``,
 ``type`` (dir|file|symlink), ``mode`` ("0o755"), ``uid``, ``gid``, ``size``,
 ``sha256`` and ``volatile``. Directories have ``size`` and ``sha256`` null; a
 symlink's are those of its target text; a volatile file (a generated host key) has
@@ -21,6 +21,7 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from ._encoding import dumps, mode_text
+from ._fs import HOST_KEY_NAME, public_key_path
 from ._paths import check_relative, rel
 from ._reader import Invalid, Reader
 from ._validators import id_field, is_sha256, mode_field
@@ -114,7 +115,9 @@ class Tree:
         return cls(tuple(nodes.items()))
 
 
-HOST_KEY_NAMES = frozenset({"dropbear_rsa_host_key", "dropbear_rsa_host_key.pub"})
+HOST_KEY_NAMES = frozenset(
+    {HOST_KEY_NAME, public_key_path(PurePosixPath(HOST_KEY_NAME)).name}
+)
 
 
 def is_volatile_path(path: PurePosixPath) -> bool:
@@ -143,7 +146,7 @@ def without_volatile_content(tree: Tree) -> Tree:
 
 
 def tree_document(tree: Tree) -> list[dict[str, object]]:
-    """The tree as plain JSON data (design.md §2 tree format)."""
+    """The tree as plain JSON data (architecture.md §2 tree format)."""
     return [
         {
             "path": str(path),

@@ -1,4 +1,4 @@
-"""Structural validators shared by the effect classes (style.md rule 3).
+"""Structural validators shared by the effect classes (architecture.md §2).
 
 A violation is a bug in whoever built the value, so these raise ``ValueError`` or
 ``TypeError`` at construction; cross-effect rules live in the compiler instead.

@@ -8,12 +8,11 @@ from ._apply import (
     model_apply,
     rollback_journal,
 )
-from ._confined_fs import Tools
 from ._directory_snapshot import snapshot
 from ._docker_host import PLAN_LABEL, docker_facts
 from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
-from ._tools import default_tools
+from ._tools import Tools, default_tools
 from .errors import (
     ApplyFailed,
     ExecutorError,

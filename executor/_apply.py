@@ -6,7 +6,7 @@ For each step, in plan order: observe the prior state, journal the intent with i
 apply the effect, journal ``done``. On a ``HostError`` the inverses of every
 journaled step run in reverse and the result is an ``ApplyFailed`` value. On any
 other exception, including cancellation, the same rollback runs and the exception
-propagates unchanged, with rollback failures attached as notes (style.md rule 9).
+propagates unchanged, with rollback failures attached as notes (architecture.md §5.2).
 
 The rollback runs as its own task behind ``asyncio.shield``: a cancellation of the
 caller cannot interrupt it, each undo action is bounded by ``UNDO_TIMEOUT`` and the
@@ -39,11 +39,12 @@ from effects import (
     project,
 )
 
-from ._confined_fs import ScratchRoot, Tools
+from ._confined_fs import ScratchRoot
 from ._docker_host import DockerHost
 from ._host import Host, needs_docker
 from ._inverse import describe_undo, inverse_of
 from ._journal import Intent, JournalWriter, read_journal
+from ._tools import Tools
 from .errors import ApplyFailed, HostError, RollbackFailure, RollbackOutcome
 
 __all__ = [

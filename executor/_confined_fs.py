@@ -27,36 +27,16 @@ from contextlib import contextmanager
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
 
-from effects import GenerateHostKey, MountScratch
+from effects import GenerateHostKey, MountScratch, public_key_path
 
 from ._inverse import Prior
-from .errors import HostError
+from ._tools import Tools
+from .errors import HostError, MissingPathError
 
-__all__ = ["MissingPathError", "ScratchRoot", "Tools"]
+__all__ = ["ScratchRoot"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-
-
-@final
-class Tools:
-    """The external programs the executor runs, by absolute path."""
-
-    def __init__(
-        self,
-        dropbearkey: list[str] | None,
-        mount: str = "mount",
-        umount: str = "umount",
-        mkfs: str = "mkfs.ext4",
-    ) -> None:
-        self.dropbearkey = dropbearkey
-        self.mount = mount
-        self.umount = umount
-        self.mkfs = mkfs
-
-
-class MissingPathError(HostError):
-    """A path (or one of its parents) does not exist."""
 
 
 def _host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError:
@@ -173,7 +153,7 @@ class ScratchRoot:
         """Prior of ``GenerateHostKey``: the key must be absent; is ``.pub`` there?"""
         if self.lstat(effect.path) is not None:
             raise HostError("generate host key", str(effect.path), "already exists")
-        return {"public_existed": self.lstat(_public(effect.path)) is not None}
+        return {"public_existed": self.lstat(effect.public_path) is not None}
 
     def observe_mount(self, effect: MountScratch) -> Prior:
         """Prior of ``MountScratch``: a dir to mount on, no image file yet."""
@@ -263,10 +243,10 @@ class ScratchRoot:
             ]
             self._run("generate host key", effect.path, command)
             self.write_file(effect.path, target.read_bytes(), 0o600, existed=False)
-            public = Path(f"{target}.pub")
+            public = Path(public_key_path(PurePosixPath(target)))
             if not public_existed and public.exists():
                 self.write_file(
-                    _public(effect.path), public.read_bytes(), 0o600, existed=False
+                    effect.public_path, public.read_bytes(), 0o600, existed=False
                 )
 
     def mount(self, effect: MountScratch) -> None:
@@ -381,10 +361,6 @@ def _open_at(parent: int, path: PurePosixPath, flags: int, operation: str) -> in
         return os.open(path.name, flags, 0o600, dir_fd=parent)
     except OSError as exc:
         raise _host_error(operation, path, exc) from exc
-
-
-def _public(path: PurePosixPath) -> PurePosixPath:
-    return path.with_name(f"{path.name}.pub")
 
 
 def _proc(fd: int) -> str:

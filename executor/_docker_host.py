@@ -28,7 +28,7 @@ NOT_FOUND = 404
 
 
 async def docker_facts(url: str, image: str) -> dict[str, object]:
-    """The Docker facts of design.md §3: volume names and whether ``image`` is there."""
+    """Docker's facts (architecture.md §3.1): volume names, is ``image`` there."""
     async with aiodocker.Docker(url=url) as docker:
         try:
             listed = await docker.volumes.list()  # type: ignore[no-untyped-call]

@@ -1,4 +1,4 @@
-"""``gather_facts``: observe the host before planning (design.md §3).
+"""``gather_facts``: observe the host before planning (architecture.md §3.1).
 
 Reads, never writes: the process identity and umask, the runner package files,
 the kernel's existing scratch entries (with the content of small files, which a
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import os
-import platform
 import sys
 from pathlib import Path
 
-from effects import RUNNER_ASSETS, mode_text, tree_document
+from effects import RUNNER_ASSETS, kernel_entries, mode_text, tree_document
 
 from ._directory_snapshot import snapshot
+from ._tools import dropbear_binary
 
 __all__ = ["gather_facts", "host_probes", "runner_facts", "scratch_facts"]
 
@@ -36,7 +36,7 @@ def gather_facts(
 ) -> dict[str, object]:
     """The ``facts`` section for a kernel on this host.
 
-    Only a restart reads the kernel's previous scratch (legacy-contract §15); a new
+    Only a restart reads the kernel's previous scratch (§15); a new
     kernel is provisioned from nothing, so its facts hold no scratch entries and a
     leftover in the way is met by the executor, which names the effect it blocks.
     """
@@ -84,11 +84,10 @@ def runner_facts(runner_dir: Path) -> dict[str, object]:
                 "mode": mode_text(path.stat().st_mode & 0o7777),
                 "content_base64": base64.b64encode(path.read_bytes()).decode("ascii"),
             }
-    dropbear = runner_dir / f"dropbearmulti.{platform.machine()}.bin"
     return {
         "origin": str(runner_dir),
         "files": files,
-        "has_dropbear": dropbear.exists(),
+        "has_dropbear": dropbear_binary(runner_dir).exists(),
     }
 
 
@@ -98,7 +97,7 @@ def scratch_facts(
     """The kernel's existing entries below the scratch root and small file contents."""
     if not scratch_root.is_dir():
         return [], {}
-    names = {kernel_id, f"{kernel_id}_tmp", f"{kernel_id}.img"}
+    names = set(kernel_entries(kernel_id))
     tree, contents = snapshot(
         scratch_root,
         include=lambda path: str(path) in names,
@@ -112,7 +111,7 @@ def scratch_facts(
 
 
 def host_probes() -> dict[str, object]:
-    """The host paths legacy looks at (legacy-contract §5 rows 4-7, §7)."""
+    """The host paths legacy looks at (§5 rows 4-7, §7)."""
     cpu = LXCFS / "sys/devices/system/cpu"
     lxcfs = LXCFS.is_dir()
     proc = LXCFS / "proc"

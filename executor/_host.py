@@ -2,7 +2,7 @@
 
 Dispatches each effect to its observe / apply step and each undo action to its
 adapter call. Filesystem calls are blocking and run in a worker thread
-(``asyncio.to_thread``) so the event loop stays free (style.md rule 10).
+(``asyncio.to_thread``) so the event loop stays free (architecture.md §5).
 """
 
 from __future__ import annotations

@@ -172,8 +172,9 @@ def inverse_of(effect: Effect, prior: Prior) -> tuple[Undo, ...]:  # noqa: PLR09
         case Chown(path=path):
             return (SetOwner(path, _int(prior, "uid"), _int(prior, "gid")),)
         case GenerateHostKey(path=path):
-            public = path.with_name(f"{path.name}.pub")
-            new_public = () if prior.get("public_existed") else (RemoveFile(public),)
+            new_public = (
+                () if prior.get("public_existed") else (RemoveFile(effect.public_path),)
+            )
             return (*new_public, RemoveFile(path))
         case MountScratch(path=path, image=image):
             return (Unmount(path),) + (() if image is None else (RemoveFile(image),))

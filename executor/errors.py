@@ -1,4 +1,4 @@
-"""The executor's error values and its one root exception (style.md rule 12).
+"""The executor's error values and its one root exception (architecture.md §7.2).
 
 ``HostError`` is an expected, environmental failure (EPERM, ENOSPC, a symlink in
 the way, Docker 409, a non-zero exit code); adapters raise it with the effect and
@@ -16,6 +16,7 @@ __all__ = [
     "ApplyFailed",
     "ExecutorError",
     "HostError",
+    "MissingPathError",
     "RollbackFailure",
     "RollbackOutcome",
 ]
@@ -33,6 +34,10 @@ class HostError(ExecutorError):
         self.operation = operation
         self.target = target
         self.reason = reason
+
+
+class MissingPathError(HostError):
+    """A path (or one of its parents) does not exist."""
 
 
 @final

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import attrs
 from returns.result import Failure, Success
 
-from effects import Tree, decode_tree, tree_from_document
+from effects import Tree, decode_tree, kernel_entries, tree_from_document
 from executor import snapshot
 from legacy import LegacyBridge
 from planner import Context, Diff, Difference, compare, compile_plan
@@ -36,7 +36,7 @@ class LegacyOutcome:
 
 def kernel_subtrees(tree: Tree, kernel_id: str) -> Tree:
     """Only the kernel's own entries of a scratch root (other kernels are ignored)."""
-    names = {kernel_id, f"{kernel_id}_tmp", f"{kernel_id}.img"}
+    names = set(kernel_entries(kernel_id))
     return Tree([(p, n) for p, n in tree.entries if p.parts[0] in names])
 
 

@@ -25,12 +25,11 @@ from executor import (
     scratch_facts,
 )
 
+from ._exit import Exit
 from ._load import compile_document, load_document, load_plan, runner_dir
 from ._render import render_errors
 
 __all__ = ["apply", "journal_path", "rollback"]
-
-OK, ERROR = 0, 1
 
 
 def journal_path(plan: Plan) -> Path:
@@ -47,7 +46,7 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
     match load_document(args.target):
         case Failure(error):
             sys.stderr.write(render_errors([error]))
-            return ERROR
+            return Exit.ERROR
         case Success(document):
             pass
         case _:
@@ -60,7 +59,7 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
     )
     if isinstance(result, list):
         sys.stderr.write(render_errors(result))
-        return ERROR
+        return Exit.ERROR
     ctx, plan = result
     return plan, ctx.facts.scratch
 
@@ -73,7 +72,7 @@ def _from_plan_file(path: Path) -> tuple[Plan, Tree] | int:
             return plan, tree_from_document(entries)
         case Failure(error):
             sys.stderr.write(f"kplan: {path}: invalid plan: {error}\n")
-            return ERROR
+            return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
 
@@ -99,10 +98,10 @@ def apply(args: argparse.Namespace) -> int:
     match result:
         case Success(report):
             _show_report(args, report)
-            return OK
+            return Exit.OK
         case Failure(failure):
             _show_failure(args, failure)
-            return ERROR
+            return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
 
@@ -196,7 +195,7 @@ def rollback(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"kplan: cannot roll back {args.journal}: {exc}\n")
-        return ERROR
+        return Exit.ERROR
     if args.format == "json":
         document = {
             "complete": outcome.complete,
@@ -211,4 +210,4 @@ def rollback(args: argparse.Namespace) -> int:
         sys.stdout.write(f"rollback {state}: {outcome.undone} steps undone\n")
         for failure in outcome.failures:
             sys.stderr.write(f"  {failure}\n")
-    return OK if outcome.complete else ERROR
+    return Exit.OK if outcome.complete else Exit.ERROR

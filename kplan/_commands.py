@@ -20,6 +20,7 @@ from legacy import (
 from planner import Context, Diff, compile_plan, context_from_document, expected_tree
 
 from ._against import LegacyOutcome, against_legacy, against_tree
+from ._exit import Exit
 from ._load import (
     SAMPLE_KERNEL,
     Refusal,
@@ -30,8 +31,6 @@ from ._load import (
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
 
 __all__ = ["demo", "diff", "expect", "graph", "plan"]
-
-OK, ERROR, DIFFERENT = 0, 1, 2
 
 
 def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
@@ -51,7 +50,7 @@ def _refused(args: argparse.Namespace, errors: Sequence[Refusal]) -> int:
     if args.format == "json":
         document = {"ok": False, "errors": [_error_json(error) for error in errors]}
         sys.stdout.buffer.write(dumps(document))
-    return ERROR
+    return Exit.ERROR
 
 
 def _error_json(error: object) -> dict[str, object]:
@@ -71,7 +70,7 @@ def plan(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(encode(result))
     else:
         sys.stdout.write(render_plan(result))
-    return OK
+    return Exit.OK
 
 
 def expect(args: argparse.Namespace) -> int:
@@ -84,7 +83,7 @@ def expect(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(encode_tree(tree))
     else:
         sys.stdout.write(render_tree(tree))
-    return OK
+    return Exit.OK
 
 
 def graph(args: argparse.Namespace) -> int:
@@ -112,7 +111,7 @@ def graph(args: argparse.Namespace) -> int:
         ]
         lines += [f"  s{a} -> s{b};" for a, b in result.edges]
         sys.stdout.write("\n".join([*lines, "}"]) + "\n")
-    return OK
+    return Exit.OK
 
 
 def diff(args: argparse.Namespace) -> int:
@@ -126,7 +125,7 @@ def diff(args: argparse.Namespace) -> int:
     result = against_tree(ctx, tuple(args.quirk), Path(args.against))
     if isinstance(result, str):
         sys.stderr.write(f"kplan: {result}\n")
-        return ERROR
+        return Exit.ERROR
     return _show_diff(args, result, None, args.against)
 
 
@@ -136,7 +135,7 @@ def _diff_legacy(args: argparse.Namespace) -> int:
             return _diff_with(args, bridge)
     except (LegacyUnavailableError, WorkerError) as exc:
         sys.stderr.write(f"kplan: the legacy code is not available: {exc}\n")
-        return ERROR
+        return Exit.ERROR
 
 
 def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
@@ -157,7 +156,7 @@ def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
         sys.stderr.write(
             f"kplan: the legacy worker refused the context: {outcome.refused}\n"
         )
-        return ERROR
+        return Exit.ERROR
     return _show_diff(args, result, outcome, "legacy")
 
 
@@ -178,7 +177,7 @@ def _show_diff(
             for line in outcome.logs:
                 sys.stderr.write(f"legacy log: {line}\n")
         sys.stdout.write(render_diff(result, Palette(sys.stdout), other))
-    return OK if result.same else DIFFERENT
+    return Exit.OK if result.same else Exit.DIFFERENT
 
 
 def _difference_json(item: object) -> dict[str, object]:
@@ -193,7 +192,7 @@ def demo(args: argparse.Namespace) -> int:
     )
     out = sys.stdout
     out.write(f"== the sample kernel: {SAMPLE_KERNEL}\n\n== its plan\n")
-    if (code := plan(sample)) != OK:
+    if (code := plan(sample)) != Exit.OK:
         return code
     out.write("\n== the scratch tree it leaves (kplan expect)\n")
     expect(sample)
@@ -208,4 +207,4 @@ def demo(args: argparse.Namespace) -> int:
             )
     except LegacyUnavailableError as exc:
         out.write(f"legacy comparison NOT run: {exc}\n")
-        return OK
+        return Exit.OK

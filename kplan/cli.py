@@ -17,11 +17,10 @@ from executor import snapshot
 from planner import QUIRKS
 
 from . import _apply_cmd, _commands
+from ._exit import Exit
 from ._render import render_tree
 
 __all__ = ["main"]
-
-OK, ERROR, DIFFERENT = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,13 +115,13 @@ def _snapshot(args: argparse.Namespace) -> int:
     directory: Path = args.directory
     if not directory.is_dir():
         sys.stderr.write(f"kplan: {directory} is not a directory\n")
-        return ERROR
+        return Exit.ERROR
     tree = without_volatile_content(snapshot(directory)[0])
     if args.format == "json":
         sys.stdout.buffer.write(encode_tree(tree))
     else:
         sys.stdout.write(render_tree(tree))
-    return OK
+    return Exit.OK
 
 
 if __name__ == "__main__":

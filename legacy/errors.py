@@ -1,4 +1,4 @@
-"""The exceptions of the legacy bridge (style.md rule 12)."""
+"""The exceptions of the legacy bridge (architecture.md §7.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Legacy's ``BinarySize`` text formats, for resource.txt (legacy-contract §12.2).
+"""Legacy's ``BinarySize`` text formats, for resource.txt (§12.2).
 
 ``format(BinarySize(n), "s")`` scales to the largest 1024 power not above ``n``
 and prints at most two decimals with a lowercase suffix (``4g``, ``1.18m``);

@@ -6,7 +6,7 @@ Stages run in ``STAGES`` order. Each sees an ``Upstream``: the model tree after 
 facts and all earlier stages (``effects.project`` of what was planned so far), the
 contents it can read back, the mount list and the enabled quirks. A failing stage
 adds its errors and contributes nothing; later stages still run, so one report
-lists every problem (style.md rule 6). Then cross-stage rules are checked: two
+lists every problem (architecture.md §7.1). Then cross-stage rules are checked: two
 stages writing different content to one path is a conflict unless the later
 stage overrides (dotfiles do), and two mounts may not share a target.
 
@@ -60,7 +60,7 @@ def compile_plan(
     """Plan ``ctx``: the sealed plan, or every error of every stage.
 
     With ``containers`` the plan also pulls (if needed), creates, starts and
-    verifies the kernel's container (``container`` stage, legacy-contract §14).
+    verifies the kernel's container (``container`` stage, §14).
     """
     enabled = frozenset(quirks)
     bad = unknown_quirks(enabled)

@@ -2,8 +2,8 @@
 
 Legacy reads its inputs from five places at once (``kernel_config``, ``cluster_info``,
 the agent's local config, the resource spec and the host itself). kplan gathers all
-of them, host facts included, into this one value before planning (design.md §3,
-style.md rule 4), so a provisioner is a pure function of it. Values are typed and
+of them, host facts included, into this one value before planning (architecture.md §3.1,
+architecture.md §3.1), so a provisioner is a pure function of it. Values are typed and
 frozen; the raw JSON shapes live only in ``planner._context_parse``. Where legacy output
 depends on the *order* of a JSON mapping (environ.txt, SLOTS, docker-creds.json,
 port-mapping.json), the order is kept: mappings are tuples of pairs in input order.
@@ -76,7 +76,7 @@ class Image:
 
     @property
     def features(self) -> frozenset[str]:
-        """``ai.backend.features`` as a set (legacy-contract §1.2)."""
+        """``ai.backend.features`` as a set (§1.2)."""
         return frozenset(self.label("ai.backend.features", DEFAULT_FEATURES).split())
 
     @property
@@ -134,7 +134,7 @@ class KernelConfig:
 @final
 @attrs.frozen(kw_only=True)
 class ClusterInfo:
-    """``cluster_info`` (legacy-contract §17.3)."""
+    """``cluster_info`` (§17.3)."""
 
     mode: str
     size: int
@@ -147,7 +147,7 @@ class ClusterInfo:
 @final
 @attrs.frozen(kw_only=True)
 class LocalConfig:
-    """The agent's local config fields on this path (legacy-contract §17.4)."""
+    """The agent's local config fields on this path (§17.4)."""
 
     scratch_root: PurePosixPath
     scratch_type: ScratchType
@@ -244,7 +244,7 @@ class HostProbes:
 @final
 @attrs.frozen(kw_only=True)
 class Facts:
-    """What the shell observed on the host before planning (design.md §3)."""
+    """What the shell observed on the host before planning (architecture.md §3.1)."""
 
     is_root: bool
     uid: int

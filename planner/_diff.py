@@ -1,4 +1,6 @@
-"""Comparing what a plan produces with what something else produced (design.md §5).
+"""Comparing what a plan produces with what something else produced.
+
+architecture.md §3.5 says what is compared and what is normalised.
 
 Trees are compared path by path: present on one side only, then type, mode, owner
 and content. Content is compared by digest, with a unified diff for small text

@@ -1,4 +1,4 @@
-"""Container-config fragments and legacy's merge of them (legacy-contract §11, §14.4).
+"""Container-config fragments and legacy's merge of them (§11, §14.4).
 
 Legacy collects fragments in ``ctx.container_configs``: the network fragments of
 ``apply_network`` (§7) and then exactly one ``{"HostConfig": {"Mounts": [...]}}``

@@ -1,4 +1,4 @@
-"""Dependency edges between plan steps (design.md §2, §7 "Parallelism").
+"""Dependency edges between plan steps (architecture.md §2, §7 "Parallelism").
 
 Two filesystem steps depend on each other when their paths are equal or one lies
 under the other; each step gets an edge from the latest earlier step on every such
@@ -39,7 +39,7 @@ def paths_of(effect: Effect) -> tuple[PurePosixPath, ...]:
         case MakeDir(path=p) | WriteFile(path=p) | Chmod(path=p) | Chown(path=p):
             return (p,)
         case GenerateHostKey(path=p):
-            return (p, p.with_name(f"{p.name}.pub"))
+            return (p, effect.public_path)
         case MountScratch(path=p, image=image):
             return (p,) if image is None else (p, image)
         case _:

@@ -1,4 +1,6 @@
-"""The ``facts`` section of a context: what was observed on the host (design.md §3).
+"""The ``facts`` section of a context: what was observed on the host.
+
+See architecture.md §3.1.
 
 ``executor.gather_facts`` writes this section from the real host; a context file
 may also carry it (golden tests, replays). The scratch tree uses the shared tree

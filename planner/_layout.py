@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from effects import kernel_entries
+
 from ._context import Context
 
 __all__ = [
     "config_dir",
     "host_path",
+    "image_file",
     "new_dir_mode",
     "new_file_mode",
     "scratch_dir",
@@ -24,12 +27,17 @@ __all__ = [
 
 def scratch_dir(ctx: Context) -> PurePosixPath:
     """``scratch_root/<kernel_id>``, relative to the scratch root."""
-    return PurePosixPath(ctx.kernel_id)
+    return PurePosixPath(kernel_entries(ctx.kernel_id)[0])
 
 
 def tmp_dir(ctx: Context) -> PurePosixPath:
     """``scratch_root/<kernel_id>_tmp`` (memory scratch only)."""
-    return PurePosixPath(f"{ctx.kernel_id}_tmp")
+    return PurePosixPath(kernel_entries(ctx.kernel_id)[1])
+
+
+def image_file(ctx: Context) -> PurePosixPath:
+    """``scratch_root/<kernel_id>.img`` (hostfile scratch only, §4.1)."""
+    return PurePosixPath(kernel_entries(ctx.kernel_id)[2])
 
 
 def config_dir(ctx: Context) -> PurePosixPath:

@@ -1,4 +1,4 @@
-"""Named, opt-in fixes of legacy defects (design.md §4 "Quirks").
+"""Named, opt-in fixes of legacy defects (architecture.md §3.2 "Quirks").
 
 By default a plan reproduces every safe legacy behaviour, odd modes and owners
 included, so its diff against legacy is empty. Each entry here is a deliberate

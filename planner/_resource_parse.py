@@ -2,7 +2,7 @@
 
 ``environ`` is the final environ given to ``prepare_container``; a context without
 one gets ``kernel_config.environ`` plus ``LOCAL_USER_ID``/``LOCAL_GROUP_ID`` by
-legacy-contract §2.1 rows 2-3. The resource spec keeps allocation and slot order,
+§2.1 rows 2-3. The resource spec keeps allocation and slot order,
 since resource.txt follows it (§12.2); amounts become ``str(Decimal(...))``.
 """
 

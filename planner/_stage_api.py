@@ -132,7 +132,7 @@ class Draft:
         self.add(Chmod(path=path, mode=mode))
 
     def own(self, paths: Iterable[PurePosixPath]) -> None:
-        """OWN(paths) (legacy-contract §1.3)."""
+        """OWN(paths) (§1.3)."""
         self.add(*own(self.ctx, paths))
 
     def fail(self, code: ErrorCode, field: str, value: str, reason: str) -> None:

@@ -1,8 +1,8 @@
-"""Error values of the planner (style.md rule 6, 12).
+"""Error values of the planner (architecture.md §7.1).
 
 ``ContextError`` is a context document or mapping that is ill-formed: a missing,
 unknown or ill-typed field. ``PlanError`` is a well-formed context that cannot be
-planned: a hazard legacy would turn into damage (legacy-contract §16), an input
+planned: a hazard legacy would turn into damage (§16), an input
 legacy would crash on, a feature kplan does not plan yet, or a conflict between
 stages. Both name the field; neither is an exception, because both are expected.
 """

@@ -2,7 +2,7 @@
 
 ``plans()`` draws valid plans of every effect type (for the encoding and model
 properties). ``context_documents()`` draws context files across every input that
-shapes the prepare_* path (legacy-contract §17); ``hazardous_documents()`` draws a
+shapes the prepare_* path (§17); ``hazardous_documents()`` draws a
 valid context with exactly one injected hazard (§16).
 """
 

@@ -1,4 +1,4 @@
-"""The folders are the architecture (style.md rule 1): imports only point one way.
+"""The folders are the architecture (architecture.md §7.2): imports only point one way.
 
 ``effects`` imports nothing of ours; ``planner`` and ``executor`` import ``effects``
 and never each other; only the command line (``kplan``) and the bridge client

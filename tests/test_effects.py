@@ -1,4 +1,4 @@
-"""Constructors and validators of every effect (style.md rule 3)."""
+"""Constructors and validators of every effect (architecture.md §2)."""
 
 from __future__ import annotations
 

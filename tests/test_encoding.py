@@ -1,4 +1,4 @@
-"""The canonical plan encoding (style.md rule 11) and its golden pin."""
+"""The canonical plan encoding (architecture.md §2) and its golden pin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Public API through ``__all__`` (style.md rule 12)."""
+"""Public API through ``__all__`` (architecture.md §7.2)."""
 
 from __future__ import annotations
 

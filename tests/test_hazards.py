@@ -1,4 +1,4 @@
-"""Inputs legacy turns into damage are refused at plan time (legacy-contract §16).
+"""Inputs legacy turns into damage are refused at plan time (§16).
 
 Each refusal is a PlanError naming the field, the value and the hazard, and no plan
 exists, so nothing can be written.

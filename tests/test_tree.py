@@ -1,4 +1,4 @@
-"""The tree value and its JSON format (design.md §2)."""
+"""The tree value and its JSON format (architecture.md §2)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ the real stdout is kept privately and fd 1 is pointed at stderr at start-up)
 * ``{"id", "op": "ping"}`` -> ``{"id", "ok": true, "legacy_version", "python"}``.
 * ``{"id", "op": "run", "context", "timeout"=60}`` -> ``{"id", "ok", "scratch_root",
   "tree", "contents", "container_configs", "kernel", "logs", "error", "refused"}``.
-  ``context`` is a context document (design.md §3); of its ``facts`` the worker uses
-  ``is_root``/``uid``/``gid``, ``umask``, ``docker_volumes`` and ``runner``
+  ``context`` is a context document (architecture.md §3.1); of its ``facts`` the
+  worker uses ``is_root``/``uid``/``gid``, ``umask``, ``docker_volumes`` and ``runner``
   (``{"origin", "has_dropbear", "files": {name: {"mode": "0o644", "content_base64"}}}``,
   see input substitution 2 below). ``tree`` is the shared tree format (path, type,
   mode, uid, gid, size, sha256, volatile); ``volatile`` is true for the hostfile image
@@ -44,8 +44,9 @@ the real stdout is kept privately and fd 1 is pointed at stderr at start-up)
   ``RunnerCrashed`` / ``SupervisorCrashed`` (a child died without a report).
 * Malformed JSON / unknown op / bad arguments -> ``ok: false`` with
   ``error.type == "BadRequest"``; the worker keeps running. EOF on stdin -> exit 0.
-* Refusal ``hazard`` strings start with the legacy-contract hazard number when there is
-  one (``H1/H2``, ``H4``, ``H5``, ``H7``, ``H19``, ``H21``), else with ``input:``.
+* Refusal ``hazard`` strings start with the hazard number (legacy-behaviour.md)
+  when there is one (``H1/H2``, ``H4``, ``H5``, ``H7``, ``H19``, ``H21``), else with
+  ``input:``.
   Absolute dotfile paths are accepted only when legacy maps them below the work dir
   (``/home/work/x``, ``/home/./work/x``; never ``/home//work/x``, which legacy turns
   into the host path ``/work/x``).

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The runner files prepare_scratch copies (legacy-contract §4.3); facts.runner.files
+# The runner files prepare_scratch copies (§4.3); facts.runner.files
 # may carry any of them, and nothing else.
 RUNNER_ASSETS = (
     "jupyter-custom.css",
@@ -72,7 +72,7 @@ def decode_runner_asset(name: Any, entry: Any) -> RunnerAsset:
         ValueError: naming the problem (callers collect it as a refusal).
     """
     if name not in RUNNER_ASSETS:
-        msg = "not one of the runner files legacy copies (legacy-contract §4.3)"
+        msg = "not one of the runner files legacy copies (§4.3)"
         raise ValueError(msg)
     if not isinstance(entry, Mapping):
         msg = "entry must be an object with mode and content_base64"

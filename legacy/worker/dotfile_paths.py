@@ -1,6 +1,6 @@
 """Where legacy writes a dotfile, as hazards: which paths leave (or are) the work dir.
 
-Mirrors how ``prepare_container`` maps paths (legacy-contract §12.5): ``/home/...``
+Mirrors how ``prepare_container`` maps paths (§12.5): ``/home/...``
 keeps everything after the 2nd ``/`` under ``scratch_dir``, other absolute paths are
 host paths, relative paths are joined to ``work_dir``. ``/home//work/x`` would turn
 into the absolute host path ``/work/x`` and is refused.

@@ -1,6 +1,6 @@
 """Steps 4-5: the real ``DockerKernelCreationContext`` methods in create_kernel order.
 
-New kernel (legacy-contract §2): ``get_intrinsic_mounts``, ``prepare_scratch``,
+New kernel (§2): ``get_intrinsic_mounts``, ``prepare_scratch``,
 ``apply_network``, ``prepare_ssh``, ``process_mounts``, ``prepare_container``.
 Restart (§15): the full new-kernel run, then a second context with
 ``restarting=True``: ``prepare_resource_spec``, ``apply_network``, ``prepare_ssh``,
@@ -102,7 +102,7 @@ class LegacyRun:
         )
 
     def default_environ(self, ctx: Any) -> dict[str, str]:
-        """legacy-contract §2.1 rows 1-3 (used only when the context has no environ)."""
+        """§2.1 rows 1-3 (used only when the context has no environ)."""
         kernel_config = as_dict(self.context.get("kernel_config"))
         environ = {
             str(k): str(v) for k, v in as_dict(kernel_config.get("environ")).items()

@@ -1,8 +1,8 @@
 """Step 1: every reason not to run legacy on a context (pure, stdlib only).
 
 ``validate_context`` collects them all (an empty list means safe to run). A
-``hazard`` starts with the legacy-contract hazard number when there is one (``H1/H2``,
-``H4``, ``H5``, ``H7``, ``H19``, ``H21``), else with ``input:``.
+``hazard`` starts with the hazard number (legacy-behaviour.md) when there is one
+(``H1/H2``, ``H4``, ``H5``, ``H7``, ``H19``, ``H21``), else with ``input:``.
 """
 
 from __future__ import annotations
@@ -97,10 +97,7 @@ def _check_ssh_keypair(internal_data: Mapping[str, Any], out: list[Refusal]) -> 
     if not isinstance(keypair, Mapping):
         out.append(Refusal(where, keypair, "input: ssh_keypair must be an object"))
         return
-    hazard = (
-        "input: key is not ASCII text "
-        "(UnicodeEncodeError mid-run, legacy-contract §12.4)"
-    )
+    hazard = "input: key is not ASCII text (UnicodeEncodeError mid-run, §12.4)"
     for key in ("public_key", "private_key"):
         value = keypair.get(key)
         if value is None:

@@ -2,14 +2,14 @@
 
 Theory of operation
 -------------------
-prepare_scratch copies ten files of the ai.backend.runner package (legacy-contract
-§4.3) and prepare_ssh needs its dropbearmulti.<arch>.bin (§8 step 2). Both locate them
-through files("ai.backend.runner") and call .resolve() on the result, so the package
-directory itself must show the facts' files: aux/runner-overlay/ is built with the
-facts' assets (content, mode) plus read-only binds of every other real entry (big
-binaries: bound, never copied; dropbear only when has_dropbear), then bound over the
-real runner dir and remounted read-only. Nothing propagates out of the private
-namespace; the host's runner dir is never written.
+prepare_scratch copies ten files of the ai.backend.runner package (§4.3) and
+prepare_ssh needs its dropbearmulti.<arch>.bin (§8 step 2). Both locate them
+through files("ai.backend.runner") and call .resolve() on the result, so the
+package directory itself must show the facts' files: aux/runner-overlay/ is built
+with the facts' assets (content, mode) plus read-only binds of every other real
+entry (big binaries: bound, never copied; dropbear only when has_dropbear), then
+bound over the real runner dir and remounted read-only. Nothing propagates out of
+the private namespace; the host's runner dir is never written.
 """
 
 from __future__ import annotations

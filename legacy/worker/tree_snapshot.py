@@ -41,7 +41,7 @@ class SnapshotRules:
 def snapshot_rules(context: Mapping[str, Any]) -> SnapshotRules:
     """Volatile entries of one kernel: the hostfile image and dropbear's host key.
 
-    The image (``<kid>.img``, legacy-contract §4.1) is not hashed: reading a sparse
+    The image (``<kid>.img``, §4.1) is not hashed: reading a sparse
     multi-GB image is what made hostfile runs slow, and its bytes (a fresh ext4) are
     not compared anyway. The host key pair (§8 step 3) is random: digest kept, marked
     volatile. Names as legacy makes them (UUID ids lower-cased, see

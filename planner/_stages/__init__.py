@@ -1,6 +1,6 @@
-"""The provisioners, one module per stage, and their order (design.md §4).
+"""The provisioners, one module per stage, and their order (architecture.md §3.2).
 
-The order is data, following legacy's ``create_kernel`` (legacy-contract §2):
+The order is data, following legacy's ``create_kernel`` (§2):
 inputs are checked first, then prepare_scratch (B1), apply_network (B2),
 prepare_ssh (B3), process_mounts (B8), and prepare_container's steps (B15, §12):
 bootstrap, config files, base copies, credentials, container SSH, dotfiles and

@@ -1,4 +1,4 @@
-"""``environ_base.txt`` and ``resource_base.txt`` (legacy-contract §12 step 4).
+"""``environ_base.txt`` and ``resource_base.txt`` (§12 step 4).
 
 On new kernels and restarts, ``shutil.copyfile`` copies the content (not the mode)
 of environ.txt and resource.txt; on a restart the sources are the files the last

@@ -1,4 +1,4 @@
-"""The user bootstrap script: ``work/bootstrap.sh`` (legacy-contract §12 step 1).
+"""The user bootstrap script: ``work/bootstrap.sh`` (§12 step 1).
 
 New kernels only. Written verbatim (no newline added) with the umask mode, so it is
 not executable, then OWN (§1.3).
@@ -19,7 +19,7 @@ STAGE = "bootstrap"
 
 
 def bootstrap(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
-    """Plan the bootstrap.sh step of ``prepare_container`` (legacy-contract §12)."""
+    """Plan the bootstrap.sh step of ``prepare_container`` (§12)."""
     draft = Draft(ctx, up, STAGE)
     script = ctx.kernel_config.bootstrap_script
     if script and not ctx.restarting:

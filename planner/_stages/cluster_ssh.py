@@ -1,4 +1,4 @@
-"""prepare_ssh: the cluster SSH files under ``config/ssh`` (legacy-contract §8).
+"""prepare_ssh: the cluster SSH files under ``config/ssh`` (§8).
 
 Runs on new kernels and on restarts. Without the runner's ``dropbearmulti`` binary
 legacy stops right after creating the directory, writing neither the host key nor
@@ -12,34 +12,34 @@ from __future__ import annotations
 
 from returns.result import Result
 
-from effects import GenerateHostKey
+from effects import HOST_KEY_NAME, GenerateHostKey, public_key_path
 
 from .._context import Context
 from .._layout import config_dir, new_dir_mode, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
-__all__ = ["HOST_KEY", "ssh"]
+__all__ = ["ssh"]
 
 STAGE = "ssh"
-HOST_KEY = "dropbear_rsa_host_key"
 
 
 def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
-    """Plan ``prepare_ssh(cluster_info)`` (legacy-contract §8)."""
+    """Plan ``prepare_ssh(cluster_info)`` (§8)."""
     draft = Draft(ctx, up, STAGE)
     ssh_dir = config_dir(ctx) / "ssh"
     draft.makedirs(ssh_dir, new_dir_mode(ctx))
     if not ctx.facts.runner.has_dropbear:
         return draft.result()
-    host_key = ssh_dir / HOST_KEY
+    host_key = ssh_dir / HOST_KEY_NAME
     if draft.kind(host_key) is None:
         draft.add(GenerateHostKey(path=host_key, kind="rsa", bits=2048))
         draft.chmod(host_key, 0o600)
     owned = [host_key]
     keypair = ctx.cluster.ssh_keypair
     if keypair is not None:
-        private, public = ssh_dir / "id_cluster", ssh_dir / "id_cluster.pub"
+        private = ssh_dir / "id_cluster"
+        public = public_key_path(private)
         draft.write(private, keypair.private_key.encode(), new_file_mode(ctx))
         draft.write(public, keypair.public_key.encode(), new_file_mode(ctx))
         draft.chmod(private, 0o600)

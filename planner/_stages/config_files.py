@@ -1,4 +1,4 @@
-"""``config/environ.txt`` and ``config/resource.txt`` (legacy-contract §12.1, §12.2).
+"""``config/environ.txt`` and ``config/resource.txt`` (§12.1, §12.2).
 
 New kernels only; a restart keeps the previous files (§15). environ.txt is one
 ``KEY=VALUE`` line per environ item in order, then one line per accelerator

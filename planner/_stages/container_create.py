@@ -1,7 +1,7 @@
 """The container: image pull, the create body, start and verification (§13, §14).
 
 Only planned when the caller asks for containers (``kplan apply --docker``). The
-create body follows ``start_container`` (legacy-contract §14.2, §14.4): the base
+create body follows ``start_container`` (§14.2, §14.4): the base
 config, the seccomp profile with its extra rule, the fragments of the network and
 mounts stages, jail options, the shared-memory size, the service-ports label and
 the compute plugins' args, merged with legacy's rules. Two things are not planned,

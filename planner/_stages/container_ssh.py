@@ -1,4 +1,4 @@
-"""The container user's SSH key pair under ``work`` (legacy-contract §12.4).
+"""The container user's SSH key pair under ``work`` (§12.4).
 
 On new kernels and restarts, when ``internal_data.ssh_keypair`` is set and nothing
 is mounted exactly at ``/home/work/.ssh`` (found, like legacy, by the second

@@ -1,4 +1,4 @@
-"""``config/docker-creds.json`` (legacy-contract §12 step 5).
+"""``config/docker-creds.json`` (§12 step 5).
 
 On new kernels and restarts, when ``internal_data.docker_credentials`` is truthy:
 compact JSON in the given key order, umask mode, never chowned (H9). With the

@@ -1,4 +1,4 @@
-"""process_mounts: one ``HostConfig.Mounts`` entry per mount (legacy-contract §11).
+"""process_mounts: one ``HostConfig.Mounts`` entry per mount (§11).
 
 The mount list is threaded in by the compiler: on a new kernel the intrinsic mounts
 (§5, from the facts) followed by the context's resolved mounts; on a restart the
@@ -24,7 +24,7 @@ STAGE = "mounts"
 
 
 def mounts(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
-    """Plan ``process_mounts(resource_spec.mounts)`` (legacy-contract §11)."""
+    """Plan ``process_mounts(resource_spec.mounts)`` (§11)."""
     draft = Draft(ctx, up, STAGE)
     for index, mount in enumerate(up.mounts):
         bad = [name for name in ("source", "target") if "\x00" in getattr(mount, name)]

@@ -1,4 +1,4 @@
-"""The kernel object ``prepare_container`` returns, as data (legacy-contract §12.6).
+"""The kernel object ``prepare_container`` returns, as data (§12.6).
 
 Legacy builds a ``DockerKernel`` holding the network id, the image, the kernelspec
 version, the network driver, the environ and the resource spec; the agent registers

@@ -1,4 +1,4 @@
-"""apply_network: the network fragments of the container config (legacy-contract §7).
+"""apply_network: the network fragments of the container config (§7).
 
 Runs on new kernels and on restarts. Only the ``bridge`` mode (and no mode at all,
 as single-kernel sessions have) is planned; a network plugin mode (``overlay``,
@@ -26,7 +26,7 @@ INFINIBAND = {
 
 
 def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
-    """Plan ``apply_network(cluster_info)`` (legacy-contract §7)."""
+    """Plan ``apply_network(cluster_info)`` (§7)."""
     draft = Draft(ctx, up, STAGE)
     mode, name = ctx.cluster.network_mode, ctx.cluster.network_name
     if mode == "bridge":

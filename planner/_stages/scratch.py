@@ -1,6 +1,6 @@
 """prepare_scratch: scratch, config and work dirs and the runner dotfiles.
 
-Reproduces legacy-contract §4 (new kernels only; restart skips it, §4.4, §15):
+Reproduces §4 (new kernels only; restart skips it, §4.4, §15):
 per scratch type the filesystem is created (§4.1), ``config`` and ``work`` are made
 and chmod'ed 0755 (§4.2), the runner's dotfiles and jupyter assets are copied with
 their source modes and OWN (§1.3) is applied to exactly the listed paths (§4.3).
@@ -18,7 +18,14 @@ from returns.result import Result
 from effects import JUPYTER_ASSETS, RUNNER_DOTFILES, MountScratch
 
 from .._context import Context
-from .._layout import config_dir, new_dir_mode, scratch_dir, tmp_dir, work_dir
+from .._layout import (
+    config_dir,
+    image_file,
+    new_dir_mode,
+    scratch_dir,
+    tmp_dir,
+    work_dir,
+)
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -29,7 +36,7 @@ MEMORY_SCRATCH_BYTES = 64 * 2**20  # legacy hard-codes 64 MiB (H6)
 
 
 def scratch(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
-    """Plan ``prepare_scratch()`` (legacy-contract §4)."""
+    """Plan ``prepare_scratch()`` (§4)."""
     draft = Draft(ctx, up, STAGE)
     if not ctx.restarting:
         _filesystem(ctx, draft)
@@ -57,7 +64,6 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
         )
     elif linux and kind == "hostfile":
         draft.makedirs(scratch_dir(ctx), new_dir_mode(ctx))
-        image = PurePosixPath(f"{ctx.kernel_id}.img")
         mode = 0o644 & ~ctx.facts.umask  # Path.touch(mode=0o644) goes through the umask
         size = ctx.local.scratch_size
         draft.add(
@@ -65,7 +71,7 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
                 kind="loopfile",
                 path=scratch_dir(ctx),
                 size=size,
-                image=image,
+                image=image_file(ctx),
                 image_mode=mode,
             )
         )

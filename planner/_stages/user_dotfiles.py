@@ -1,4 +1,4 @@
-"""User dotfiles (legacy-contract §12.5), with the hazards of §16 refused.
+"""User dotfiles (§12.5), with the hazards of §16 refused.
 
 On new kernels and restarts, for each ``internal_data.dotfiles`` item in order
 (later items overwrite earlier ones): resolve the host path (``/home/<x>/...`` under
