@@ -1,0 +1,490 @@
+"""The context document: its top level, and how it becomes a ``Context``.
+
+Theory of operation
+-------------------
+A context document (docs/context.md) holds the agent's inputs to ``create_kernel``
+and the facts. Reading one is three steps, each returning every problem found:
+
+1. *normalise* the raw JSON the way the agent would see it: the agent's config
+   accepts ``scratch-root`` and ``scratch_root`` alike, so section keys lose their
+   dashes; ``kernel_config`` takes the manager's usual value for a key it lacks and
+   the top-level ``image``, ``kernel_id`` and ``session_id`` when it has none of
+   its own; ``cluster_info`` takes single-node defaults. What legacy receives is
+   exactly this normalised document (``legacy_inputs``), so kplan and the legacy
+   bridge can never disagree about defaults;
+2. *structure* it into the typed classes (``planner._structure``): types checked,
+   unknown keys refused;
+3. *check* what types cannot say: ids, absolute paths, sizes, amounts, base64,
+   the scratch tree.
+
+Fields the first context format carried pre-digested (``environ``, ``mounts``,
+``computer_docker_args``, ``resource_data`` and the derived parts of
+``resource_spec``) are accepted for compatibility, type-checked, not used: kplan
+derives them. Each one present adds a note to ``Context.notes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import final
+
+import attrs
+import orjson
+from returns.result import Failure, Result, Success
+
+from effects import RUNNER_ASSETS, Invalid, Json, tree_from_document
+
+from ._binary_size import parse_binary_size
+from ._context import Allocations, Context
+from ._facts import Facts
+from ._image_ref import ImageRefError, image_ref, registry_of
+from ._inputs import ClusterInfo, ImageConfig, KernelConfig, LocalConfig, doc
+from ._structure import structure
+from .errors import ContextError
+
+__all__ = [
+    "ContextDocument",
+    "ResourceSpecDocument",
+    "canonical_kernel_id",
+    "context_from_document",
+    "legacy_inputs",
+    "read_document",
+]
+
+Errors = tuple[ContextError, ...]
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_LOCAL_SECTIONS = (
+    "container",
+    "agent",
+    "api",
+    "debug",
+    "container_logs",
+    "kernel_lifecycles",
+)
+# What the manager always sends; a context may leave these out (docs/context.md).
+MANAGER_DEFAULTS: Mapping[str, object] = MappingProxyType(
+    {
+        "network_id": "",
+        "auto_pull": "digest",
+        "session_type": "interactive",
+        "cluster_mode": "single-node",
+        "cluster_role": "main",
+        "cluster_idx": 1,
+        "cluster_hostname": "main1",
+        "local_rank": 0,
+        "uid": None,
+        "main_gid": None,
+        "supplementary_gids": [],
+        "resource_slots": {},
+        "resource_opts": {},
+        "environ": {},
+        "mounts": [],
+        "package_directory": [],
+        "idle_timeout": 0,
+        "bootstrap_script": None,
+        "startup_command": None,
+        "internal_data": None,
+        "preopen_ports": [],
+        "allocated_host_ports": [],
+        "scaling_group": "default",
+        "agent_addr": "",
+        "endpoint_id": None,
+        "owner_user_id": None,
+        "owner_project_id": None,
+    }
+)
+CLUSTER_DEFAULTS: Mapping[str, object] = MappingProxyType(
+    {
+        "mode": "single-node",
+        "size": 1,
+        "replicas": {},
+        "network_config": {},
+        "ssh_keypair": None,
+        "cluster_ssh_port_mapping": None,
+    }
+)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ResourceSpecDocument:
+    """``resource_spec``: the allocation the agent's ``allocate()`` made (§6)."""
+
+    allocations: Mapping[str, Mapping[str, Mapping[str, Json]]] = attrs.field(
+        default=MappingProxyType({}),
+        metadata=doc("device -> slot -> device id -> amount, in allocation order"),
+    )
+    slots: Mapping[str, Json] | None = attrs.field(
+        default=None, metadata=doc("superseded: derived from resource_slots")
+    )
+    unified_devices: tuple[tuple[str, str], ...] | None = attrs.field(
+        default=None, metadata=doc("superseded: derived from the plugins")
+    )
+    scratch_disk_size: int | None = attrs.field(
+        default=None, metadata=doc("superseded: always 0")
+    )
+    known_slot_types: Mapping[str, str] | None = attrs.field(
+        default=None, metadata=doc("superseded: the plugins' slot types")
+    )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ContextDocument:
+    """A context file (docs/context.md); ``facts`` may be left for kplan to gather."""
+
+    kernel_id: str = attrs.field(metadata=doc("the kernel id (a UUID)", minLength=1))
+    session_id: str = attrs.field(metadata=doc("the session id"))
+    agent_id: str = attrs.field(metadata=doc("the agent id"))
+    restarting: bool = attrs.field(default=False, metadata=doc("a restart (§15)"))
+    comment: str | None = attrs.field(default=None, metadata=doc("free text"))
+    image: ImageConfig | None = attrs.field(
+        default=None, metadata=doc("the image, when kernel_config has none")
+    )
+    kernel_config: KernelConfig = attrs.field(
+        metadata=doc("the manager's KernelCreationConfig")
+    )
+    updating_kernel_config: Mapping[str, Json] = attrs.field(
+        default=MappingProxyType({}),
+        metadata=doc("restart: restart_kernel's update over kconfig.dat (§15)"),
+    )
+    cluster_info: ClusterInfo = attrs.field(
+        factory=ClusterInfo, metadata=doc("the session's ClusterInfo")
+    )
+    local_config: LocalConfig = attrs.field(metadata=doc("the agent's local config"))
+    resource_spec: ResourceSpecDocument = attrs.field(
+        factory=ResourceSpecDocument, metadata=doc("the agent's allocation")
+    )
+    facts: Facts | None = attrs.field(
+        default=None, metadata=doc("observed host facts; gathered by the CLI if absent")
+    )
+    environ: Mapping[str, str] | None = attrs.field(
+        default=None, metadata=doc("superseded: kplan derives the environ")
+    )
+    mounts: tuple[Json, ...] | None = attrs.field(
+        default=None, metadata=doc("superseded: kplan derives the mounts")
+    )
+    computer_docker_args: Json = attrs.field(
+        default=None, metadata=doc("superseded: kplan derives the devices' args")
+    )
+    resource_data: Json = attrs.field(
+        default=None, metadata=doc("superseded: give facts.devices.*.resource_data")
+    )
+
+
+SUPERSEDED = ("environ", "mounts", "computer_docker_args", "resource_data")
+SUPERSEDED_SPEC = ("slots", "unified_devices", "scratch_disk_size", "known_slot_types")
+
+
+def canonical_kernel_id(value: str) -> str:
+    """A UUID id in canonical lower-case form (legacy's directory name); else as is."""
+    if _UUID.fullmatch(value.strip().lower().removeprefix("urn:uuid:").strip("{}")):
+        return str(uuid.UUID(value))
+    return value
+
+
+def _normalised(document: Mapping[str, object]) -> dict[str, object]:
+    """Step 1 of the module docstring (never fails; problems surface in step 2)."""
+    result = {k: v for k, v in document.items() if k != "$schema"}
+    local = result.get("local_config")
+    if isinstance(local, Mapping):
+        result["local_config"] = _dashless_sections(local)
+    config = result.get("kernel_config")
+    if isinstance(config, Mapping):
+        result["kernel_config"] = _manager_config(result, config)
+    info = result.get("cluster_info", {})
+    if isinstance(info, Mapping):
+        result["cluster_info"] = {**info, **{k: v for k, v in CLUSTER_DEFAULTS.items() if k not in info}}
+    return result
+
+
+def _dashless_sections(local: Mapping[str, object]) -> dict[str, object]:
+    top = _dashless(local)
+    for name in _LOCAL_SECTIONS:
+        section = top.get(name)
+        if isinstance(section, Mapping):
+            top[name] = _dashless(section)
+    debug = top.get("debug")
+    if isinstance(debug, dict) and isinstance(debug.get("coredump"), Mapping):
+        debug["coredump"] = _dashless(debug["coredump"])
+    return top
+
+
+def _dashless(section: Mapping[str, object]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in section.items():
+        plain = str(key).replace("-", "_")
+        # Both spellings of one key: keep both so structuring names the clash.
+        result[plain if plain not in result else str(key)] = value
+    return result
+
+
+def _manager_config(
+    document: Mapping[str, object], config: Mapping[str, object]
+) -> dict[str, object]:
+    result = dict(config)
+    for key in ("kernel_id", "session_id"):
+        if key not in result and isinstance(document.get(key), str):
+            result[key] = document[key]
+    image = document.get("image")
+    if "image" not in result and isinstance(image, Mapping):
+        result["image"] = _image_config(image, config)
+    for key, value in MANAGER_DEFAULTS.items():
+        result.setdefault(key, orjson.loads(orjson.dumps(value)))
+    return result
+
+
+def _image_config(
+    image: Mapping[str, object], config: Mapping[str, object]
+) -> dict[str, object]:
+    """The manager's ``ImageConfig`` for a context that gives only ``image``."""
+    registry = image.get("registry")
+    canonical = image.get("canonical")
+    if registry is None and isinstance(canonical, str):
+        try:
+            name = registry_of(canonical)
+        except ImageRefError:
+            name = ""  # the image stage reports the bad name
+        registry = {"name": name, "url": f"https://{name}"}
+    return {
+        "canonical": canonical,
+        "project": image.get("project"),
+        "architecture": image.get("architecture", "x86_64"),
+        "digest": image.get("digest") or "",
+        "repo_digest": image.get("repo_digest"),
+        "registry": registry,
+        "labels": image.get("labels") or {},
+        "is_local": image.get("is_local", False),
+        "auto_pull": config.get("auto_pull", "digest"),
+    }
+
+
+def read_document(document: object) -> Result[ContextDocument, Errors]:
+    """Normalise, structure and check a context document (``facts`` optional)."""
+    if not isinstance(document, Mapping):
+        return Failure((ContextError(field="(document)", reason="not a JSON object"),))
+    normalised = _normalised(document)
+    match structure(normalised, ContextDocument):
+        case Failure(errors):
+            return Failure(errors)
+        case Success(parsed):
+            problems = _checked(parsed)
+            return Failure(problems) if problems else Success(parsed)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+
+
+def context_from_document(document: object) -> Result[Context, Errors]:
+    """A ``Context`` from a complete context document (facts included)."""
+    if not isinstance(document, Mapping):
+        return Failure((ContextError(field="(document)", reason="not a JSON object"),))
+    if document.get("facts") is None:
+        missing = "is required (kplan gathers it when it plans from the command line)"
+        return Failure((ContextError(field="facts", reason=missing),))
+    return read_document(document).map(lambda d: _context(d, _normalised(document)))
+
+
+def _context(parsed: ContextDocument, raw: Mapping[str, object]) -> Context:
+    facts = parsed.facts
+    assert facts is not None  # noqa: S101  (checked by the caller)
+    config = parsed.kernel_config
+    return Context(
+        kernel_id=canonical_kernel_id(parsed.kernel_id),
+        session_id=parsed.session_id,
+        agent_id=parsed.agent_id,
+        restarting=parsed.restarting,
+        kernel_config=config,
+        kernel_config_json=orjson.dumps(raw["kernel_config"]),
+        updating_kernel_config_json=orjson.dumps(raw.get("updating_kernel_config", {})),
+        cluster=parsed.cluster_info,
+        cluster_info_json=orjson.dumps(raw["cluster_info"]),
+        local=parsed.local_config,
+        allocations=_allocations(parsed.resource_spec),
+        facts=facts,
+        notes=_notes(parsed),
+    )
+
+
+def legacy_inputs(ctx: Context) -> dict[str, object]:
+    """What legacy's ``create_kernel`` receives for ``ctx``: the normalised inputs."""
+    return {
+        "kernel_config": orjson.loads(ctx.kernel_config_json),
+        "cluster_info": orjson.loads(ctx.cluster_info_json),
+        "updating_kernel_config": orjson.loads(ctx.updating_kernel_config_json),
+    }
+
+
+def _allocations(spec: ResourceSpecDocument) -> Allocations:
+    return tuple(
+        (
+            device,
+            tuple(
+                (slot, tuple((dev, str(Decimal(str(a)))) for dev, a in per_dev.items()))
+                for slot, per_dev in slots.items()
+            ),
+        )
+        for device, slots in spec.allocations.items()
+    )
+
+
+def _notes(parsed: ContextDocument) -> tuple[str, ...]:
+    given = [name for name in SUPERSEDED if getattr(parsed, name) is not None]
+    given += [
+        f"resource_spec.{name}"
+        for name in SUPERSEDED_SPEC
+        if getattr(parsed.resource_spec, name) is not None
+    ]
+    return tuple(
+        f"{name}: superseded; kplan derives it from the agent's inputs, "
+        "the given value is not used"
+        for name in given
+    )
+
+
+# --- step 3: what types cannot say ---------------------------------------------------
+
+
+def _checked(parsed: ContextDocument) -> Errors:
+    problems: list[ContextError] = []
+    problems += _check_ids(parsed)
+    problems += _check_local(parsed.local_config)
+    problems += _check_kernel_config(parsed.kernel_config, parsed.image)
+    problems += _check_allocations(parsed.resource_spec)
+    if parsed.facts is not None:
+        problems += _check_facts(parsed.facts)
+    return tuple(problems)
+
+
+def _check_ids(parsed: ContextDocument) -> list[ContextError]:
+    problems = []
+    kernel_id = canonical_kernel_id(parsed.kernel_id)
+    if not kernel_id or "/" in kernel_id or kernel_id in {".", ".."} or "\x00" in kernel_id:
+        reason = f"{kernel_id!r} cannot name a directory in the scratch root"
+        problems.append(ContextError(field="kernel_id", reason=reason))
+    given = parsed.kernel_config.kernel_id
+    if given is not None and canonical_kernel_id(given) != kernel_id:
+        reason = f"{given!r} differs from the top-level kernel_id {parsed.kernel_id!r}"
+        problems.append(ContextError(field="kernel_config.kernel_id", reason=reason))
+    return problems
+
+
+def _check_local(local: LocalConfig) -> list[ContextError]:
+    problems = []
+    for field, value in (
+        ("local_config.container.scratch_root", local.container.scratch_root),
+        ("local_config.agent.ipc_base_path", local.agent.ipc_base_path),
+    ):
+        path = PurePosixPath(value)
+        if not path.is_absolute() or ".." in path.parts or "\x00" in value:
+            reason = f"{value!r} must be an absolute path without '..' or NUL"
+            problems.append(ContextError(field=field, reason=reason))
+    for field, size in (
+        ("local_config.container.scratch_size", local.container.scratch_size),
+        ("local_config.container_logs.max_length", local.container_logs.max_length),
+    ):
+        if size_of(size) is None:
+            reason = f"{size!r} is not a size (bytes, or like '64m', '1g')"
+            problems.append(ContextError(field=field, reason=reason))
+    start, end = local.container.port_range
+    if not 0 < start <= end < 65536:  # noqa: PLR2004
+        reason = f"[{start}, {end}] is not a range of ports"
+        problems.append(ContextError(field="local_config.container.port_range", reason=reason))
+    return problems
+
+
+def size_of(value: int | str) -> int | None:
+    """Bytes for an int or a size text like ``'64m'`` (``None`` if it is not one)."""
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    return parse_binary_size(value)
+
+
+def _check_kernel_config(
+    config: KernelConfig, image: ImageConfig | None
+) -> list[ContextError]:
+    problems = []
+    if config.image is None:
+        problems.append(
+            ContextError(field="kernel_config.image", reason="is required (or a top-level image)")
+        )
+    elif image is not None and image.canonical != config.image.canonical:
+        reason = f"{image.canonical!r} differs from kernel_config.image.canonical"
+        problems.append(ContextError(field="image.canonical", reason=reason))
+    else:
+        try:
+            image_ref(config.image)
+        except ImageRefError as exc:
+            problems.append(ContextError(field="kernel_config.image.canonical", reason=str(exc)))
+    for name, value in config.resource_slots.items():
+        where = f"kernel_config.resource_slots.{name}"
+        if value is not None and _amount(value) is None:
+            problems.append(ContextError(field=where, reason=f"{value!r} is not an amount"))
+    return problems
+
+
+def _amount(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _check_allocations(spec: ResourceSpecDocument) -> list[ContextError]:
+    return [
+        ContextError(
+            field=f"resource_spec.allocations.{device}.{slot}.{dev}",
+            reason=f"{amount!r} is not an amount",
+        )
+        for device, slots in spec.allocations.items()
+        for slot, per_dev in slots.items()
+        for dev, amount in per_dev.items()
+        if _amount(amount) is None
+    ]
+
+
+def _check_facts(facts: Facts) -> list[ContextError]:
+    problems = []
+    for name, item in facts.runner.files.items():
+        where = f"facts.runner.files.{name}"
+        if name not in RUNNER_ASSETS:
+            reason = "not one of the runner files legacy copies (§4.3)"
+            problems.append(ContextError(field=where, reason=reason))
+        problems += _check_base64(f"{where}.content_base64", item.content_base64)
+    for digest, text in (facts.contents or {}).items():
+        where = f"facts.contents.{digest}"
+        bad = _check_base64(where, text)
+        if not bad and hashlib.sha256(base64.b64decode(text)).hexdigest() != digest:
+            bad = [ContextError(field=where, reason="content does not match its sha256 key")]
+        problems += bad
+    for device, answers in facts.devices.items():
+        for name, item in answers.files.items():
+            where = f"facts.devices.{device}.files.{name}"
+            problems += _check_base64(f"{where}.content_base64", item.content_base64)
+            if "/" in name or name in {"", ".", ".."}:
+                problems.append(ContextError(field=where, reason="not a file name"))
+    if facts.seccomp_profile_base64 is not None:
+        problems += _check_base64("facts.seccomp_profile_base64", facts.seccomp_profile_base64)
+    try:
+        tree_from_document(list(facts.scratch))
+    except Invalid as exc:
+        problems.append(ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason))
+    return problems
+
+
+def _check_base64(where: str, text: str) -> list[ContextError]:
+    try:
+        base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        return [ContextError(field=where, reason=f"invalid base64: {exc}")]
+    return []
