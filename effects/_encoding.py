@@ -25,13 +25,19 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from ._container import (
+    AllocateHostPorts,
+    AppendContainerId,
+    ConnectNetworks,
     ContainerConfig,
     ContainerMount,
     CreateContainer,
+    ProvisionSudo,
     PullImage,
     RegisterKernel,
+    ServeSocketProxy,
     StartContainer,
     VerifyContainer,
+    WaitKernelReady,
 )
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import JsonObject, freeze_object, thaw_object
@@ -91,27 +97,54 @@ def encode_effect(effect: Effect) -> dict[str, object]:  # noqa: C901, PLR0911, 
             return _encode_container_mount(effect)
         case ContainerConfig(fragment=fragment):
             return {"op": "container-config", "fragment": thaw_object(fragment)}
-        case PullImage(ref=ref, digest=digest):
-            return {"op": "pull-image", "ref": ref, "digest": digest}
+        case ServeSocketProxy(path=path, target=target):
+            return {"op": "socket-proxy", "path": str(path), "target": target}
+        case PullImage(ref=ref, digest=digest, timeout_ms=timeout_ms):
+            return {
+                "op": "pull-image",
+                "ref": ref,
+                "digest": digest,
+                "timeout_ms": timeout_ms,
+            }
+        case AllocateHostPorts(ports=ports):
+            return {"op": "allocate-ports", "ports": list(ports)}
         case CreateContainer(name=name, config=config):
             return {
                 "op": "create-container",
                 "name": name,
                 "config": thaw_object(config),
             }
+        case AppendContainerId(path=path, name=name):
+            return {"op": "append-container-id", "path": str(path), "name": name}
         case StartContainer(name=name):
             return {"op": "start-container", "name": name}
-        case VerifyContainer(name=name, checks=checks, grace_ms=grace_ms):
+        case ProvisionSudo(name=name):
+            return {"op": "provision-sudo", "name": name}
+        case ConnectNetworks(name=name, networks=networks):
+            return {"op": "connect-networks", "name": name, "networks": list(networks)}
+        case VerifyContainer():
+            return _encode_verify(effect)
+        case WaitKernelReady(name=name, ports=ports, timeout_ms=timeout_ms):
             return {
-                "op": "verify-container",
+                "op": "wait-ready",
                 "name": name,
-                "checks": list(checks),
-                "grace_ms": grace_ms,
+                "ports": list(ports),
+                "timeout_ms": timeout_ms,
             }
         case RegisterKernel(record=record):
             return {"op": "register-kernel", "record": thaw_object(record)}
         case _:
             assert_never(effect)
+
+
+def _encode_verify(effect: VerifyContainer) -> dict[str, object]:
+    return {
+        "op": "verify-container",
+        "name": effect.name,
+        "checks": list(effect.checks),
+        "grace_ms": effect.grace_ms,
+        "ports": [list(pair) for pair in effect.ports],
+    }
 
 
 def _encode_mount_scratch(effect: MountScratch) -> dict[str, object]:
@@ -344,10 +377,29 @@ def _container_config(e: Reader) -> Effect:
     return _build(e.field("op"), ContainerConfig, fragment=_json_object(e, "fragment"))
 
 
+def _socket_proxy(e: Reader) -> Effect:
+    path = PurePosixPath(e.text("path"))
+    return _build(e.field("op"), ServeSocketProxy, path=path, target=e.text("target"))
+
+
 def _pull_image(e: Reader) -> Effect:
-    return _build(
-        e.field("op"), PullImage, ref=e.text("ref"), digest=e.opt_text("digest")
-    )
+    fields = {
+        "ref": e.text("ref"),
+        "digest": e.opt_text("digest"),
+        "timeout_ms": e.opt_integer("timeout_ms", 1),
+    }
+    return _build(e.field("op"), PullImage, **fields)
+
+
+def _ints(e: Reader, key: str) -> tuple[int, ...]:
+    values = e.array(key)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        e.fail(key, "expected a list of integers")
+    return tuple(int(str(v)) for v in values)
+
+
+def _allocate_ports(e: Reader) -> Effect:
+    return _build(e.field("op"), AllocateHostPorts, ports=_ints(e, "ports"))
 
 
 def _create_container(e: Reader) -> Effect:
@@ -355,20 +407,59 @@ def _create_container(e: Reader) -> Effect:
     return _build(e.field("op"), CreateContainer, **fields)
 
 
+def _append_container_id(e: Reader) -> Effect:
+    return _build(
+        e.field("op"), AppendContainerId, path=_path(e, "path"), name=e.text("name")
+    )
+
+
 def _start_container(e: Reader) -> Effect:
     return _build(e.field("op"), StartContainer, name=e.text("name"))
+
+
+def _provision_sudo(e: Reader) -> Effect:
+    return _build(e.field("op"), ProvisionSudo, name=e.text("name"))
+
+
+def _connect_networks(e: Reader) -> Effect:
+    networks = e.array("networks")
+    if not all(isinstance(n, str) for n in networks):
+        e.fail("networks", "expected a list of strings")
+    return _build(
+        e.field("op"),
+        ConnectNetworks,
+        name=e.text("name"),
+        networks=tuple(str(n) for n in networks),
+    )
 
 
 def _verify_container(e: Reader) -> Effect:
     checks = e.array("checks")
     if not all(isinstance(check, str) for check in checks):
         e.fail("checks", "expected a list of strings")
+    pairs = []
+    for index, pair in enumerate(e.array("ports")):
+        match pair:
+            case [int(inside), int(outside)]:
+                pairs.append((inside, outside))
+            case _:
+                e.fail(f"ports[{index}]", "expected [container port, host port]")
     fields = {
         "name": e.text("name"),
         "checks": tuple(checks),
         "grace_ms": e.integer("grace_ms"),
+        "ports": tuple(pairs),
     }
     return _build(e.field("op"), VerifyContainer, **fields)
+
+
+def _wait_ready(e: Reader) -> Effect:
+    fields = {
+        "name": e.text("name"),
+        "ports": _ints(e, "ports"),
+        "timeout_ms": e.integer("timeout_ms", 1),
+    }
+    return _build(e.field("op"), WaitKernelReady, **fields)
 
 
 def _register_kernel(e: Reader) -> Effect:
@@ -384,10 +475,16 @@ _DECODERS: dict[str, Callable[[Reader], Effect]] = {
     "mount-scratch": _mount_scratch,
     "container-mount": _container_mount,
     "container-config": _container_config,
+    "socket-proxy": _socket_proxy,
     "pull-image": _pull_image,
+    "allocate-ports": _allocate_ports,
     "create-container": _create_container,
+    "append-container-id": _append_container_id,
     "start-container": _start_container,
+    "provision-sudo": _provision_sudo,
+    "connect-networks": _connect_networks,
     "verify-container": _verify_container,
+    "wait-ready": _wait_ready,
     "register-kernel": _register_kernel,
 }
 

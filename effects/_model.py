@@ -9,7 +9,9 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 * ``MakeDir`` fails on an existing non-directory and keeps an existing directory;
 * ``WriteFile`` fails on a directory or symlink and keeps mode and owner on replace;
 * ``Chmod``/``Chown`` fail on a missing path or a symlink;
-* a mount hides what was below its mount point; container effects change nothing.
+* a mount hides what was below its mount point; container effects change nothing
+  below the scratch root (``AppendContainerId``'s line is left out: only Docker
+  knows it).
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from ._container import (
+    AllocateHostPorts,
+    AppendContainerId,
+    ConnectNetworks,
     ContainerConfig,
     ContainerMount,
     CreateContainer,
+    ProvisionSudo,
     PullImage,
     RegisterKernel,
+    ServeSocketProxy,
     StartContainer,
     VerifyContainer,
+    WaitKernelReady,
 )
 from ._encoding import describe
 from ._fs import (
@@ -100,16 +108,25 @@ def _apply(
             _host_key(nodes, path, owner)
         case MountScratch():
             _mount(nodes, effect, owner)
+        case AppendContainerId(path=path):
+            # The line's text is Docker's answer, unknown to the model, which keeps
+            # the file as the plan wrote it (diffs compare without CID lines).
+            _existing(nodes, path)
         case (
             ContainerMount()
             | ContainerConfig()
+            | ServeSocketProxy()
             | PullImage()
+            | AllocateHostPorts()
             | CreateContainer()
             | StartContainer()
+            | ProvisionSudo()
+            | ConnectNetworks()
             | VerifyContainer()
+            | WaitKernelReady()
             | RegisterKernel()
         ):
-            pass
+            pass  # nothing below the scratch root changes
 
 
 def _check_parents(nodes: Nodes, path: PurePosixPath) -> None:

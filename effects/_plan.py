@@ -26,13 +26,19 @@ from typing import TypeAlias, final
 import attrs
 
 from ._container import (
+    AllocateHostPorts,
+    AppendContainerId,
+    ConnectNetworks,
     ContainerConfig,
     ContainerMount,
     CreateContainer,
+    ProvisionSudo,
     PullImage,
     RegisterKernel,
+    ServeSocketProxy,
     StartContainer,
     VerifyContainer,
+    WaitKernelReady,
 )
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._paths import check_absolute
@@ -59,10 +65,16 @@ Effect: TypeAlias = (
     | MountScratch
     | ContainerMount
     | ContainerConfig
+    | ServeSocketProxy
     | PullImage
+    | AllocateHostPorts
     | CreateContainer
+    | AppendContainerId
     | StartContainer
+    | ProvisionSudo
+    | ConnectNetworks
     | VerifyContainer
+    | WaitKernelReady
     | RegisterKernel
 )
 

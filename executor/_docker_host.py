@@ -27,19 +27,37 @@ KERNEL_LABEL = "ai.backend.kernel-id"
 NOT_FOUND = 404
 
 
-async def docker_facts(url: str, image: str) -> dict[str, object]:
-    """Docker's facts (architecture.md §3.1): volume names, is ``image`` there."""
+async def docker_facts(
+    url: str, image: str, port_range: tuple[int, int] | None = None
+) -> dict[str, object]:
+    """Docker's facts (docs/context.md): volume names, the image, free host ports.
+
+    ``host_ports`` (when ``port_range`` is given) is the range minus every host
+    port a container on this engine publishes: what an agent's pool would hold.
+    """
     async with aiodocker.Docker(url=url) as docker:
         try:
             listed = await docker.volumes.list()  # type: ignore[no-untyped-call]
+            containers = await docker.containers.list(all=True)
         except DockerError as exc:
-            raise _docker_error("list volumes", url, exc) from exc
-        present = (await DockerHost.image_state(docker, image))["present"]
+            raise _docker_error("list volumes and containers", url, exc) from exc
+        state = await DockerHost.image_state(docker, image)
     volumes = listed.get("Volumes") or []
-    return {
+    facts: dict[str, object] = {
         "docker_volumes": sorted(str(v["Name"]) for v in volumes),
-        "image_present": present,
+        "image_present": state["present"],
+        "image_id": state.get("id"),
     }
+    if port_range is not None:
+        used = {
+            int(port["PublicPort"])
+            for container in containers
+            for port in container._container.get("Ports") or []  # noqa: SLF001
+            if port.get("PublicPort")
+        }
+        start, end = port_range
+        facts["host_ports"] = [p for p in range(start, end + 1) if p not in used]
+    return facts
 
 
 def _docker_error(operation: str, target: str, exc: DockerError) -> HostError:
@@ -77,14 +95,14 @@ class DockerHost:
 
     @staticmethod
     async def image_state(docker: aiodocker.Docker, ref: str) -> Prior:
-        """``{"present": bool}`` for ``ref`` on ``docker``."""
+        """``{"present": bool, "id": image id}`` for ``ref`` on ``docker``."""
         try:
-            await docker.images.inspect(ref)
+            info = await docker.images.inspect(ref)
         except DockerError as exc:
             if exc.status == NOT_FOUND:
                 return {"present": False}
             raise _docker_error("inspect image", ref, exc) from exc
-        return {"present": True}
+        return {"present": True, "id": str(info.get("Id"))}
 
     async def pull(self, ref: str) -> None:
         """Pull ``ref``."""

@@ -1,17 +1,25 @@
 """``gather_facts``: observe the host before planning (architecture.md §3.1).
 
-Reads, never writes: the process identity and umask, the runner package files,
-the kernel's existing scratch entries (with the content of small files, which a
-restart reads back), the host paths legacy probes for intrinsic mounts and RDMA,
-and, when a Docker client is given, the volume list and whether the image is
-present. The result is the ``facts`` section of a context document.
+Reads, never writes: the process identity, umask, architecture and rlimits, the
+runner package (the files provisioning copies, its listing) and the krunner
+packages' python versions, the kernel's existing scratch entries (with the content
+of small files, which a restart reads back), the host paths legacy probes for
+intrinsic mounts and RDMA, and the local container-opts files. Docker's facts
+(volumes, the image) come from ``docker_facts``. The result is the ``facts``
+section of a context document (docs/context.md).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import platform
+import re
+import resource
+import secrets
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from effects import RUNNER_ASSETS, kernel_entries, mode_text, tree_document
@@ -19,26 +27,41 @@ from effects import RUNNER_ASSETS, kernel_entries, mode_text, tree_document
 from ._directory_snapshot import snapshot
 from ._tools import dropbear_binary
 
-__all__ = ["gather_facts", "host_probes", "runner_facts", "scratch_facts"]
+__all__ = [
+    "arch_name",
+    "gather_facts",
+    "host_probes",
+    "krunner_python",
+    "rlimits",
+    "runner_facts",
+    "scratch_facts",
+]
 
 SMALL_FILE = 256 * 1024  # content kept for files a restart may read back
 LXCFS = Path("/var/lib/lxcfs")
 
 
-def gather_facts(
+def gather_facts(  # noqa: PLR0913  (one keyword per fact the caller may know)
     scratch_root: Path,
     kernel_id: str,
     runner_dir: Path,
     *,
     restarting: bool,
+    krunner_volumes: Iterable[str] = (),
+    socket_proxies: int = 0,
     docker_volumes: tuple[str, ...] = (),
     image_present: bool | None = None,
+    image_id: str | None = None,
+    host_ports: Sequence[int] | None = None,
 ) -> dict[str, object]:
-    """The ``facts`` section for a kernel on this host.
+    """The ``facts`` section for a kernel on this host (docs/context.md).
 
-    Only a restart reads the kernel's previous scratch (§15); a new
-    kernel is provisioned from nothing, so its facts hold no scratch entries and a
-    leftover in the way is met by the executor, which names the effect it blocks.
+    Only a restart reads the kernel's previous scratch (§15); a new kernel is
+    provisioned from nothing, so its facts hold no scratch entries and a leftover
+    in the way is met by the executor, which names the effect it blocks.
+    ``krunner_volumes`` are the agent's krunner distro keys, whose python versions
+    are read from their packages; one random proxy name is drawn per socket proxy.
+    Docker's facts come from the caller (``docker_facts``). Reads, never writes.
     """
     tree, contents = scratch_facts(scratch_root, kernel_id) if restarting else ([], {})
     return {
@@ -46,15 +69,79 @@ def gather_facts(
         "uid": os.geteuid(),
         "gid": os.getegid(),
         "umask": mode_text(current_umask()),
+        "arch": arch_name(),
         "scratch_root_resolved": os.path.realpath(scratch_root),
         "runner": runner_facts(runner_dir),
+        "krunner_python": krunner_python(runner_dir, krunner_volumes),
         "scratch": tree,
         "contents": contents,
         "host": host_probes(),
         "docker_volumes": list(docker_volumes),
         "image_present": image_present,
+        "image_id": image_id,
         "seccomp_profile_base64": _seccomp(runner_dir),
+        "host_ports": None if host_ports is None else list(host_ports),
+        "rlimits": rlimits(),
+        "container_opts": container_opts(),
+        "socket_proxy_tokens": [secrets.token_hex(12) for _ in range(socket_proxies)],
     }
+
+
+ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x64": "x86_64", "x32": "x86"}
+CONTAINER_OPTS = "agent-docker-container-opts.json"
+
+
+def arch_name() -> str:
+    """The machine's architecture as the agent names it (``get_arch_name``)."""
+    machine = platform.machine().lower()
+    return ARCH_ALIASES.get(machine, "x86" if machine == "i686" else machine)
+
+
+def krunner_python(runner_dir: Path, keys: Iterable[str]) -> dict[str, str | None]:
+    """Per krunner distro key, its package's python version (§9.2).
+
+    The package ``ai.backend.krunner.<prefix>`` lies beside the runner package;
+    ``None``: it has no version file; a key without a package is left out.
+    """
+    found: dict[str, str | None] = {}
+    for key in keys:
+        match = re.search(r"^([a-z-]+)(\d+(\.\d+)*)?$", key)
+        if match is None:
+            continue
+        package = runner_dir.parent / "krunner" / match.group(1).replace("-", "_")
+        if not package.is_dir():
+            continue
+        version = package / f"krunner-python.{key}.txt"
+        found[key] = version.read_text().strip() if version.is_file() else None
+    return found
+
+
+def rlimits() -> dict[str, list[int]]:
+    """This process's nofile and memlock limits, ``-1`` for unlimited (§14.2)."""
+    limits = {}
+    for name, which in (
+        ("nofile", resource.RLIMIT_NOFILE),
+        ("memlock", resource.RLIMIT_MEMLOCK),
+    ):
+        soft, hard = resource.getrlimit(which)
+        limits[name] = [
+            -1 if value == resource.RLIM_INFINITY else value for value in (soft, hard)
+        ]
+    return limits
+
+
+def container_opts() -> list[object]:
+    """The local container-opts files legacy merges, in its order (§14.4 step 7)."""
+    documents = []
+    for directory in (
+        Path("/etc/backend.ai"),
+        Path.home() / ".config" / "backend.ai",
+        Path.cwd(),
+    ):
+        path = directory / CONTAINER_OPTS
+        if path.is_file():
+            documents.append(json.loads(path.read_bytes()))
+    return documents
 
 
 def _seccomp(runner_dir: Path) -> str | None:
@@ -75,7 +162,7 @@ def current_umask() -> int:
 
 
 def runner_facts(runner_dir: Path) -> dict[str, object]:
-    """The runner files provisioning copies, and whether dropbear is there."""
+    """The runner files provisioning copies, its listing, whether dropbear is there."""
     files = {}
     for name in RUNNER_ASSETS:
         path = (runner_dir / name).resolve()  # legacy copies the resolved source
@@ -85,9 +172,10 @@ def runner_facts(runner_dir: Path) -> dict[str, object]:
                 "content_base64": base64.b64encode(path.read_bytes()).decode("ascii"),
             }
     return {
-        "origin": str(runner_dir),
+        "origin": str(runner_dir.resolve()),
         "files": files,
         "has_dropbear": dropbear_binary(runner_dir).exists(),
+        "listing": sorted(os.listdir(runner_dir)) if runner_dir.is_dir() else [],
     }
 
 

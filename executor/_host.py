@@ -12,7 +12,10 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar, assert_never, final
 
 from effects import (
+    AllocateHostPorts,
+    AppendContainerId,
     Chmod,
+    ConnectNetworks,
     Chown,
     ContainerConfig,
     ContainerMount,
@@ -21,11 +24,15 @@ from effects import (
     GenerateHostKey,
     MakeDir,
     MountScratch,
+    ProvisionSudo,
     PullImage,
     RegisterKernel,
+    ServeSocketProxy,
     StartContainer,
     VerifyContainer,
+    WaitKernelReady,
     WriteFile,
+    describe,
     thaw_object,
 )
 
@@ -75,11 +82,22 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-CONTAINER_EFFECTS = (PullImage, CreateContainer, StartContainer, VerifyContainer)
+CONTAINER_EFFECTS = (
+    ServeSocketProxy,
+    PullImage,
+    AllocateHostPorts,
+    CreateContainer,
+    AppendContainerId,
+    StartContainer,
+    ProvisionSudo,
+    ConnectNetworks,
+    VerifyContainer,
+    WaitKernelReady,
+)
 
 
 def needs_docker(effect: Effect) -> bool:
-    """True for effects that talk to Docker."""
+    """True for the container's effects: Docker, host ports, socket proxies."""
     return isinstance(effect, CONTAINER_EFFECTS)
 
 
@@ -174,6 +192,15 @@ class Host:
                 await self._need_docker("verify").verify(name, checks, grace_ms)
             case ContainerMount() | ContainerConfig() | RegisterKernel():
                 return "recorded"  # data for the create body and the agent
+            case (
+                ServeSocketProxy()
+                | AllocateHostPorts()
+                | AppendContainerId()
+                | ProvisionSudo()
+                | ConnectNetworks()
+                | WaitKernelReady()
+            ):
+                raise HostError(describe(effect), "(host)", "not supported yet")
             case _:
                 assert_never(effect)
         return "applied"

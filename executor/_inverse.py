@@ -31,7 +31,10 @@ from typing import TypeAlias, assert_never, final
 import attrs
 
 from effects import (
+    AllocateHostPorts,
+    AppendContainerId,
     Chmod,
+    ConnectNetworks,
     Chown,
     ContainerConfig,
     ContainerMount,
@@ -40,10 +43,13 @@ from effects import (
     GenerateHostKey,
     MakeDir,
     MountScratch,
+    ProvisionSudo,
     PullImage,
     RegisterKernel,
+    ServeSocketProxy,
     StartContainer,
     VerifyContainer,
+    WaitKernelReady,
     WriteFile,
 )
 
@@ -188,6 +194,12 @@ def inverse_of(effect: Effect, prior: Prior) -> tuple[Undo, ...]:  # noqa: PLR09
             | ContainerMount()
             | ContainerConfig()
             | RegisterKernel()
+            | ServeSocketProxy()
+            | AllocateHostPorts()
+            | AppendContainerId()
+            | ProvisionSudo()
+            | ConnectNetworks()
+            | WaitKernelReady()
         ):
             return ()
         case _:

@@ -31,14 +31,14 @@ __all__ = [
 
 def expected_tree(ctx: Context, plan: Plan) -> Tree:
     """The tree ``plan`` leaves on the facts' scratch (compiled plans project)."""
-    return project(plan, ctx.facts.scratch).unwrap()
+    return project(plan, ctx.facts.scratch_tree).unwrap()
 
 
 def plan_reader(
     ctx: Context, plan: Plan, tree: Tree
 ) -> Callable[[PurePosixPath], bytes | None]:
     """Read back the content the plan (or the facts) leave at a path."""
-    known = {**dict(ctx.facts.contents), **plan.blob_table}
+    known = {**ctx.facts.content_table, **plan.blob_table}
 
     def read(path: PurePosixPath) -> bytes | None:
         node = tree.nodes.get(path)

@@ -4,19 +4,23 @@ Theory of operation
 -------------------
 Stages run in ``STAGES`` order. Each sees an ``Upstream``: the model tree after the
 facts and all earlier stages (``effects.project`` of what was planned so far), the
-contents it can read back, the mount list and the enabled quirks. A failing stage
-adds its errors and contributes nothing; later stages still run, so one report
-lists every problem (architecture.md §7.1). Then cross-stage rules are checked: two
-stages writing different content to one path is a conflict unless the later
-stage overrides (dotfiles do), and two mounts may not share a target.
+contents it can read back, the values earlier stages threaded (``Threaded``: the
+mounts, the environ, the service ports, ...), this run's effects, the enabled
+quirks and the caller's options. A failing stage adds its errors and contributes
+nothing; later stages still run, so one report lists every problem (architecture.md
+§7.1). Each stage's effects are projected onto the tree at once, so a refused
+effect is reported with its stage; two stages writing different content to one
+path is a conflict unless the later stage overrides (dotfiles do).
 
 The plan's order is stage order, then emission order within a stage. Edges link
 each filesystem step to the latest earlier steps on the same path, its ancestors
 and its descendants, so steps on disjoint subtrees are independent.
 
-A restart whose facts show no scratch for the kernel is planned as legacy runs it
-in kplan's equivalence checks and the legacy bridge: after a first run on the same
-inputs. The first run's steps come first, their stages prefixed ``first-run/``.
+A restart reads its kernel config and cluster info back from the scratch, as
+``restart_kernel`` does (``planner._restart``). One whose facts show no scratch for
+the kernel is planned as legacy runs it in kplan's equivalence checks and the
+legacy bridge: after a first run on the same inputs. The first run's steps come
+first, their stages prefixed ``first-run/``.
 """
 
 from __future__ import annotations
@@ -33,21 +37,29 @@ from effects import (
     Plan,
     Step,
     WriteFile,
+    is_container_effect,
     project,
     seal,
 )
 
-from ._context import Context, Mount
+from ._context import Context
 from ._edges import edges_of
-from ._intrinsic_mounts import all_mounts
-from ._layout import config_dir, scratch_dir
+from ._layout import scratch_dir
 from ._quirks import unknown_quirks
-from ._resource_txt import parse_resource_txt
+from ._restart import restart_context
 from ._stage_api import Upstream
-from ._stages import CONTAINER_STAGES, OVERRIDING_STAGES, STAGES, Stage
+from ._stages import OVERRIDING_STAGES, STAGES
+from ._stages.readiness import WAIT_READY
+from ._threaded import Threaded
 from .errors import ErrorCode, PlanError
 
-__all__ = ["FIRST_RUN", "compile_plan", "header_of", "restart_needs_first_run"]
+__all__ = [
+    "FIRST_RUN",
+    "compile_plan",
+    "header_of",
+    "restart_needs_first_run",
+    "scratch_only",
+]
 
 FIRST_RUN = "first-run/"  # the stage prefix of a restart's first run
 
@@ -55,12 +67,13 @@ Errors = tuple[PlanError, ...]
 
 
 def compile_plan(
-    ctx: Context, quirks: Iterable[str] = (), *, containers: bool = False
+    ctx: Context, quirks: Iterable[str] = (), *, wait_ready: bool = False
 ) -> Result[Plan, Errors]:
     """Plan ``ctx``: the sealed plan, or every error of every stage.
 
-    With ``containers`` the plan also pulls (if needed), creates, starts and
-    verifies the kernel's container (``container`` stage, §14).
+    The plan covers the whole kernel, its container included; ``wait_ready`` adds
+    the wait for the kernel runner (``readiness``). Returns every problem of every
+    stage at once; raises only on a bug.
     """
     enabled = frozenset(quirks)
     bad = unknown_quirks(enabled)
@@ -77,10 +90,21 @@ def compile_plan(
                 for name in bad
             )
         )
-    state = _State(ctx, enabled, STAGES + (CONTAINER_STAGES if containers else ()))
+    options = frozenset({WAIT_READY} if wait_ready else ())
+    state = _State(ctx, enabled, options)
+    run = ctx
     if restart_needs_first_run(ctx):
         state.run(ctx.first_run(), prefix=FIRST_RUN)
-    state.run(ctx, prefix="")
+    if ctx.restarting:
+        match restart_context(ctx, state.tree, state.contents):
+            case Success(restarted):
+                run = restarted
+            case Failure(error):
+                state.errors.append(error)
+                return Failure(tuple(state.errors))
+            case _:
+                raise AssertionError("unreachable")  # returns#1361
+    state.run(run, prefix="")
     if state.errors:
         return Failure(tuple(state.errors))
     steps = tuple(state.steps)
@@ -90,7 +114,7 @@ def compile_plan(
 def header_of(ctx: Context) -> Header:
     """The plan header for ``ctx`` (run as the agent identity the facts saw)."""
     return Header(
-        scratch_root=ctx.local.scratch_root,
+        scratch_root=ctx.scratch_root,
         kernel_id=ctx.kernel_id,
         run_as_uid=ctx.facts.uid,
         run_as_gid=ctx.facts.gid,
@@ -99,91 +123,47 @@ def header_of(ctx: Context) -> Header:
 
 def restart_needs_first_run(ctx: Context) -> bool:
     """True for a restart whose facts hold no scratch dir for the kernel."""
-    return ctx.restarting and scratch_dir(ctx) not in ctx.facts.scratch.nodes
+    return ctx.restarting and scratch_dir(ctx) not in ctx.facts.scratch_tree.nodes
 
 
 class _State:
     """The compiler's accumulators for one ``compile_plan`` call."""
 
     def __init__(
-        self,
-        ctx: Context,
-        quirks: frozenset[str],
-        stages: tuple[tuple[str, Stage], ...],
+        self, ctx: Context, quirks: frozenset[str], options: frozenset[str]
     ) -> None:
         self.quirks = quirks
-        self.stages = stages
+        self.options = options
         self.header = header_of(ctx)
-        self.tree = ctx.facts.scratch
-        self.contents = dict(ctx.facts.contents)
+        self.tree = ctx.facts.scratch_tree
+        self.contents = dict(ctx.facts.content_table)
         self.steps: list[Step] = []
         self.blobs: dict[str, Blob] = {}
         self.errors: list[PlanError] = []
         self.writers: dict[PurePosixPath, tuple[str, str]] = {}
 
     def run(self, ctx: Context, prefix: str) -> None:
+        """Run every stage on ``ctx``, threading their values, keeping every error."""
         self.writers = {}  # a restart rewrites what its first run wrote: no conflict
-        mounts = self._mounts(ctx)
-        if mounts is None:
-            return
-        self._check_targets(mounts)
+        threaded = Threaded()
         start = len(self.steps)
-        for name, stage in self.stages:
+        for name, stage in STAGES:
             up = Upstream(
                 effects=tuple(step.effect for step in self.steps[start:]),
                 tree=self.tree,
                 contents=self.contents,
-                mounts=mounts,
+                threaded=threaded,
                 quirks=self.quirks,
+                options=self.options,
             )
             match stage(ctx, up):
                 case Success(part):
                     self._add(f"{prefix}{name}", part.effects, part.blobs)
+                    threaded = part.threaded or threaded
                 case Failure(errors):
                     self.errors.extend(errors)
                 case _:
                     raise AssertionError("unreachable")  # returns#1361
-
-    def _mounts(self, ctx: Context) -> tuple[Mount, ...] | None:
-        if not ctx.restarting:
-            return tuple(all_mounts(ctx))
-        path = config_dir(ctx) / "resource.txt"
-        node = self.tree.nodes.get(path)
-        data = (
-            None
-            if node is None or node.sha256 is None
-            else self.contents.get(node.sha256)
-        )
-        if data is None:
-            self._fail(
-                "restart",
-                "crash",
-                f"facts.scratch.{path}",
-                "missing",
-                "a restart reads the previous resource.txt: legacy raises "
-                "FileNotFoundError",
-            )
-            return None
-        mounts, problem = parse_resource_txt(data.decode("utf-8", "replace"))
-        if mounts is None:
-            self._fail(
-                "restart", "crash", f"facts.scratch.{path}", "content", str(problem)
-            )
-        return mounts
-
-    def _check_targets(self, mounts: tuple[Mount, ...]) -> None:
-        seen: set[str] = set()
-        for mount in mounts:
-            if mount.target in seen:
-                self._fail(
-                    "mounts",
-                    "conflict",
-                    "mounts",
-                    mount.target,
-                    "two mounts share this target: Docker refuses the container "
-                    "('Duplicate mount point')",
-                )
-            seen.add(mount.target)
 
     def _add(
         self, stage: str, effects: tuple[Effect, ...], blobs: tuple[Blob, ...]
@@ -236,3 +216,17 @@ def _written(blob: Blob, steps: list[Step]) -> bool:
     return any(
         isinstance(s.effect, WriteFile) and s.effect.blob == blob.digest for s in steps
     )
+
+
+def scratch_only(plan: Plan) -> Plan:
+    """``plan`` without its container's steps: the scratch, ready for a container.
+
+    What ``kplan apply --scratch-only`` applies: every filesystem effect and every
+    data effect (mount entries, config fragments, the kernel record), none of
+    those that need Docker, host ports or socket proxies. A new plan, with its
+    own id and edges.
+    """
+    steps = tuple(step for step in plan.steps if not is_container_effect(step.effect))
+    kept = {s.effect.blob for s in steps if isinstance(s.effect, WriteFile)}
+    blobs = [blob for blob in plan.blobs if blob.digest in kept]
+    return seal(plan.header, steps, blobs, edges_of(steps))

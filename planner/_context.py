@@ -24,10 +24,12 @@ from ._facts import Facts
 from ._image_ref import ImageRef, image_ref
 from ._inputs import ClusterInfo, ImageConfig, InternalData, KernelConfig, LocalConfig
 
-__all__ = ["Allocations", "Context", "INTRINSIC_DEVICES", "UID_MATCH"]
+__all__ = ["INTRINSIC_DEVICES", "UID_MATCH", "Allocations", "Context"]
 
 # device -> slot -> device id -> amount (``str(Decimal)``), in the agent's order
-Allocations = tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]], ...]
+Allocations = tuple[
+    tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]], ...
+]
 UID_MATCH = "uid-match"
 DEFAULT_FEATURES = "uid-match"
 INTRINSIC_DEVICES = ("cpu", "mem")
@@ -116,7 +118,9 @@ class Context:
         return (*INTRINSIC_DEVICES, *self.facts.devices)
 
     @property
-    def allocation_map(self) -> Mapping[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+    def allocation_map(
+        self,
+    ) -> Mapping[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
         """``allocations`` as a lookup by device."""
         return dict(self.allocations)
 

@@ -40,7 +40,8 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-from effects import RUNNER_ASSETS, Invalid, Json, tree_from_document
+# JsonObject: cattrs resolves the string alias Json in this module too
+from effects import RUNNER_ASSETS, Invalid, Json, JsonObject, tree_from_document
 
 from ._binary_size import parse_binary_size
 from ._context import Allocations, Context
@@ -202,7 +203,10 @@ def _normalised(document: Mapping[str, object]) -> dict[str, object]:
         result["kernel_config"] = _manager_config(result, config)
     info = result.get("cluster_info", {})
     if isinstance(info, Mapping):
-        result["cluster_info"] = {**info, **{k: v for k, v in CLUSTER_DEFAULTS.items() if k not in info}}
+        result["cluster_info"] = {
+            **info,
+            **{k: v for k, v in CLUSTER_DEFAULTS.items() if k not in info},
+        }
     return result
 
 
@@ -366,7 +370,12 @@ def _checked(parsed: ContextDocument) -> Errors:
 def _check_ids(parsed: ContextDocument) -> list[ContextError]:
     problems = []
     kernel_id = canonical_kernel_id(parsed.kernel_id)
-    if not kernel_id or "/" in kernel_id or kernel_id in {".", ".."} or "\x00" in kernel_id:
+    if (
+        not kernel_id
+        or "/" in kernel_id
+        or kernel_id in {".", ".."}
+        or "\x00" in kernel_id
+    ):
         reason = f"{kernel_id!r} cannot name a directory in the scratch root"
         problems.append(ContextError(field="kernel_id", reason=reason))
     given = parsed.kernel_config.kernel_id
@@ -396,7 +405,9 @@ def _check_local(local: LocalConfig) -> list[ContextError]:
     start, end = local.container.port_range
     if not 0 < start <= end < 65536:  # noqa: PLR2004
         reason = f"[{start}, {end}] is not a range of ports"
-        problems.append(ContextError(field="local_config.container.port_range", reason=reason))
+        problems.append(
+            ContextError(field="local_config.container.port_range", reason=reason)
+        )
     return problems
 
 
@@ -413,7 +424,9 @@ def _check_kernel_config(
     problems = []
     if config.image is None:
         problems.append(
-            ContextError(field="kernel_config.image", reason="is required (or a top-level image)")
+            ContextError(
+                field="kernel_config.image", reason="is required (or a top-level image)"
+            )
         )
     elif image is not None and image.canonical != config.image.canonical:
         reason = f"{image.canonical!r} differs from kernel_config.image.canonical"
@@ -422,11 +435,15 @@ def _check_kernel_config(
         try:
             image_ref(config.image)
         except ImageRefError as exc:
-            problems.append(ContextError(field="kernel_config.image.canonical", reason=str(exc)))
+            problems.append(
+                ContextError(field="kernel_config.image.canonical", reason=str(exc))
+            )
     for name, value in config.resource_slots.items():
         where = f"kernel_config.resource_slots.{name}"
         if value is not None and _amount(value) is None:
-            problems.append(ContextError(field=where, reason=f"{value!r} is not an amount"))
+            problems.append(
+                ContextError(field=where, reason=f"{value!r} is not an amount")
+            )
     return problems
 
 
@@ -465,20 +482,30 @@ def _check_facts(facts: Facts) -> list[ContextError]:
         where = f"facts.contents.{digest}"
         bad = _check_base64(where, text)
         if not bad and hashlib.sha256(base64.b64decode(text)).hexdigest() != digest:
-            bad = [ContextError(field=where, reason="content does not match its sha256 key")]
+            bad = [
+                ContextError(
+                    field=where, reason="content does not match its sha256 key"
+                )
+            ]
         problems += bad
     for device, answers in facts.devices.items():
-        for name, item in answers.files.items():
+        for name, plugin_file in answers.files.items():
             where = f"facts.devices.{device}.files.{name}"
-            problems += _check_base64(f"{where}.content_base64", item.content_base64)
+            problems += _check_base64(
+                f"{where}.content_base64", plugin_file.content_base64
+            )
             if "/" in name or name in {"", ".", ".."}:
                 problems.append(ContextError(field=where, reason="not a file name"))
     if facts.seccomp_profile_base64 is not None:
-        problems += _check_base64("facts.seccomp_profile_base64", facts.seccomp_profile_base64)
+        problems += _check_base64(
+            "facts.seccomp_profile_base64", facts.seccomp_profile_base64
+        )
     try:
         tree_from_document(list(facts.scratch))
     except Invalid as exc:
-        problems.append(ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason))
+        problems.append(
+            ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason)
+        )
     return problems
 
 
@@ -488,3 +515,55 @@ def _check_base64(where: str, text: str) -> list[ContextError]:
     except binascii.Error as exc:
         return [ContextError(field=where, reason=f"invalid base64: {exc}")]
     return []
+
+
+def context_from_agent(
+    *,
+    kernel_id: str,
+    session_id: str,
+    agent_id: str,
+    kernel_config: Mapping[str, object],
+    cluster_info: Mapping[str, object],
+    local_config: Mapping[str, object],
+    allocations: Mapping[str, object],
+    facts: Mapping[str, object],
+    restarting: bool = False,
+    updating_kernel_config: Mapping[str, object] | None = None,
+) -> Result[Context, Errors]:
+    """A ``Context`` from the agent's own objects, as ``create_kernel`` has them.
+
+    ``kernel_config`` and ``cluster_info`` are the manager's mappings,
+    ``local_config`` the agent's config (``model_dump(by_alias=True)`` is fine),
+    ``allocations`` what ``allocate()`` put in ``resource_spec.allocations`` (plain
+    strings or numbers for amounts), ``facts`` the mapping ``executor.gather_facts``
+    returns, with the device plugins' answers under ``devices``. Returns every
+    problem, each naming its field.
+    """
+    document: dict[str, object] = {
+        "kernel_id": kernel_id,
+        "session_id": session_id,
+        "agent_id": agent_id,
+        "restarting": restarting,
+        "kernel_config": kernel_config,
+        "cluster_info": cluster_info,
+        "local_config": local_config,
+        "resource_spec": {"allocations": allocations},
+        "facts": facts,
+    }
+    if updating_kernel_config is not None:
+        document["updating_kernel_config"] = updating_kernel_config
+    return context_from_document(_plain(document))
+
+
+def _plain(value: object) -> object:
+    """The agent's values as JSON: ``Decimal`` amounts and ``Path``s become text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal | PurePosixPath) or type(value).__name__ in {
+        "PosixPath",
+        "UUID",
+    }:
+        return str(value)
+    return value

@@ -24,6 +24,7 @@ import attrs
 from effects import EMPTY, Json, JsonObject
 
 __all__ = [
+    "LENIENT",
     "AgentSection",
     "ApiSection",
     "AutoPull",
@@ -37,7 +38,6 @@ __all__ = [
     "ImageRegistry",
     "InternalData",
     "KernelConfig",
-    "LENIENT",
     "KernelLifecyclesSection",
     "LocalConfig",
     "ScratchType",

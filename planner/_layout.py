@@ -52,15 +52,15 @@ def work_dir(ctx: Context) -> PurePosixPath:
 
 def host_path(ctx: Context, relative: PurePosixPath) -> PurePosixPath:
     """The absolute host path legacy uses (it resolves the scratch root first)."""
-    root = ctx.facts.scratch_root_resolved or ctx.local.scratch_root
+    root = ctx.facts.scratch_root_path or ctx.scratch_root
     return root / relative
 
 
 def new_file_mode(ctx: Context) -> int:
     """The mode ``open()`` gives a new file under the agent's umask."""
-    return 0o666 & ~ctx.facts.umask
+    return 0o666 & ~ctx.facts.umask_bits
 
 
 def new_dir_mode(ctx: Context) -> int:
     """The mode ``mkdir()`` gives a new directory under the agent's umask."""
-    return 0o777 & ~ctx.facts.umask
+    return 0o777 & ~ctx.facts.umask_bits

@@ -26,7 +26,7 @@ def owner(ctx: Context) -> tuple[int | None, int | None] | None:
     if not ctx.facts.is_root:
         return None
     uid, gid = ctx.kernel_config.uid, ctx.kernel_config.main_gid
-    kernel = (ctx.local.kernel_uid, ctx.local.kernel_gid)
+    kernel = (ctx.kernel_uid, ctx.kernel_gid)
     if uid is None and gid is None:
         return kernel if ctx.uid_match else None
     if ctx.uid_match:

@@ -1,11 +1,13 @@
-"""A stage's working view: effects emitted so far and what they make exist.
+"""The stage API: what a stage sees, and how it builds what it contributes.
 
-Stages decide like legacy does, by asking "does this exist, is it a file?". The
-answer depends on the facts and on every effect emitted before, in earlier stages
-and earlier in the same stage. ``Upstream`` is the compiler's view after earlier
-stages (the projected tree and every known content); ``Draft`` extends it while one
-stage adds effects. The compiler re-projects the whole plan afterwards, so the
-draft only needs to know which paths exist and as what.
+A stage is a plain function ``(Context, Upstream) -> Result[Part, errors]``
+(architecture.md §3.2). Stages decide like legacy does, by asking "does this exist,
+is it a file?". The answer depends on the facts and on every effect emitted before,
+in earlier stages and earlier in the same stage. ``Upstream`` is the compiler's view
+after earlier stages: the projected tree, every known content, the values threaded
+so far (``planner._threaded``) and this run's effects. ``Draft`` extends it while
+one stage adds effects and threaded values. The compiler re-projects the whole plan
+afterwards, so the draft only needs to know which paths exist and as what.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from effects import (
     blob_of,
 )
 
-from ._context import Context, Mount
+from ._context import Context
 from ._ownership import own
+from ._threaded import Mount, Threaded
 from .errors import ErrorCode, PlanError
 
 __all__ = ["Draft", "Part", "Upstream"]
@@ -42,6 +45,7 @@ class Part:
 
     effects: tuple[Effect, ...] = ()
     blobs: tuple[Blob, ...] = ()
+    threaded: Threaded | None = None  # None: the stage threads nothing new
 
 
 @final
@@ -51,9 +55,15 @@ class Upstream:
 
     tree: Tree
     contents: Mapping[str, bytes]
-    mounts: tuple[Mount, ...]
+    threaded: Threaded
     quirks: frozenset[str]
+    options: frozenset[str] = frozenset()  # what the caller asked for (wait-ready)
     effects: tuple[Effect, ...] = ()  # this run's effects so far (the container stage)
+
+    @property
+    def mounts(self) -> tuple[Mount, ...]:
+        """The mount list so far (``resource_spec.mounts``)."""
+        return self.threaded.mounts
 
     def content(self, path: PurePosixPath) -> bytes | None:
         """The bytes of the regular file at ``path``, when known."""
@@ -76,6 +86,13 @@ class Draft:
         self._effects: list[Effect] = []
         self._blobs: list[Blob] = []
         self._errors: list[PlanError] = []
+        self.threaded = up.threaded
+        self._threads = False
+
+    def thread(self, **changes: object) -> None:
+        """Set threaded values for the stages after this one."""
+        self.threaded = attrs.evolve(self.threaded, **changes)  # type: ignore[arg-type]
+        self._threads = True
 
     def kind(self, path: PurePosixPath) -> NodeType | None:
         """What ``path`` is at this point of the plan, or ``None``."""
@@ -135,6 +152,11 @@ class Draft:
         """OWN(paths) (§1.3)."""
         self.add(*own(self.ctx, paths))
 
+    @property
+    def failed(self) -> bool:
+        """True once the stage has recorded a problem."""
+        return bool(self._errors)
+
     def fail(self, code: ErrorCode, field: str, value: str, reason: str) -> None:
         """Record a problem; the stage keeps going so every problem is reported."""
         self._errors.append(
@@ -147,4 +169,10 @@ class Draft:
         """The stage's part, or every problem it found."""
         if self._errors:
             return Failure(tuple(self._errors))
-        return Success(Part(effects=tuple(self._effects), blobs=tuple(self._blobs)))
+        return Success(
+            Part(
+                effects=tuple(self._effects),
+                blobs=tuple(self._blobs),
+                threaded=self.threaded if self._threads else None,
+            )
+        )

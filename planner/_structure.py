@@ -46,18 +46,21 @@ __all__ = ["kind_of", "structure"]
 T = TypeVar("T")
 
 
-class _Refused(ValueError):
+class _RefusedError(ValueError):
     """A leaf problem: the value at this path is not what the field takes."""
 
 
-def kind_of(value: object) -> str:
+SHOWN = 40  # characters of a string an error message shows
+
+
+def kind_of(value: object) -> str:  # noqa: PLR0911  (one answer per JSON kind)
     """A short description of a JSON value for error messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"a boolean ({value!r})"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else f"{value[:37]}..."
+        shown = value if len(value) <= SHOWN else f"{value[: SHOWN - 3]}..."
         return f"a string ({shown!r})"
     if isinstance(value, int | float):
         return f"a number ({value!r})"
@@ -70,31 +73,31 @@ def kind_of(value: object) -> str:
 
 def _text(value: object, _type: object) -> str:
     if not isinstance(value, str):
-        raise _Refused(f"expected a string, got {kind_of(value)}")
+        raise _RefusedError(f"expected a string, got {kind_of(value)}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise _Refused(f"text is not valid Unicode ({exc.reason})") from exc
+        raise _RefusedError(f"text is not valid Unicode ({exc.reason})") from exc
     return value
 
 
 def _integer(value: object, _type: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _Refused(f"expected an integer, got {kind_of(value)}")
+        raise _RefusedError(f"expected an integer, got {kind_of(value)}")
     return value
 
 
 def _number(value: object, _type: object) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _Refused(f"expected a number, got {kind_of(value)}")
+        raise _RefusedError(f"expected a number, got {kind_of(value)}")
     if not math.isfinite(value):
-        raise _Refused(f"expected a finite number, got {value!r}")
+        raise _RefusedError(f"expected a finite number, got {value!r}")
     return value
 
 
 def _boolean(value: object, _type: object) -> bool:
     if not isinstance(value, bool):
-        raise _Refused(f"expected true or false, got {kind_of(value)}")
+        raise _RefusedError(f"expected true or false, got {kind_of(value)}")
     return value
 
 
@@ -102,16 +105,16 @@ def _json(value: object, _type: object) -> Json:
     try:
         return freeze(value)
     except (TypeError, ValueError) as exc:
-        raise _Refused(str(exc)) from exc
+        raise _RefusedError(str(exc)) from exc
 
 
 def _json_object(value: object, _type: object) -> JsonObject:
     if not isinstance(value, Mapping):
-        raise _Refused(f"expected an object, got {kind_of(value)}")
+        raise _RefusedError(f"expected an object, got {kind_of(value)}")
     try:
         return freeze_object(value)
     except (TypeError, ValueError) as exc:
-        raise _Refused(str(exc)) from exc
+        raise _RefusedError(str(exc)) from exc
 
 
 def _anything(value: object, _type: object) -> object:
@@ -168,21 +171,24 @@ class _Converter:
             self.cattrs.register_structure_hook_factory(predicate, factory)
 
     def _lenient(self, cls: type) -> Callable[[object, object], object]:
-        inner = make_dict_structure_fn(cls, self.cattrs, _cattrs_forbid_extra_keys=False)
+        inner: Callable[[Mapping[str, object], object], object]
+        inner = make_dict_structure_fn(
+            cls, self.cattrs, _cattrs_forbid_extra_keys=False
+        )
 
         def structure(value: object, type_: object) -> object:
             if not isinstance(value, Mapping):
-                raise _Refused(f"expected an object, got {kind_of(value)}")
+                raise _RefusedError(f"expected an object, got {kind_of(value)}")
             return inner(value, type_)
 
         return structure
 
-    def _mapping(self, type_: Any) -> Callable[[object, object], object]:
+    def _mapping(self, type_: object) -> Callable[[object, object], object]:
         value_type = get_args(type_)[1]
 
         def structure(value: object, _type: object) -> Mapping[str, object]:
             if not isinstance(value, Mapping):
-                raise _Refused(f"expected an object, got {kind_of(value)}")
+                raise _RefusedError(f"expected an object, got {kind_of(value)}")
             result, errors = {}, []
             for key, item in value.items():
                 try:
@@ -191,17 +197,17 @@ class _Converter:
                     exc.add_note(f"kplan-key:{key}")
                     errors.append(exc)
             if errors:
-                raise IterableValidationError("invalid items", errors, type_)
+                raise IterableValidationError("invalid items", errors, tuple)
             return MappingProxyType(result)
 
         return structure
 
-    def _sequence(self, type_: Any) -> Callable[[object, object], object]:
+    def _sequence(self, type_: object) -> Callable[[object, object], object]:
         item_type = get_args(type_)[0]
 
         def structure(value: object, _type: object) -> tuple[object, ...]:
             if not isinstance(value, list | tuple):
-                raise _Refused(f"expected a list, got {kind_of(value)}")
+                raise _RefusedError(f"expected a list, got {kind_of(value)}")
             result, errors = [], []
             for index, item in enumerate(value):
                 try:
@@ -210,17 +216,17 @@ class _Converter:
                     exc.add_note(f"kplan-index:{index}")
                     errors.append(exc)
             if errors:
-                raise IterableValidationError("invalid items", errors, type_)
+                raise IterableValidationError("invalid items", errors, tuple)
             return tuple(result)
 
         return structure
 
-    def _fixed(self, type_: Any) -> Callable[[object, object], object]:
+    def _fixed(self, type_: object) -> Callable[[object, object], object]:
         item_types = get_args(type_)
 
         def structure(value: object, _type: object) -> tuple[object, ...]:
             if not isinstance(value, list | tuple) or len(value) != len(item_types):
-                raise _Refused(
+                raise _RefusedError(
                     f"expected a list of {len(item_types)} items, got {kind_of(value)}"
                 )
             return tuple(
@@ -230,7 +236,7 @@ class _Converter:
 
         return structure
 
-    def _union(self, type_: Any) -> Callable[[object, object], object]:
+    def _union(self, type_: object) -> Callable[[object, object], object]:
         options = get_args(type_)
 
         def structure(value: object, _type: object) -> object:
@@ -244,17 +250,17 @@ class _Converter:
                     problems.append(exc)
             if len(problems) == 1:
                 raise problems[0]
-            raise _Refused(f"expected {_describe(type_)}, got {kind_of(value)}")
+            raise _RefusedError(f"expected {_describe(type_)}, got {kind_of(value)}")
 
         return structure
 
-    def _literal(self, type_: Any) -> Callable[[object, object], object]:
+    def _literal(self, type_: object) -> Callable[[object, object], object]:
         allowed = get_args(type_)
 
         def structure(value: object, _type: object) -> object:
             if value not in allowed or isinstance(value, bool):
                 choices = ", ".join(repr(a) for a in allowed)
-                raise _Refused(f"{kind_of(value)} is not one of {choices}")
+                raise _RefusedError(f"{kind_of(value)} is not one of {choices}")
             return value
 
         return structure
@@ -263,7 +269,7 @@ class _Converter:
 def _describe(type_: object) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
     parts = [
-        names.get(option, "an object" if attrs.has(option) else "a value")  # type: ignore[call-overload]
+        names.get(option, "an object" if attrs.has(option) else "a value")
         for option in get_args(type_)
         if option is not type(None)
     ]
@@ -273,7 +279,9 @@ def _describe(type_: object) -> str:
 _CONVERTER = _Converter()
 
 
-def structure(value: object, cls: type[T], where: str = "") -> Result[T, tuple[ContextError, ...]]:
+def structure(
+    value: object, cls: type[T], where: str = ""
+) -> Result[T, tuple[ContextError, ...]]:
     """``value`` as ``cls``, or every problem with its JSON path."""
     if not isinstance(value, Mapping):
         reason = f"expected an object, got {kind_of(value)}"
@@ -297,7 +305,9 @@ def _errors(exc: BaseException, where: str) -> Iterator[ContextError]:
     if isinstance(exc, KeyError):
         yield ContextError(field=where or "(document)", reason="is required")
         return
-    reason = str(exc) if isinstance(exc, _Refused) else f"{type(exc).__name__}: {exc}"
+    reason = (
+        str(exc) if isinstance(exc, _RefusedError) else f"{type(exc).__name__}: {exc}"
+    )
     yield ContextError(field=where or "(document)", reason=reason)
 
 
@@ -315,7 +325,7 @@ def _step(exc: BaseException) -> str:
         if note.startswith("kplan-index:"):
             return f"[{note.removeprefix('kplan-index:')}]"
         if note.startswith("kplan-key:"):
-            return note.removeprefix("kplan-key:")
+            return str(note).removeprefix("kplan-key:")
     return ""
 
 

@@ -10,6 +10,7 @@ and both key files. ``port-mapping.json`` is written only with a key pair.
 
 from __future__ import annotations
 
+import orjson
 from returns.result import Result
 
 from effects import HOST_KEY_NAME, GenerateHostKey, public_key_path
@@ -44,8 +45,9 @@ def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         draft.write(public, keypair.public_key.encode(), new_file_mode(ctx))
         draft.chmod(private, 0o600)
         owned += [private, public]
-        if ctx.cluster.port_mapping_json is not None:
-            mapping = ssh_dir / "port-mapping.json"
-            draft.write(mapping, ctx.cluster.port_mapping_json, new_file_mode(ctx))
+        mapping = orjson.loads(ctx.cluster_info_json).get("cluster_ssh_port_mapping")
+        if mapping:  # compact JSON in the given key order
+            path = ssh_dir / "port-mapping.json"
+            draft.write(path, orjson.dumps(mapping), new_file_mode(ctx))
     draft.own(owned)
     return draft.result()

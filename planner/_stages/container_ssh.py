@@ -34,7 +34,7 @@ def has_ssh_mount(up: Upstream) -> bool:
 def container_ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the SSH key pair step of ``prepare_container`` (§12.4)."""
     draft = Draft(ctx, up, STAGE)
-    keypair = ctx.kernel_config.ssh_keypair
+    keypair = ctx.internal.ssh_keypair
     if keypair is None or has_ssh_mount(up):
         return draft.result()
     public, private = keypair.public_key.encode(), keypair.private_key.encode()

@@ -8,6 +8,7 @@ files (OWN, §1.3).
 
 from __future__ import annotations
 
+import orjson
 from returns.result import Result
 
 from .._context import Context
@@ -23,8 +24,10 @@ STAGE = "credentials"
 def credentials(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the docker-creds.json step of ``prepare_container`` (§12 step 5)."""
     draft = Draft(ctx, up, STAGE)
-    data = ctx.kernel_config.docker_credentials_json
-    if data is not None:
+    internal = orjson.loads(ctx.kernel_config_json).get("internal_data") or {}
+    credentials = internal.get("docker_credentials")
+    if credentials:  # compact JSON in the given key order
+        data = orjson.dumps(credentials)
         path = config_dir(ctx) / "docker-creds.json"
         draft.write(path, data, new_file_mode(ctx))
         if "secret-file-modes" in up.quirks:

@@ -1,9 +1,11 @@
-"""The kernel object ``prepare_container`` returns, as data (§12.6).
+"""The kernel object legacy registers for the agent, as data (§12.6, §2 B16).
 
-Legacy builds a ``DockerKernel`` holding the network id, the image, the kernelspec
-version, the network driver, the environ and the resource spec; the agent registers
-it. kplan hands the same facts to the agent as a ``RegisterKernel`` effect.
-Service ports are allocated when the container starts, so they are not part of it.
+``prepare_container`` returns a ``DockerKernel`` holding the network id, the image,
+the kernelspec version (an ``int`` of the label: legacy raises on anything else),
+the network driver, the service ports, the resource spec and the environ; then
+``create_kernel`` sets its session type and registers it. kplan hands the same to
+the agent as a ``RegisterKernel`` effect; what only the container's start can tell
+(its id, host and ports) the executor's report adds.
 """
 
 from __future__ import annotations
@@ -14,35 +16,52 @@ from effects import RegisterKernel, freeze_object
 
 from .._context import Context
 from .._stage_api import Draft, Part, Upstream
+from .._threaded import ServicePort
 from ..errors import PlanError
 
-__all__ = ["kernel"]
+__all__ = ["kernel", "service_port_json"]
 
 STAGE = "kernel"
+
+
+def service_port_json(port: ServicePort) -> dict[str, object]:
+    """A service port as legacy's ``ServicePort`` mapping (tuples as lists)."""
+    return {
+        "name": port.name,
+        "protocol": port.protocol,
+        "container_ports": list(port.container_ports),
+        "host_ports": list(port.host_ports),
+        "is_inference": port.is_inference,
+    }
 
 
 def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the kernel object of ``prepare_container`` (§12.6)."""
     draft = Draft(ctx, up, STAGE)
-    version = ctx.image.label("ai.backend.kernelspec", "1")
+    version = ctx.label("ai.backend.kernelspec", "1")
     if not version.strip().lstrip("+-").isdigit():
         draft.fail(
             "crash",
-            "image.labels.ai.backend.kernelspec",
+            "kernel_config.image.labels.ai.backend.kernelspec",
             repr(version),
             "not an integer: legacy's int() raises ValueError",
         )
         return draft.result()
-    mode = ctx.cluster.network_mode
+    network = ctx.cluster.network_config
+    # network_config.get("mode", "bridge"): an explicit null stays null
+    driver = network.get("mode") if "mode" in set(network.keys()) else "bridge"
+    threaded = up.threaded
     record = {
         "kernel_id": ctx.kernel_id,
         "session_id": ctx.session_id,
         "agent_id": ctx.agent_id,
         "network_id": ctx.kernel_config.network_id,
-        "image": ctx.image.canonical,
+        "image": ctx.image_ref.canonical,
         "version": int(version),
-        "network_driver": "bridge" if mode is None else mode,
-        "environ": dict(ctx.environ),
+        "network_driver": driver,
+        "session_type": ctx.kernel_config.session_type,
+        "environ": dict(threaded.environ),
+        "service_ports": [service_port_json(p) for p in threaded.service_ports],
         "mounts": [mount.legacy_str() for mount in up.mounts],
         "restarting": ctx.restarting,
     }

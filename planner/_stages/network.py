@@ -28,9 +28,10 @@ INFINIBAND = {
 def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan ``apply_network(cluster_info)`` (§7)."""
     draft = Draft(ctx, up, STAGE)
-    mode, name = ctx.cluster.network_mode, ctx.cluster.network_name
+    mode = ctx.cluster.network_mode
+    name = ctx.cluster.network_config.get("network_name")
     if mode == "bridge":
-        if name is None:
+        if not isinstance(name, str):
             draft.fail(
                 "crash",
                 "cluster_info.network_config.network_name",
@@ -56,8 +57,9 @@ def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
             repr(mode),
             "network plugins are not planned yet (only 'bridge' or no mode)",
         )
-    if ctx.local.alternative_bridge is not None:
-        _fragment(draft, {"HostConfig": {"NetworkMode": ctx.local.alternative_bridge}})
+    bridge = ctx.local.container.alternative_bridge
+    if bridge is not None:
+        _fragment(draft, {"HostConfig": {"NetworkMode": bridge}})
     if ctx.facts.host.infiniband:
         _fragment(draft, {"HostConfig": {"Devices": [INFINIBAND]}})
     return draft.result()

@@ -48,13 +48,14 @@ def scratch(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
 
 
 def _filesystem(ctx: Context, draft: Draft) -> None:
-    kind, linux = ctx.local.scratch_type, ctx.facts.host.platform.startswith("linux")
+    kind = ctx.local.container.scratch_type
+    linux = ctx.facts.host.platform.startswith("linux")
     if linux and kind == "memory":
         draft.mkdir(tmp_dir(ctx), new_dir_mode(ctx))
         draft.add(
             MountScratch(kind="tmpfs", path=tmp_dir(ctx), size=MEMORY_SCRATCH_BYTES)
         )
-    elif linux and kind == "hostfile" and ctx.local.scratch_size == 0:
+    elif linux and kind == "hostfile" and ctx.scratch_size == 0:
         draft.fail(
             "hazard",
             "local_config.container.scratch_size",
@@ -64,8 +65,8 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
         )
     elif linux and kind == "hostfile":
         draft.makedirs(scratch_dir(ctx), new_dir_mode(ctx))
-        mode = 0o644 & ~ctx.facts.umask  # Path.touch(mode=0o644) goes through the umask
-        size = ctx.local.scratch_size
+        mode = 0o644 & ~ctx.facts.umask_bits  # Path.touch(0o644) meets the umask
+        size = ctx.scratch_size
         draft.add(
             MountScratch(
                 kind="loopfile",
@@ -100,8 +101,7 @@ def _runner_files(ctx: Context, draft: Draft) -> None:
 
 def _copy(ctx: Context, draft: Draft, source: str, target: PurePosixPath) -> None:
     asset = ctx.facts.runner.get(source)
-    data = None if asset is None else ctx.facts.content(asset.digest)
-    if asset is None or data is None:
+    if asset is None:
         draft.fail(
             "crash",
             f"facts.runner.files.{source}",
@@ -110,4 +110,4 @@ def _copy(ctx: Context, draft: Draft, source: str, target: PurePosixPath) -> Non
             "FileNotFoundError",
         )
         return
-    draft.copy(target, data, asset.mode)
+    draft.copy(target, asset.content, asset.mode_bits)

@@ -19,7 +19,8 @@ from pathlib import PurePosixPath
 
 from returns.result import Result
 
-from .._context import Context, Dotfile
+from .._context import Context
+from .._inputs import Dotfile
 from .._layout import (
     config_dir,
     host_path,
@@ -40,7 +41,7 @@ _PERM = re.compile(r"[0-7]+")
 def dotfiles(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the dotfiles step of ``prepare_container`` (§12.5)."""
     draft = Draft(ctx, up, STAGE)
-    for index, item in enumerate(ctx.kernel_config.dotfiles):
+    for index, item in enumerate(ctx.internal.dotfiles or ()):
         field = f"kernel_config.internal_data.dotfiles[{index}]"
         target, hazard = resolve(ctx, item.path)
         if hazard is not None or target is None:

@@ -1,0 +1,134 @@
+"""Completing a context document with facts gathered from this host, then planning.
+
+The shell's half of architecture.md §3.1: the document is read once without its
+facts (``planner.read_document``: every problem named, nothing gathered for a
+document that is wrong anyway); the facts it lacks are gathered from the typed
+values (the scratch root, the kernel id, the krunner keys, how many socket proxies
+need names); the facts it gives win; then the whole document becomes a
+``Context``. With a Docker endpoint, Docker's facts (volumes, the image and its id,
+the host ports containers hold) come from it; without one the image counts as
+unknown and the whole port range as free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from returns.result import Failure, Result, Success
+
+from effects import Plan
+from executor import HostError, docker_facts, gather_facts
+from legacy import legacy_runner_dir
+from planner import (
+    Context,
+    ContextDocument,
+    ContextError,
+    PlanError,
+    canonical_kernel_id,
+    compile_plan,
+    context_from_document,
+    read_document,
+)
+
+__all__ = [
+    "SAMPLE_KERNEL",
+    "SAMPLE_RUNNER",
+    "Refusal",
+    "compile_document",
+    "complete_document",
+    "runner_dir",
+]
+
+SAMPLES = Path(__file__).parent / "samples"
+SAMPLE_KERNEL = SAMPLES / "kernel.json"
+SAMPLE_RUNNER = SAMPLES / "runner"
+
+Refusal = ContextError | PlanError
+
+
+def runner_dir() -> Path:
+    """Where the runner package is: ``KPLAN_RUNNER_DIR``, the legacy venv's, samples."""
+    configured = os.environ.get("KPLAN_RUNNER_DIR")
+    if configured:
+        return Path(configured)
+    return legacy_runner_dir() or SAMPLE_RUNNER
+
+
+def complete_document(
+    document: Mapping[str, object],
+    *,
+    runner: Path | None = None,
+    docker_url: str | None = None,
+) -> Result[dict[str, object], list[Refusal]]:
+    """``document`` with every fact it lacks gathered from this host."""
+    without = {k: v for k, v in document.items() if k != "facts"}
+    match read_document(without):
+        case Failure(errors):
+            return Failure(list(errors))
+        case Success(parsed):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    given = document.get("facts")
+    if given is not None and not isinstance(given, Mapping):
+        return Failure([ContextError(field="facts", reason="expected an object")])
+    try:
+        gathered = _gathered(parsed, runner or runner_dir(), docker_url)
+    except (HostError, OSError, ValueError) as exc:
+        return Failure([ContextError(field="facts", reason=f"cannot gather: {exc}")])
+    return Success({**without, "facts": {**gathered, **(given or {})}})
+
+
+def _gathered(
+    parsed: ContextDocument, runner: Path, docker_url: str | None
+) -> dict[str, object]:
+    local = parsed.local_config
+    config = parsed.kernel_config
+    internal = config.internal_data
+    facts = gather_facts(
+        Path(local.container.scratch_root),
+        canonical_kernel_id(parsed.kernel_id),
+        runner,
+        restarting=parsed.restarting,
+        krunner_volumes=tuple(local.container.krunner_volumes or {}),
+        socket_proxies=len((internal.domain_socket_proxies or ()) if internal else ()),
+    )
+    image = config.image or parsed.image
+    if docker_url is not None and image is not None:
+        found = asyncio.run(
+            docker_facts(docker_url, image.canonical, local.container.port_range)
+        )
+        facts.update(found)
+    return facts
+
+
+def compile_document(
+    document: Mapping[str, object],
+    quirks: list[str],
+    *,
+    docker_url: str | None = None,
+    wait_ready: bool = False,
+) -> Result[tuple[Context, Plan], list[Refusal]]:
+    """Complete, parse and compile ``document``: the context and its plan."""
+    return (
+        complete_document(document, docker_url=docker_url)
+        .bind(_context)
+        .bind(lambda ctx: _compiled(ctx, quirks, wait_ready=wait_ready))
+    )
+
+
+def _context(document: dict[str, object]) -> Result[Context, list[Refusal]]:
+    return context_from_document(document).alt(list)
+
+
+def _compiled(
+    ctx: Context, quirks: list[str], *, wait_ready: bool
+) -> Result[tuple[Context, Plan], list[Refusal]]:
+    return (
+        compile_plan(ctx, quirks, wait_ready=wait_ready)
+        .map(lambda plan: (ctx, plan))
+        .alt(list)
+    )
