@@ -103,7 +103,7 @@ def _report(base: Path, rounds: int) -> None:
     document, ctx = _context(root)
     plan = _without_host_key(compile_plan(ctx).unwrap())
     plan_time = _median(
-        lambda: project(compile_plan(ctx).unwrap(), ctx.facts.scratch), rounds
+        lambda: project(compile_plan(ctx).unwrap(), ctx.facts.scratch_tree), rounds
     )
     tracemalloc.start()
     compile_plan(ctx).unwrap()

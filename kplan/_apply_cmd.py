@@ -61,7 +61,7 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
         sys.stderr.write(render_errors(result))
         return Exit.ERROR
     ctx, plan = result
-    return plan, ctx.facts.scratch
+    return plan, ctx.facts.scratch_tree
 
 
 def _from_plan_file(path: Path) -> tuple[Plan, Tree] | int:

@@ -41,7 +41,7 @@ from effects import Json, JsonObject, freeze, freeze_object
 from ._inputs import LENIENT
 from .errors import ContextError
 
-__all__ = ["kind_of", "structure"]
+__all__ = ["is_json_type", "kind_of", "structure"]
 
 T = TypeVar("T")
 
@@ -121,6 +121,13 @@ def _anything(value: object, _type: object) -> object:
     return value
 
 
+def is_json_type(type_: object) -> bool:
+    """``Json``, also where a container type holds the recursive alias unevaluated."""
+    if isinstance(type_, typing.ForwardRef):
+        return type_.__forward_arg__ == Json
+    return type_ == Json
+
+
 def _is_mapping(type_: object) -> bool:
     return get_origin(type_) in {Mapping, typing.Mapping, dict}
 
@@ -157,7 +164,7 @@ class _Converter:
         }
         for type_, hook in hooks.items():
             self.cattrs.register_structure_hook(type_, hook)
-        self.cattrs.register_structure_hook_func(lambda t: t == Json, _json)
+        self.cattrs.register_structure_hook_func(is_json_type, _json)
         self.cattrs.register_structure_hook_func(lambda t: t is object, _anything)
         factories: list[tuple[Callable[[Any], bool], Callable[[Any], Any]]] = [
             (_is_mapping, self._mapping),

@@ -27,7 +27,7 @@ from returns.result import Failure, Success
 
 from effects import Plan, Tree, project
 from executor import ApplyOptions, apply_plan, rollback_journal
-from planner import compile_plan
+from planner import compile_plan, scratch_only
 from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
@@ -71,7 +71,7 @@ class ApplyMachine(RuleBasedStateMachine):
 
     def _plan(self, restarting: bool) -> Plan:  # noqa: FBT001
         document = {**self.document, "restarting": restarting}
-        return compile_plan(context_for(document, self.root)).unwrap()
+        return scratch_only(compile_plan(context_for(document, self.root)).unwrap())
 
     def _journal(self) -> Path:
         self.journals += 1

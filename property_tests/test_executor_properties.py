@@ -21,7 +21,7 @@ from returns.result import Failure, Success
 from effects import encode, project
 from executor import ApplyOptions, apply_plan, rollback_journal
 from executor._apply import private_dir
-from planner import compile_plan
+from planner import compile_plan, scratch_only
 from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
@@ -59,8 +59,8 @@ def test_applying_leaves_the_model_tree(document: dict[str, Any]) -> None:
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = compile_plan(ctx).unwrap()
-        expected = project(plan, ctx.facts.scratch).unwrap()
+        plan = scratch_only(compile_plan(ctx).unwrap())
+        expected = project(plan, ctx.facts.scratch_tree).unwrap()
         result = _apply(plan, root.parent / "journal")
         try:
             assert isinstance(result, Success), result
@@ -69,7 +69,7 @@ def test_applying_leaves_the_model_tree(document: dict[str, Any]) -> None:
             assert comparable(actual, volatile) == comparable(expected, volatile)
         finally:
             asyncio.run(rollback_journal(root.parent / "journal", TOOLS))
-        assert snapshot(root) == ctx.facts.scratch
+        assert snapshot(root) == ctx.facts.scratch_tree
 
 
 @settings(max_examples=30)
@@ -82,7 +82,7 @@ def test_a_failure_or_cancellation_anywhere_leaves_the_prior_state(
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = compile_plan(ctx).unwrap()
+        plan = scratch_only(compile_plan(ctx).unwrap())
         index = seed % len(plan.steps)
         before = snapshot(root)
         journal = root.parent / "journal"
@@ -101,7 +101,7 @@ def test_a_sigkill_anywhere_then_kplan_rollback_leaves_the_prior_state(
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = compile_plan(ctx).unwrap()
+        plan = scratch_only(compile_plan(ctx).unwrap())
         plan_file, journal = root.parent / "plan.json", root.parent / "journal"
         plan_file.write_bytes(encode(plan))
         before = snapshot(root)

@@ -46,7 +46,7 @@ def test_every_path_is_inside_the_kernels_part_of_the_scratch_root(
 @given(DOCUMENTS)
 def test_parents_are_created_before_children(document: dict[str, Any]) -> None:
     ctx, plan = _plan(document)
-    present = {path for path, node in ctx.facts.scratch.entries if node.type == "dir"}
+    present = {path for path, node in ctx.facts.scratch_tree.entries if node.type == "dir"}
     for step in plan.steps:
         effect = step.effect
         if isinstance(effect, MakeDir | WriteFile | MountScratch):
@@ -59,6 +59,6 @@ def test_parents_are_created_before_children(document: dict[str, Any]) -> None:
 @given(DOCUMENTS)
 def test_projecting_a_valid_context_never_fails(document: dict[str, Any]) -> None:
     ctx, plan = _plan(document)
-    tree = project(plan, ctx.facts.scratch).unwrap()
+    tree = project(plan, ctx.facts.scratch_tree).unwrap()
     assert isinstance(tree, Tree)
     assert ctx.kernel_id in {str(path) for path, _ in tree.entries}

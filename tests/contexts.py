@@ -1,7 +1,7 @@
 """Context documents for tests: a complete base kernel and fixed host facts.
 
 The facts are written here, not gathered, so example tests are deterministic and do
-no IO beyond reading kplan's own sample runner assets.
+no IO beyond reading kplan's own sample runner package.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 from executor import runner_facts
 from planner import Context, context_from_document
 
-SAMPLE_RUNNER = Path(__file__).parent.parent / "kplan" / "samples" / "runner"
+SAMPLES = Path(__file__).parent.parent / "kplan" / "samples"
+SAMPLE_RUNNER = SAMPLES / "runner"
 KERNEL_ID = "11111111-2222-4333-8444-555555555555"
+KRUNNER = {"static-gnu": "backendai-krunner.v10.x86_64.static-gnu"}
 
 HOST = {
     "platform": "linux",
@@ -29,20 +31,22 @@ HOST = {
 
 
 def facts(**changes: Any) -> dict[str, Any]:
-    """Facts: a root agent, umask 022, sample runner with dropbear, empty scratch."""
-    runner = runner_facts(SAMPLE_RUNNER)
-    runner["has_dropbear"] = True
+    """Facts: a root x86_64 agent, umask 022, the sample runner, empty scratch."""
     base: dict[str, Any] = {
         "is_root": True,
         "uid": 0,
         "gid": 0,
         "umask": "0o22",
-        "runner": runner,
+        "arch": "x86_64",
+        "runner": runner_facts(SAMPLE_RUNNER),
+        "krunner_python": {"static-gnu": "3.13"},
         "scratch": [],
         "contents": {},
         "host": dict(HOST),
         "docker_volumes": [],
         "image_present": None,
+        "rlimits": {"nofile": [1048576, 1048576], "memlock": [-1, -1]},
+        "host_ports": list(range(30000, 30100)),
     }
     return {**base, **changes}
 
@@ -53,8 +57,13 @@ def document(**changes: Any) -> dict[str, Any]:
         "kernel_id": KERNEL_ID,
         "session_id": "s-1",
         "agent_id": "i-test",
-        "image": {"canonical": "cr.backend.ai/stable/python:3.11", "labels": {}},
         "kernel_config": {
+            "image": {
+                "canonical": "cr.backend.ai/stable/python:3.11-ubuntu22.04",
+                "architecture": "x86_64",
+                "registry": {"name": "cr.backend.ai", "url": "https://cr.backend.ai"},
+                "labels": {"ai.backend.base-distro": "ubuntu22.04"},
+            },
             "uid": None,
             "main_gid": None,
             "supplementary_gids": [],
@@ -76,6 +85,7 @@ def document(**changes: Any) -> dict[str, Any]:
                 "scratch_root": "/scratch",
                 "kernel_uid": 1100,
                 "kernel_gid": 1200,
+                "krunner_volumes": KRUNNER,
             }
         },
         "resource_spec": {

@@ -25,7 +25,7 @@ from executor import (
 )
 from executor import snapshot as take_snapshot
 from legacy import legacy_runner_dir
-from planner import Context, compile_plan, context_from_document
+from planner import Context, compile_plan, context_from_document, scratch_only
 
 from .contexts import KERNEL_ID, document
 
@@ -60,7 +60,7 @@ def context_at(root: Path, **changes: Any) -> Context:
 def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:
     """Context and plan for ``root`` as it is now."""
     ctx = context_at(root, **changes)
-    return ctx, compile_plan(ctx).unwrap()
+    return ctx, scratch_only(compile_plan(ctx).unwrap())
 
 
 def snapshot(root: Path) -> Tree:

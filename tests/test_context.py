@@ -93,7 +93,7 @@ def test_unknown_fields_are_refused_by_name(dotted: str, field: str) -> None:
         ("kernel_id", "..", "kernel_id"),
         ("facts.umask", "022", "facts.umask"),
         ("facts.host.lxcfs", None, "facts.host.lxcfs"),
-        ("facts.scratch", [{"path": "x"}], "[0].type"),
+        ("facts.scratch_tree", [{"path": "x"}], "[0].type"),
     ],
 )
 def test_ill_typed_fields_are_refused_by_name(

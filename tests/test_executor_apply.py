@@ -63,11 +63,11 @@ def test_the_real_tree_equals_the_model(tmp_path: Path, scratch_type: str) -> No
     try:
         assert isinstance(result, Success), result
         assert _comparable(snapshot(root)) == _comparable(
-            model(plan, ctx.facts.scratch)
+            model(plan, ctx.facts.scratch_tree)
         )
     finally:
         asyncio.run(rollback_journal(tmp_path / "journal", tools()))
-    assert snapshot(root) == ctx.facts.scratch
+    assert snapshot(root) == ctx.facts.scratch_tree
 
 
 def _comparable(tree: Tree) -> object:

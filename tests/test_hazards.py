@@ -167,7 +167,7 @@ def test_a_symlink_in_the_scratch_makes_planning_fail() -> None:
             "volatile": False,
         }
     ]
-    found = errors(**{"facts.scratch": scratch})
+    found = errors(**{"facts.scratch_tree": scratch})
     assert any(e.code == "model" and "symlink" in e.reason for e in found)
 
 

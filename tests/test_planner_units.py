@@ -18,7 +18,7 @@ from effects import (
 from planner._binary_size import format_binary_size, parse_binary_size
 from planner._docker_merge import merge
 from planner._edges import edges_of
-from planner._resource_txt import parse_resource_txt
+from planner._resource_txt import read_resource_txt
 from planner.errors import MergeError
 
 
@@ -62,10 +62,21 @@ RESOURCE = (
 )
 
 
+SLOT_TYPES = {"cpu": "count", "mem": "bytes"}
+
+
+def parse_resource_txt(text: str) -> tuple[object, str | None]:
+    restored, problem = read_resource_txt(text, SLOT_TYPES)
+    return (None if restored is None else restored[1]), problem
+
+
 def test_a_restart_reads_mounts_back_without_options() -> None:
-    mounts, problem = parse_resource_txt(RESOURCE.format("/a:/b:ro,vol:/opt/x:wd"))
+    restored, problem = read_resource_txt(
+        RESOURCE.format("/a:/b:ro,vol:/opt/x:wd"), SLOT_TYPES
+    )
     assert problem is None
-    assert mounts is not None
+    assert restored is not None
+    mounts = restored[1]
     assert [(m.type, m.source, m.target, m.permission, m.opts) for m in mounts] == [
         ("bind", "/a", "/b", "ro", None),
         ("volume", "vol", "/opt/x", "wd", None),
@@ -133,3 +144,16 @@ def test_edges_link_paths_to_their_parents_and_containers_to_everything() -> Non
     assert (0, 2) in edges
     assert (1, 2) not in edges  # disjoint subtrees are independent
     assert {(0, 3), (1, 3), (2, 3), (3, 4)} <= set(edges)
+
+
+def test_a_restart_reads_allocations_back_as_legacy_rounds_them() -> None:
+    text = RESOURCE.format("") + "CPU_SHARES=0:1,3:1\nMEM_SHARES=root:1.18m\n"
+    restored, problem = read_resource_txt(text, SLOT_TYPES)
+    assert problem is None
+    assert restored is not None
+    spec = restored[0]
+    # 1234567 bytes were written as 1.18m (H21): reading it back loses bytes
+    assert spec.allocations == (
+        ("cpu", (("cpu", (("0", "1"), ("3", "1"))),)),
+        ("mem", (("mem", (("root", str(int(1.18 * 2**20))),)),)),
+    )

@@ -1,0 +1,1 @@
+# kplan sample placeholder for entrypoint.sh (not Backend.AI's file)

@@ -1,0 +1,1 @@
+# kplan sample placeholder for extract_dotfiles.py (not Backend.AI's file)

@@ -1,0 +1,1 @@
+# kplan sample placeholder for fantompass.py (not Backend.AI's file)

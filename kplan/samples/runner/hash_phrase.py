@@ -1,0 +1,1 @@
+# kplan sample placeholder for hash_phrase.py (not Backend.AI's file)

@@ -1,0 +1,1 @@
+# kplan sample placeholder for yank.sh (not Backend.AI's file)
