@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 # The runner files prepare_scratch copies (§4.3); facts.runner.files
 # may carry any of them, and nothing else.
@@ -47,6 +48,17 @@ class RunnerAssets:
 
     files: tuple[RunnerAsset, ...]
     has_dropbear: bool
+
+
+def parse_id(value: str) -> Any:
+    """Ids the agent gets as ``UUID`` (``KernelId(UUID(...))``); others verbatim.
+
+    So upper-case ids become the lower-case directory names legacy makes.
+    """
+    try:
+        return UUID(value)
+    except ValueError:
+        return value
 
 
 def parse_umask(value: Any) -> int:

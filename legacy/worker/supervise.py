@@ -181,12 +181,7 @@ def run_runner(
     _, status = os.waitpid(pid, 0)
     if not data:
         message = f"legacy runner died without a report (wait status {status})"
-        return {
-            "container_configs": [],
-            "kernel": None,
-            "logs": [],
-            "error": simple_error("RunnerCrashed", message, "runner"),
-        }
+        return {"error": simple_error("RunnerCrashed", message, "runner")}
     return decode_report(data)
 
 
