@@ -1,8 +1,8 @@
-"""Reading the context's ``facts``: umask, the runner's identity and ``facts.runner``.
+"""Reading the context's ``facts``: ids, umask, the runner's identity, the runner dir.
 
-``facts.runner`` is input substitution 2: the runner files legacy copies. It is
-decoded here, refused by ``refusal`` when it cannot be laid out, and shown to legacy
-by ``overlay``.
+``facts.runner`` (with ``facts.seccomp_profile_base64``) is input substitution 2: the
+runner directory legacy reads. It is decoded here, refused by ``request_checks``
+when it cannot be laid out, and shown to legacy by ``runner_overlay``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from uuid import UUID
 
 # The runner files prepare_scratch copies (§4.3); facts.runner.files
 # may carry any of them, and nothing else.
+SECCOMP_PROFILE = "default-seccomp.json"  # start_container reads it (§14.3)
 RUNNER_ASSETS = (
     "jupyter-custom.css",
     "logo.svg",
@@ -44,10 +45,16 @@ class RunnerAsset:
 
 @dataclass(frozen=True)
 class RunnerAssets:
-    """What legacy's runner dir must show: these assets, and dropbear or not."""
+    """What legacy's runner dir must show.
+
+    The ten assets (content and mode), dropbear or not, the seccomp profile (None:
+    absent), and every other name of ``listing`` (None: no other name).
+    """
 
     files: tuple[RunnerAsset, ...]
     has_dropbear: bool
+    seccomp_profile: bytes | None = None
+    listing: tuple[str, ...] | None = None
 
 
 def parse_id(value: str) -> Any:
@@ -127,4 +134,11 @@ def runner_assets(facts: Mapping[str, Any]) -> RunnerAssets | None:
     if runner is None:
         return None
     files = tuple(decode_runner_asset(n, e) for n, e in runner["files"].items())
-    return RunnerAssets(files=files, has_dropbear=runner["has_dropbear"])
+    seccomp = facts.get("seccomp_profile_base64")
+    listing = runner.get("listing")
+    return RunnerAssets(
+        files=files,
+        has_dropbear=runner["has_dropbear"],
+        seccomp_profile=None if seccomp is None else base64.b64decode(seccomp),
+        listing=None if listing is None else tuple(listing),
+    )

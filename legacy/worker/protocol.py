@@ -34,6 +34,7 @@ RUN_DEFAULTS: JSONObject = {
     "events": [],
     "calls": [],
     "released_ports": [],
+    "proxy_sockets": [],
     "container_configs": [],
     "logs": [],
     "error": None,
