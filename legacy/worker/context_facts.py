@@ -128,7 +128,7 @@ def _decode_content(content: Any) -> bytes:
 def runner_assets(facts: Mapping[str, Any]) -> RunnerAssets | None:
     """``facts.runner`` decoded, or None when absent (legacy then sees the real files).
 
-    Call only on validated contexts (``refusal.validate_context``): raises on bad input.
+    Call only on validated contexts (``request_checks``): raises on bad input.
     """
     runner = facts.get("runner")
     if runner is None:

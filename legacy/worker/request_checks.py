@@ -394,7 +394,7 @@ def _check_rlimits(rlimits: Any, out: list[Refusal]) -> None:
 
 
 def _check_runner_facts(runner: Any, out: list[Refusal]) -> None:
-    """``facts.runner``: only the ten asset names (they name files in the overlay)."""
+    """``facts.runner``: the ten asset names and plain listing names (overlay files)."""
     if runner is None:
         return
     if not isinstance(runner, Mapping):

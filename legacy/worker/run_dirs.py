@@ -30,7 +30,7 @@ class RunPaths:
 
     @property
     def spare(self) -> Path:
-        """Where stub 2 points legacy's absolute auto-created dirs."""
+        """Where patch 9 points legacy's absolute auto-created dirs."""
         return Path(self.aux) / "redirected-auto-dirs"
 
 

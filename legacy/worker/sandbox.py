@@ -1,4 +1,4 @@
-"""Confinement: a private mount namespace in which only the run's temp dir is writable.
+"""Confinement: a private mount namespace in which only the run's own dirs are writable.
 
 Theory of operation
 -------------------
@@ -7,9 +7,11 @@ namespace, makes ``/`` rprivate (nothing propagates back to the host), binds the
 temp dir onto itself and bind-remounts every other mount read-only
 (``MS_BIND|MS_REMOUNT`` changes the per-mount flag only, never the shared
 superblock). Then the namespace-only substitutions are installed: the runner overlay
-(input substitution 2) and, for a non-root runner, read-only views of the interpreter
-(patch 7, ``expose_runtime``). A last ``verify_confinement`` checks that nothing but
-the temp dir is writable; any gap raises ``ConfinementError`` and legacy never runs.
+(input substitution 2), the container-opts files and the proxy dir (substitutions 4
+and 3, ``host_places``) and, for a non-root runner, read-only views of the
+interpreter (patch 10, ``expose_runtime``). A last ``verify_confinement`` checks
+that nothing but the temp dir and the proxy dir (a namespace-only tmpfs) is
+writable; any gap raises ``ConfinementError`` and legacy never runs.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def prepare_sandbox(
     Order: the private read-only namespace first (``confine_to``), then the runner
     overlay (substitution 2; its mounts are remounted read-only), the container-opts
     files (substitution 4), the proxy dir (substitution 3), then the non-root views
-    of the interpreter (patch 9), then one final check that only ``paths.base`` and
+    of the interpreter (patch 10), then one final check that only ``paths.base`` and
     the proxy dir are writable.
 
     Raises:
