@@ -396,15 +396,19 @@ def test_too_few_proxy_tokens_are_refused(legacy_bridge: LegacyBridge) -> None:
 
 
 def test_container_opts_are_merged_in_order(legacy_bridge: LegacyBridge) -> None:
+    """Three documents: /etc/backend.ai (namespace only), ~/.config, the cwd."""
     opts = [
         {"HostConfig": {"CapAdd": ["NET_ADMIN"], "Memory": 1}},
-        {"HostConfig": {"Memory": 2}},
+        {"HostConfig": {"CapAdd": ["SYS_PTRACE"], "Memory": 2}},
+        {"HostConfig": {"Memory": 3}},
     ]
-    hc = host_config(
-        succeeded(legacy_bridge, document(**{"facts.container_opts": opts}))
-    )
-    assert hc["CapAdd"] == ["IPC_LOCK", "SYS_NICE", "NET_ADMIN"]
-    assert hc["Memory"] == 2
+    doc = document(**{"facts.container_opts": opts})
+    etc = Path("/etc/backend.ai")
+    before = etc.exists()
+    hc = host_config(succeeded(legacy_bridge, doc))
+    assert hc["CapAdd"] == ["IPC_LOCK", "SYS_NICE", "NET_ADMIN", "SYS_PTRACE"]
+    assert hc["Memory"] == 3
+    assert etc.exists() == before  # the host's /etc is untouched
 
 
 def test_the_listing_decides_the_runner_files(legacy_bridge: LegacyBridge) -> None:

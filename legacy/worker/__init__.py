@@ -85,7 +85,8 @@ Reply of ``run`` (every key always present; JSON shapes)
   ``inject_container_lifecycle_event`` (``kernel_id``, ``session_id``, ``event``
   e.g. ``DESTROY``, ``reason`` e.g. ``failed-to-create``/``restarting``,
   ``container_id``), ``container.start``, ``container.exec`` (``cmd``, ``user``),
-  ``networks.get`` and ``network.connect`` (``network``, ``config``).
+  ``networks.get`` and ``network.connect`` (``network``, ``config``),
+  ``alloc_map.free`` (``device``, ``alloc``: start_container's rollback).
 * ``released_ports``: host ports given back to the pool, in order (restart's clean,
   ``start_container``'s rollback).
 * ``proxy_sockets``: ``[{"path", "type": "socket"|"other", "mode"}]`` found in the

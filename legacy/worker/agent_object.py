@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compute import Computers
 from .legacy_modules import Legacy
 from .protocol import JSONObject, as_dict, to_jsonable
 
@@ -108,7 +107,7 @@ class AgentInputs:
     """What the agent stand-in is built from."""
 
     config: Any  # AgentUnifiedConfig
-    computers: Computers
+    computers: dict[str, Any]  # DeviceName -> ComputerContext
     agent_id: str
     facts: Mapping[str, Any]
 
@@ -121,7 +120,7 @@ def build_agent(
     config, facts = inputs.config, inputs.facts
     agent.local_config = config
     agent.id = inputs.agent_id
-    agent.computers = inputs.computers.contexts
+    agent.computers = inputs.computers
     agent.affinity_map = None  # only carried into AffinityHint, unused by stub 4
     agent.resource_lock = asyncio.Lock()
     agent.registry_lock = asyncio.Lock()

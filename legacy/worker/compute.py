@@ -45,23 +45,25 @@ class AllocationAnswer:
     """An alloc map that hands out the context's allocation for its device (stub 4).
 
     ``allocations`` exists because ``allocate()`` deep-copies it for its rollback;
-    ``free`` (``start_container``'s rollback) is recorded in ``freed``.
+    ``free`` (``start_container``'s rollback) is recorded in ``calls``.
     """
 
     device: str
     answer: Mapping[Any, Mapping[Any, Decimal]]
+    calls: list[JSONObject]
     allocations: dict[str, Any] = field(default_factory=dict)
-    requested: list[JSONObject] = field(default_factory=list)
-    freed: list[JSONObject] = field(default_factory=list)
 
     def allocate(self, slots: Mapping[Any, Decimal], **_hints: Any) -> Any:
         """The context's allocation for this device (a fresh copy)."""
-        self.requested.append(to_jsonable(dict(slots)))
+        del slots
         return copy.deepcopy(dict(self.answer))
 
     def free(self, device_alloc: Mapping[Any, Any]) -> None:
         """Record a release (nothing is held)."""
-        self.freed.append(to_jsonable(dict(device_alloc)))
+        alloc = to_jsonable(dict(device_alloc))
+        self.calls.append(
+            {"call": "alloc_map.free", "device": self.device, "alloc": alloc}
+        )
 
 
 class FactsComputePlugin:
@@ -168,24 +170,13 @@ def context_allocations(
     }
 
 
-@dataclass(frozen=True)
-class Computers:
-    """The agent's ``computers`` mapping and the alloc maps inside it."""
+def build_computers(
+    legacy: Legacy, context: Mapping[str, Any], calls: list[JSONObject]
+) -> dict[str, Any]:
+    """The agent's ``computers``: cpu, mem, then one per ``facts.devices`` entry.
 
-    contexts: dict[str, Any]
-    alloc_maps: dict[str, AllocationAnswer]
-
-    def freed(self) -> list[JSONObject]:
-        """Every alloc-map release, in device order."""
-        return [
-            {"device": name, "alloc": alloc}
-            for name, amap in self.alloc_maps.items()
-            for alloc in amap.freed
-        ]
-
-
-def build_computers(legacy: Legacy, context: Mapping[str, Any]) -> Computers:
-    """cpu, mem, then one plugin per ``facts.devices`` entry; fills known_slot_types."""
+    Also fills ``known_slot_types``; alloc-map releases are recorded in ``calls``.
+    """
     allocations = context_allocations(legacy, context)
     devices = as_dict(as_dict(context.get("facts")).get("devices"))
     plugins: dict[str, Any] = {
@@ -195,10 +186,9 @@ def build_computers(legacy: Legacy, context: Mapping[str, Any]) -> Computers:
     for name, answers in devices.items():
         plugins[str(name)] = FactsComputePlugin(legacy, str(name), as_dict(answers))
     contexts: dict[str, Any] = {}
-    alloc_maps: dict[str, AllocationAnswer] = {}
     for name, plugin in plugins.items():
         answer = allocations.get(name, {})
-        alloc_maps[name] = amap = AllocationAnswer(device=name, answer=answer)
+        amap = AllocationAnswer(device=name, answer=answer, calls=calls)
         ids = dict.fromkeys(dev for per_dev in answer.values() for dev in per_dev)
         contexts[name] = legacy.ComputerContext(
             instance=plugin,
@@ -206,7 +196,7 @@ def build_computers(legacy: Legacy, context: Mapping[str, Any]) -> Computers:
             alloc_map=amap,
         )
     install_known_slot_types(legacy, plugins.values())
-    return Computers(contexts=contexts, alloc_maps=alloc_maps)
+    return contexts
 
 
 def install_known_slot_types(legacy: Legacy, plugins: Any) -> None:

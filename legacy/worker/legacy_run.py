@@ -23,7 +23,7 @@ from typing import Any
 
 from .agent_config import build_agent_config
 from .agent_object import AgentInputs, AgentRecords, build_agent
-from .compute import Computers, build_computers, context_allocations
+from .compute import build_computers, context_allocations
 from .context_facts import parse_id
 from .docker_recorder import DockerRecorder, install_fake_docker
 from .host_answers import install_host_answers
@@ -86,7 +86,6 @@ class LegacyRun:
         self.reached_init: list[str] = []
         self.notes: list[JSONObject] = []
         self.agent: Any = None
-        self.computers: Computers | None = None
         # len() of records.kernels/contexts/starts and of the creates before the phase
         self.phase_marks = (0, 0, 0, 0)
 
@@ -136,10 +135,9 @@ class LegacyRun:
             self.scratch_root,
             self.spare,
         )
-        self.computers = build_computers(legacy, self.context)
         inputs = AgentInputs(
             config=config,
-            computers=self.computers,
+            computers=build_computers(legacy, self.context, self.records.calls),
             agent_id=str(self.context["agent_id"]),
             facts=facts,
         )
