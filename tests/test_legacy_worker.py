@@ -417,3 +417,33 @@ def test_the_listing_decides_the_runner_files(legacy_bridge: LegacyBridge) -> No
     reply = run(legacy_bridge, doc)
     assert reply["error"]["type"] == "FileNotFoundError"
     assert reply["error"]["step"] == "mount_static_binary"
+
+
+def test_dotfile_hazards_are_refused_before_running(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    dotfiles = [
+        {"path": "/etc/evil", "data": "x", "perm": "644"},
+        {"path": ".vimrc", "data": "set nu", "perm": "600"},
+    ]
+    doc = document(**{"kernel_config.internal_data": {"dotfiles": dotfiles}})
+    reply = run(legacy_bridge, doc)
+    assert reply["scratch_root"] is None
+    (refusal,) = reply["refused"]
+    assert refusal["field"] == "kernel_config.internal_data.dotfiles.0.path"
+    assert refusal["hazard"].startswith("H1/H2")
+
+
+def test_dotfiles_are_written_by_prepare_container(legacy_bridge: LegacyBridge) -> None:
+    dotfiles = [{"path": ".vimrc", "data": "set nu", "perm": "600"}]
+    doc = document(**{"kernel_config.internal_data": {"dotfiles": dotfiles}})
+    reply = succeeded(legacy_bridge, doc)
+    assert reply["contents"][f"{KID}/work/.vimrc"] == "set nu\n"
+    assert tree(reply)[f"{KID}/work/.vimrc"]["mode"] == "0o600"
+
+
+def test_a_run_past_its_timeout_is_killed(legacy_bridge: LegacyBridge) -> None:
+    reply = cast("dict[str, Any]", legacy_bridge.run(document(), timeout=0.01))
+    assert reply["ok"] is False
+    assert reply["error"]["type"] == "Timeout"
+    assert succeeded(legacy_bridge, document())["create"] is not None  # still serving
