@@ -447,3 +447,24 @@ def test_a_run_past_its_timeout_is_killed(legacy_bridge: LegacyBridge) -> None:
     assert reply["ok"] is False
     assert reply["error"]["type"] == "Timeout"
     assert succeeded(legacy_bridge, document())["create"] is not None  # still serving
+
+
+def test_a_restart_in_a_cooling_pool_fails_in_restart_kernel(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    """The first run's released ports are in their reuse cooldown (60 s).
+
+    The restart's create_kernel fails (PortPoolExhaustedError); restart_kernel logs
+    it and then fails itself reading the new kernel's container_id.
+    """
+    doc = document(
+        restarting=True, **{"facts.host_ports": [30000, 30001, 30002, 30003, 30004]}
+    )
+    reply = run(legacy_bridge, doc)
+    assert reply["error"]["type"] == "KeyError"
+    assert (reply["error"]["phase"], reply["error"]["step"]) == (
+        "restart",
+        "restart_kernel",
+    )
+    assert any("swallowed" in entry["message"] for entry in reply["logs"])
+    assert reply["released_ports"] == [30000, 30001, 30002, 30003]

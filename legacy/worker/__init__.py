@@ -98,11 +98,13 @@ Reply of ``run`` (every key always present; JSON shapes)
   ``resource_spec.allocations``).
 * ``error``: null, or ``{"type", "message", "step" (the innermost legacy function
   it passed through), "phase" ("setup"|"create"|"restart"), "traceback"}``; a
-  legacy failure is a result (the partial tree and records are returned). A failure
-  of the restart's ``create_kernel``, which ``restart_kernel`` only logs, is
-  reported here too. The worker's own: ``Timeout`` (the run was killed; the tree is
-  the host-side view), ``ConfinementError`` (sandbox not established; legacy did
-  not run), ``RunnerCrashed`` / ``SupervisorCrashed``.
+  legacy failure is a result (the partial tree and records are returned).
+  ``restart_kernel`` only logs a failure of its ``create_kernel``: when it then
+  returns, that failure is the ``error``; when it then raises (reading the new
+  kernel's ``container_id``), its exception is, and a log note names the first.
+  The worker's own: ``Timeout`` (the run was killed; the tree is the host-side
+  view), ``ConfinementError`` (sandbox not established; legacy did not run),
+  ``RunnerCrashed`` / ``SupervisorCrashed``.
 
 Process layout of one ``run``
 -----------------------------

@@ -171,7 +171,14 @@ class LegacyRun:
         raise RuntimeError(msg)
 
     async def restart(self, image_ref: Any) -> None:
-        """The real ``restart_kernel``; its swallowed create failure is re-raised."""
+        """The real ``restart_kernel``, to B18.
+
+        ``restart_kernel`` only logs a failure of its ``create_kernel`` call and then
+        reads the kernel record, which may itself raise (e.g. ``KeyError
+        'container_id'`` when the failure came before the container existed): that
+        exception is the result, with a note naming the swallowed one. When it
+        returns normally instead, the swallowed failure is the result.
+        """
         agent = self.agent
         real_create = agent.create_kernel
         failures: list[Exception] = []
@@ -188,13 +195,22 @@ class LegacyRun:
             dict(as_dict(self.context.get("updating_kernel_config")))
         )
         try:
-            await self.until_init(
-                agent.restart_kernel(self.ownership(None), image_ref, updating)
-            )
-        except RuntimeError:
-            if failures:  # restart_kernel logged it and went on
-                raise failures[0] from None
+            await agent.restart_kernel(self.ownership(None), image_ref, updating)
+        except StopAtInit:
+            return
+        except Exception:
+            for failure in failures:
+                self.notes.append(
+                    log_entry(
+                        "restart_kernel swallowed the failure of create_kernel"
+                        f"(restarting=True): {type(failure).__name__}: {failure}"
+                    )
+                )
             raise
+        if failures:  # restart_kernel logged it and returned
+            raise failures[0]
+        msg = "restart_kernel returned without reaching kernel_obj.init (B18)"
+        raise RuntimeError(msg)
 
     async def clean_for_restart(self, kernel_id: Any) -> None:
         """What the CLEAN handler does for a restarting kernel (``DESTROY`` answered).
