@@ -82,7 +82,7 @@ class LegacyBridge:
     def run(
         self, context: Mapping[str, object], timeout: float = 60.0
     ) -> dict[str, object]:
-        """Run legacy on a context document; the worker's reply (worker/__main__.py)."""
+        """Run legacy on a context document; the worker's reply (see legacy/worker)."""
         if self._process is None:
             self.start()
         return self._request(

@@ -1,4 +1,4 @@
-"""Stub 2: a real ``AgentUnifiedConfig`` that does not ``mkdir`` on the host.
+"""Patch 9: a real ``AgentUnifiedConfig`` that does not ``mkdir`` on the host.
 
 Theory of operation
 -------------------

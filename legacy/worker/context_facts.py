@@ -1,8 +1,8 @@
-"""Reading the context's ``facts``: umask, the runner's identity and ``facts.runner``.
+"""Reading the context's ``facts``: ids, umask, the runner's identity, the runner dir.
 
-``facts.runner`` is input substitution 2: the runner files legacy copies. It is
-decoded here, refused by ``refusal`` when it cannot be laid out, and shown to legacy
-by ``overlay``.
+``facts.runner`` (with ``facts.seccomp_profile_base64``) is input substitution 2: the
+runner directory legacy reads. It is decoded here, refused by ``request_checks``
+when it cannot be laid out, and shown to legacy by ``runner_overlay``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 # The runner files prepare_scratch copies (§4.3); facts.runner.files
 # may carry any of them, and nothing else.
+SECCOMP_PROFILE = "default-seccomp.json"  # start_container reads it (§14.3)
 RUNNER_ASSETS = (
     "jupyter-custom.css",
     "logo.svg",
@@ -43,10 +45,27 @@ class RunnerAsset:
 
 @dataclass(frozen=True)
 class RunnerAssets:
-    """What legacy's runner dir must show: these assets, and dropbear or not."""
+    """What legacy's runner dir must show.
+
+    The ten assets (content and mode), dropbear or not, the seccomp profile (None:
+    absent), and every other name of ``listing`` (None: no other name).
+    """
 
     files: tuple[RunnerAsset, ...]
     has_dropbear: bool
+    seccomp_profile: bytes | None = None
+    listing: tuple[str, ...] | None = None
+
+
+def parse_id(value: str) -> Any:
+    """Ids the agent gets as ``UUID`` (``KernelId(UUID(...))``); others verbatim.
+
+    So upper-case ids become the lower-case directory names legacy makes.
+    """
+    try:
+        return UUID(value)
+    except ValueError:
+        return value
 
 
 def parse_umask(value: Any) -> int:
@@ -109,10 +128,17 @@ def _decode_content(content: Any) -> bytes:
 def runner_assets(facts: Mapping[str, Any]) -> RunnerAssets | None:
     """``facts.runner`` decoded, or None when absent (legacy then sees the real files).
 
-    Call only on validated contexts (``refusal.validate_context``): raises on bad input.
+    Call only on validated contexts (``request_checks``): raises on bad input.
     """
     runner = facts.get("runner")
     if runner is None:
         return None
     files = tuple(decode_runner_asset(n, e) for n, e in runner["files"].items())
-    return RunnerAssets(files=files, has_dropbear=runner["has_dropbear"])
+    seccomp = facts.get("seccomp_profile_base64")
+    listing = runner.get("listing")
+    return RunnerAssets(
+        files=files,
+        has_dropbear=runner["has_dropbear"],
+        seccomp_profile=None if seccomp is None else base64.b64decode(seccomp),
+        listing=None if listing is None else tuple(listing),
+    )

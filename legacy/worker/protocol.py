@@ -20,6 +20,27 @@ log = logging.getLogger("kplan.legacy_worker")
 JSONObject = dict[str, Any]
 
 
+# What a run reports when it has nothing for a key (package docstring, "Reply").
+RUN_DEFAULTS: JSONObject = {
+    "tree": [],
+    "contents": {},
+    "create": None,
+    "first_create": None,
+    "environ": None,
+    "service_ports": None,
+    "cmdargs": None,
+    "kernel": None,
+    "kconfig": None,
+    "events": [],
+    "calls": [],
+    "released_ports": [],
+    "proxy_sockets": [],
+    "container_configs": [],
+    "logs": [],
+    "error": None,
+}
+
+
 def as_dict(value: Any) -> Mapping[str, Any]:
     """Return ``value`` when it is a JSON object, else an empty mapping."""
     return value if isinstance(value, Mapping) else {}
@@ -76,12 +97,7 @@ def response(request_id: Any, **fields: Any) -> JSONObject:
         "id": request_id,
         "ok": False,
         "scratch_root": None,
-        "tree": [],
-        "contents": {},
-        "container_configs": [],
-        "kernel": None,
-        "logs": [],
-        "error": None,
+        **RUN_DEFAULTS,
         "refused": None,
     }
     body.update(fields)
@@ -95,14 +111,7 @@ def bad_request(request_id: Any, message: str) -> JSONObject:
 
 def not_run(error: JSONObject) -> JSONObject:
     """Report body of a run in which legacy never started."""
-    return {
-        "container_configs": [],
-        "kernel": None,
-        "logs": [],
-        "tree": [],
-        "contents": {},
-        "error": error,
-    }
+    return {**RUN_DEFAULTS, "error": error}
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -1,4 +1,8 @@
-"""The temp dir of one run: ``$TMPDIR/kplan-legacy-*``, ``scratch/`` and ``aux/``."""
+"""The temp dir of one run: ``$TMPDIR/kplan-legacy-*``, ``scratch/`` and ``aux/``.
+
+``aux/`` is the runner's cwd and holds its HOME (``aux/home``), the redirected
+auto-created dirs of the agent config and the runner overlay.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,13 @@ class RunPaths:
     aux: str  # runner cwd; relative AutoDirectoryPath defaults land here
 
     @property
+    def home(self) -> str:
+        """The runner's HOME (legacy reads ``~/.config/backend.ai/`` there)."""
+        return os.path.join(self.aux, "home")
+
+    @property
     def spare(self) -> Path:
-        """Where stub 2 points legacy's absolute auto-created dirs."""
+        """Where patch 9 points legacy's absolute auto-created dirs."""
         return Path(self.aux) / "redirected-auto-dirs"
 
 
@@ -31,7 +40,9 @@ def make_paths() -> RunPaths:
     scratch, aux = os.path.join(base, "scratch"), os.path.join(base, "aux")
     os.mkdir(scratch, 0o700)
     os.mkdir(aux, 0o700)
-    return RunPaths(base=base, scratch=scratch, aux=aux)
+    paths = RunPaths(base=base, scratch=scratch, aux=aux)
+    os.mkdir(paths.home, 0o700)
+    return paths
 
 
 def remove_run_dir(paths: RunPaths) -> list[JSONObject]:

@@ -1,4 +1,4 @@
-"""The runner process: takes the facts' identity, stubs Docker, runs legacy, reports.
+"""The runner process: takes the facts' identity, runs legacy, reports.
 
 It is forked by the supervisor inside the private namespace and never returns: its
 last act is ``report_and_exit`` (the run's result plus legacy's log records).
@@ -19,7 +19,6 @@ from .legacy_run import LegacyRun
 from .libc import set_pdeathsig
 from .protocol import JSONObject, as_dict, error_json, report_and_exit
 from .run_dirs import RunPaths
-from .stubs import install_fake_docker
 
 
 class LogCapture(logging.Handler):
@@ -61,27 +60,31 @@ def drop_privileges(uid: int, gid: int) -> None:
 def runner_main(
     legacy: Legacy, context: Mapping[str, Any], paths: RunPaths, result_fd: int
 ) -> None:
-    """Runner process body: identity, stub Docker, run legacy, report; never returns."""
+    """Runner process body: identity, run legacy, report; never returns."""
     capture = LogCapture()
     try:
-        _become_runner(legacy, context, paths)
+        _become_runner(context, paths)
         capture.install()
         run = LegacyRun(legacy, context, Path(paths.scratch), paths.spare)
         result = asyncio.run(run.run())
     except BaseException as exc:  # noqa: BLE001 - report anything, including SystemExit
         error = error_json(exc, "runner_setup")
-        result = {"container_configs": [], "kernel": None, "error": error}
-    result["logs"] = capture.records
+        result = {"error": error}
+    result["logs"] = list(result.get("logs", [])) + capture.records
     report_and_exit(result_fd, result)
 
 
-def _become_runner(legacy: Legacy, context: Mapping[str, Any], paths: RunPaths) -> None:
-    """Die with the supervisor; cwd ``aux/``; the facts' umask and identity; stub 1."""
+def _become_runner(context: Mapping[str, Any], paths: RunPaths) -> None:
+    """Die with the supervisor; cwd ``aux/``, HOME ``aux/home``; umask and identity.
+
+    The cwd and the home dir are two of the places legacy looks for
+    ``agent-docker-container-opts.json`` (§14.4 step 7; substitution 4).
+    """
     set_pdeathsig()
     facts = as_dict(context.get("facts"))
     os.chdir(paths.aux)
+    os.environ["HOME"] = paths.home
     os.umask(parse_umask(facts.get("umask")))
     identity = runner_identity(facts)
     if identity is not None:
         drop_privileges(*identity)
-    install_fake_docker(legacy, [str(v) for v in facts.get("docker_volumes") or []])

@@ -1,15 +1,20 @@
-"""Input substitution 2: the runner files legacy sees are the facts' (namespace only).
+"""Input substitution 2: the runner dir legacy sees is the facts' (namespace only).
 
 Theory of operation
 -------------------
-prepare_scratch copies ten files of the ai.backend.runner package (§4.3) and
-prepare_ssh needs its dropbearmulti.<arch>.bin (§8 step 2). Both locate them
-through files("ai.backend.runner") and call .resolve() on the result, so the
-package directory itself must show the facts' files: aux/runner-overlay/ is built
-with the facts' assets (content, mode) plus read-only binds of every other real
-entry (big binaries: bound, never copied; dropbear only when has_dropbear), then
-bound over the real runner dir and remounted read-only. Nothing propagates out of
-the private namespace; the host's runner dir is never written.
+prepare_scratch copies ten files of the ai.backend.runner package (§4.3),
+prepare_ssh needs its dropbearmulti.<arch>.bin (§8 step 2), mount_krunner globs
+and checks the kernel-runner files (§9.2) and start_container reads
+default-seccomp.json (§14.3). All locate them through files("ai.backend.runner")
+(.resolve()d), so the package directory itself must show the facts:
+aux/runner-overlay/ is built with the facts' ten assets (content, mode), the facts'
+seccomp profile (absent when null), dropbear only when has_dropbear, and every
+other name of facts.runner.listing: a read-only bind of the real entry (big
+binaries: bound, never copied), or an empty placeholder file when this machine's
+runner dir lacks it (mount_krunner only checks existence and names the path).
+A real entry the listing does not name is not there. The overlay is then bound over
+the real runner dir and remounted read-only. Nothing propagates out of the private
+namespace; the host's runner dir is never written.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import stat
 from collections.abc import Sequence
 
-from .context_facts import RUNNER_ASSETS, RunnerAsset, RunnerAssets
+from .context_facts import RUNNER_ASSETS, SECCOMP_PROFILE, RunnerAsset, RunnerAssets
 from .errors import ConfinementError
 from .legacy_modules import Legacy
 from .libc import MS_BIND, MS_NODEV, MS_NOSUID, MS_REC, sys_mount
@@ -42,13 +47,16 @@ def install_runner_overlay(
     """
     real = os.path.realpath(legacy.runner_dir)
     overlay = os.path.join(paths.aux, RUNNER_OVERLAY)
-    hidden = set(RUNNER_ASSETS) | (
-        set() if assets.has_dropbear else {legacy.dropbear_name}
-    )
+    wanted = shown_names(assets, legacy.dropbear_name)
     try:
         _make_overlay_dir(real, overlay)
-        bound = _bind_real_entries(real, overlay, hidden)
+        bound = _bind_real_entries(real, overlay, wanted)
         _write_assets(overlay, assets.files, owner)
+        if assets.seccomp_profile is not None:
+            profile = RunnerAsset(SECCOMP_PROFILE, 0o644, assets.seccomp_profile)
+            _write_assets(overlay, [profile], owner)
+        for name in sorted(wanted - bound - {legacy.dropbear_name}):
+            _write_assets(overlay, [RunnerAsset(name, 0o644, b"")], owner)
         sys_mount(overlay, real, MS_BIND | MS_REC)
         remount_readonly_below(real, MS_NOSUID | MS_NODEV)
     except OSError as exc:
@@ -64,6 +72,15 @@ def install_runner_overlay(
     return warnings
 
 
+def shown_names(assets: RunnerAssets, dropbear_name: str) -> set[str]:
+    """The names besides the assets and the profile that the overlay shows."""
+    written = {*RUNNER_ASSETS, SECCOMP_PROFILE}
+    names = set(assets.listing or ()) - written - {dropbear_name}
+    if assets.has_dropbear:
+        names.add(dropbear_name)
+    return names
+
+
 def _make_overlay_dir(real: str, overlay: str) -> None:
     """An empty dir with the real runner dir's mode and owner."""
     st = os.stat(real)
@@ -72,8 +89,8 @@ def _make_overlay_dir(real: str, overlay: str) -> None:
     os.chmod(overlay, stat.S_IMODE(st.st_mode))
 
 
-def _bind_real_entries(real: str, overlay: str, hidden: set[str]) -> set[str]:
-    """Show every real entry not in ``hidden`` in ``overlay``; returns the names shown.
+def _bind_real_entries(real: str, overlay: str, wanted: set[str]) -> set[str]:
+    """Show every real entry in ``wanted`` in ``overlay``; returns the names shown.
 
     Files and dirs are bind-mounted onto placeholders (same inode, so ``.resolve()``
     and exec behave as on the real dir); symlinks are recreated with the same text,
@@ -81,7 +98,7 @@ def _bind_real_entries(real: str, overlay: str, hidden: set[str]) -> set[str]:
     """
     shown = set()
     for name in sorted(os.listdir(real)):
-        if name in hidden:
+        if name not in wanted:
             continue
         _show_entry(os.path.join(real, name), os.path.join(overlay, name))
         shown.add(name)

@@ -1,4 +1,4 @@
-"""Confinement: a private mount namespace in which only the run's temp dir is writable.
+"""Confinement: a private mount namespace in which only the run's own dirs are writable.
 
 Theory of operation
 -------------------
@@ -7,9 +7,11 @@ namespace, makes ``/`` rprivate (nothing propagates back to the host), binds the
 temp dir onto itself and bind-remounts every other mount read-only
 (``MS_BIND|MS_REMOUNT`` changes the per-mount flag only, never the shared
 superblock). Then the namespace-only substitutions are installed: the runner overlay
-(input substitution 2) and, for a non-root runner, read-only views of the interpreter
-(patch 7, ``expose_runtime``). A last ``verify_confinement`` checks that nothing but
-the temp dir is writable; any gap raises ``ConfinementError`` and legacy never runs.
+(input substitution 2), the container-opts files and the proxy dir (substitutions 4
+and 3, ``host_places``) and, for a non-root runner, read-only views of the
+interpreter (patch 10, ``expose_runtime``). A last ``verify_confinement`` checks
+that nothing but the temp dir and the proxy dir (a namespace-only tmpfs) is
+writable; any gap raises ``ConfinementError`` and legacy never runs.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import os
 import stat
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .context_facts import runner_assets, runner_identity
 from .errors import ConfinementError
+from .host_places import install_container_opts, install_proxy_dir
 from .legacy_modules import Legacy
 from .libc import (
     MS_BIND,
@@ -39,15 +43,24 @@ from .run_dirs import RunPaths
 from .runner_overlay import install_runner_overlay
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """What ``prepare_sandbox`` made: notes for the log, the proxy dir (if any)."""
+
+    notes: list[str]
+    proxy_dirs: list[str]
+
+
 def prepare_sandbox(
     legacy: Legacy, context: Mapping[str, Any], paths: RunPaths
-) -> list[str]:
-    """Confine, then make the namespace-only changes; returns notes for the log.
+) -> Sandbox:
+    """Confine, then make the namespace-only changes.
 
     Order: the private read-only namespace first (``confine_to``), then the runner
-    overlay (input substitution 2; its mounts are remounted read-only), then the
-    non-root views of the interpreter (patch 7), then one final check that only
-    ``paths.base`` is writable.
+    overlay (substitution 2; its mounts are remounted read-only), the container-opts
+    files (substitution 4), the proxy dir (substitution 3), then the non-root views
+    of the interpreter (patch 10), then one final check that only ``paths.base`` and
+    the proxy dir are writable.
 
     Raises:
         ConfinementError: (or ``OSError``) the sandbox is incomplete.
@@ -56,12 +69,15 @@ def prepare_sandbox(
     identity = runner_identity(facts)
     confine_to(paths.base)
     if identity is not None:
-        for path in (paths.base, paths.scratch, paths.aux):
+        for path in (paths.base, paths.scratch, paths.aux, paths.home):
             os.chown(path, *identity)
     notes: list[str] = []
+    owner = identity or (0, 0)
     assets = runner_assets(facts)
     if assets is not None:
-        notes += install_runner_overlay(legacy, assets, paths, identity or (0, 0))
+        notes += install_runner_overlay(legacy, assets, paths, owner)
+    install_container_opts(facts, paths, owner)
+    proxy_dirs = install_proxy_dir(legacy, context, owner)
     if identity is not None:
         covered = expose_runtime(*identity)
         log.debug(
@@ -69,8 +85,8 @@ def prepare_sandbox(
             covered,
             identity[0],
         )
-    verify_confinement(paths.base)
-    return notes
+    verify_confinement([paths.base, *proxy_dirs])
+    return Sandbox(notes=notes, proxy_dirs=proxy_dirs)
 
 
 def confine_to(writable_root: str) -> None:
@@ -94,15 +110,18 @@ def confine_to(writable_root: str) -> None:
             remount_readonly(entry)
         except OSError as exc:
             failures.append(f"{entry.mount_point}: {exc}")
-    verify_confinement(writable_root, failures)
+    verify_confinement([writable_root], failures)
 
 
-def verify_confinement(writable_root: str, failures: Sequence[str] = ()) -> None:
-    """Raise ``ConfinementError`` if a reachable mount outside the root is writable."""
+def verify_confinement(
+    writable_roots: Sequence[str], failures: Sequence[str] = ()
+) -> None:
+    """Raise ``ConfinementError`` if a reachable mount outside the roots is writable."""
     still_writable = [
         e.mount_point
         for e in visible_mounts(read_mountinfo())
-        if not is_within(e.mount_point, writable_root) and "ro" not in e.options
+        if not any(is_within(e.mount_point, root) for root in writable_roots)
+        and "ro" not in e.options
     ]
     if still_writable:
         msg = (

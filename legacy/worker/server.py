@@ -2,7 +2,7 @@
 
 ``main`` keeps private copies of stdin/stdout for the protocol, imports legacy once,
 and answers each request line with one response line (``handle_line``). A ``run``
-is refused (``refusal``) or forked (``supervise.fork_run``) in a fresh temp dir.
+is refused (``request_checks``) or forked (``supervise.fork_run``) in a fresh temp dir.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import contextlib
 import os
 import select
 import signal
+import stat
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -153,17 +154,32 @@ def supervise(
 ) -> JSONObject:
     """Confine, run legacy, snapshot, unmount; returns the response body (minus id)."""
     try:
-        notes = prepare_sandbox(legacy, context, paths)
+        sandbox = prepare_sandbox(legacy, context, paths)
     except (OSError, ConfinementError) as exc:
         return not_run(error_json(exc, "confine"))
     result = run_runner(legacy, context, paths)
     snap = snapshot_tree(paths.scratch, snapshot_rules(context))
     result["tree"], result["contents"] = snap.tree, snap.contents
-    logs = [log_entry(n) for n in notes] + list(result.get("logs", []))
+    result["proxy_sockets"] = list_sockets(sandbox.proxy_dirs)
+    logs = [log_entry(n) for n in sandbox.notes] + list(result.get("logs", []))
     logs += [log_entry(p) for p in snap.problems]
     logs += [log_entry(f"unmount failed: {e}") for e in unmount_below(paths.base)]
     result["logs"] = logs
     return result
+
+
+def list_sockets(directories: Sequence[str]) -> list[JSONObject]:
+    """What legacy left in the namespace-only proxy dirs (path, type, mode)."""
+    found: list[JSONObject] = []
+    for directory in directories:
+        for name in sorted(os.listdir(directory)):
+            st = os.lstat(os.path.join(directory, name))
+            kind = "socket" if stat.S_ISSOCK(st.st_mode) else "other"
+            mode = "0o" + format(stat.S_IMODE(st.st_mode), "o")
+            found.append(
+                {"path": os.path.join(directory, name), "type": kind, "mode": mode}
+            )
+    return found
 
 
 def run_runner(
@@ -181,12 +197,7 @@ def run_runner(
     _, status = os.waitpid(pid, 0)
     if not data:
         message = f"legacy runner died without a report (wait status {status})"
-        return {
-            "container_configs": [],
-            "kernel": None,
-            "logs": [],
-            "error": simple_error("RunnerCrashed", message, "runner"),
-        }
+        return {"error": simple_error("RunnerCrashed", message, "runner")}
     return decode_report(data)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .legacy_inputs import parse_kernel_id
+from .context_facts import parse_id
 from .protocol import JSONObject
 
 CONTENT_SIZE_LIMIT = 65536
@@ -45,9 +45,9 @@ def snapshot_rules(context: Mapping[str, Any]) -> SnapshotRules:
     multi-GB image is what made hostfile runs slow, and its bytes (a fresh ext4) are
     not compared anyway. The host key pair (§8 step 3) is random: digest kept, marked
     volatile. Names as legacy makes them (UUID ids lower-cased, see
-    ``inputs.parse_kernel_id``).
+    ``context_facts.parse_id``).
     """
-    kid = str(parse_kernel_id(str(context.get("kernel_id"))))
+    kid = str(parse_id(str(context.get("kernel_id"))))
     image = f"{kid}.img"
     host_key = f"{kid}/config/ssh/dropbear_rsa_host_key"
     return SnapshotRules(
