@@ -17,7 +17,15 @@ from returns.result import Failure, Success
 from effects import Tree, decode_tree, kernel_entries, tree_from_document
 from executor import snapshot
 from legacy import LegacyBridge
-from planner import Context, Diff, Difference, compare, compile_plan
+from planner import (
+    Context,
+    Diff,
+    Difference,
+    Outcome,
+    compare,
+    compile_plan,
+    legacy_inputs,
+)
 
 __all__ = ["LegacyOutcome", "against_legacy", "against_tree", "kernel_subtrees"]
 
@@ -60,8 +68,8 @@ def against_tree(ctx: Context, quirks: tuple[str, ...], target: Path) -> Diff | 
                 return f"{target}: {error}"
             case _:
                 raise AssertionError("unreachable")  # returns#1361
-    other = kernel_subtrees(tree, ctx.kernel_id)
-    return compare(ctx, plan, other, other_content=reader, quirks=quirks)
+    other = Outcome(tree=kernel_subtrees(tree, ctx.kernel_id), content=reader)
+    return compare(ctx, plan, other, quirks=quirks)
 
 
 def against_legacy(
@@ -70,8 +78,12 @@ def against_legacy(
     quirks: tuple[str, ...],
     bridge: LegacyBridge,
 ) -> tuple[Diff | None, LegacyOutcome]:
-    """Run legacy on ``document`` and compare; ``None`` if the worker refused it."""
-    reply = bridge.run(document)
+    """Run legacy on ``document`` and compare; ``None`` if the worker refused it.
+
+    ``document`` is the completed context document (facts included); legacy gets
+    its normalised inputs (``planner.legacy_inputs``), exactly what kplan planned.
+    """
+    reply = bridge.run(_known_image({**document, **legacy_inputs(ctx)}, ctx))
     error = reply.get("error")
     outcome = LegacyOutcome(
         refused=_list(reply, "refused"),
@@ -83,16 +95,7 @@ def against_legacy(
         return None, outcome
     moved = _at_root(ctx, PurePosixPath(root))
     plan = compile_plan(moved, quirks).unwrap()
-    tree = tree_from_document(reply.get("tree"))
-    contents = reply.get("contents")
-    diff = compare(
-        moved,
-        plan,
-        tree,
-        other_content=_text_reader(contents if isinstance(contents, dict) else {}),
-        other_fragments=_list(reply, "container_configs"),
-        quirks=quirks,
-    )
+    diff = compare(moved, plan, _outcome(reply), quirks=quirks)
     if outcome.error is not None:
         error = Difference(
             kind="legacy-error",
@@ -104,14 +107,50 @@ def against_legacy(
     return diff, outcome
 
 
+def _known_image(document: dict[str, object], ctx: Context) -> dict[str, object]:
+    """An image not known to be missing counts as present and current, as the plan
+    has it (it pulls nothing; the executor looks again): legacy must be told."""
+    facts = document.get("facts")
+    if not isinstance(facts, dict) or facts.get("image_present") is not None:
+        return document
+    known = {"image_present": True, "image_id": ctx.image.digest}
+    return {**document, "facts": {**facts, **known}}
+
+
+def _outcome(reply: Mapping[str, object]) -> Outcome:
+    contents = reply.get("contents")
+    environ = reply.get("environ")
+    kernel = reply.get("kernel")
+    ports = reply.get("service_ports")
+    return Outcome(
+        tree=tree_from_document(reply.get("tree")),
+        content=_text_reader(contents if isinstance(contents, dict) else {}),
+        create=_create(reply.get("create")),
+        first_create=_create(reply.get("first_create")),
+        environ=None
+        if not isinstance(environ, list)
+        else tuple((str(k), str(v)) for k, v in environ),
+        service_ports=ports if isinstance(ports, list) else None,
+        kernel=kernel if isinstance(kernel, dict) else None,
+        kconfig=reply.get("kconfig"),
+    )
+
+
+def _create(value: object) -> tuple[str, object] | None:
+    if not isinstance(value, dict):
+        return None
+    return str(value.get("name")), value.get("config")
+
+
 def _list(reply: Mapping[str, object], key: str) -> list[object]:
     value = reply.get(key)
     return list(value) if isinstance(value, list) else []
 
 
 def _at_root(ctx: Context, root: PurePosixPath) -> Context:
-    local = attrs.evolve(ctx.local, scratch_root=root)
-    facts = attrs.evolve(ctx.facts, scratch_root_resolved=root)
+    container = attrs.evolve(ctx.local.container, scratch_root=str(root))
+    local = attrs.evolve(ctx.local, container=container)
+    facts = attrs.evolve(ctx.facts, scratch_root_resolved=str(root))
     return attrs.evolve(ctx, local=local, facts=facts)
 
 

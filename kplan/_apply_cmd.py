@@ -24,9 +24,11 @@ from executor import (
     rollback_journal,
     scratch_facts,
 )
+from planner import scratch_only
 
+from ._completion import compile_document, runner_dir
 from ._exit import Exit
-from ._load import compile_document, load_document, load_plan, runner_dir
+from ._load import load_document, load_plan
 from ._render import render_errors
 
 __all__ = ["apply", "journal_path", "rollback"]
@@ -53,14 +55,16 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
             raise AssertionError("unreachable")  # returns#1361
     if "steps" in document and "header" in document:
         return _from_plan_file(args.target)
-    containers = args.docker is not None
-    result = compile_document(
-        document, args.quirk, containers=containers, docker_url=args.docker
-    )
-    if isinstance(result, list):
-        sys.stderr.write(render_errors(result))
-        return Exit.ERROR
-    ctx, plan = result
+    match compile_document(document, args.quirk, docker_url=args.docker):
+        case Success((ctx, plan)):
+            pass
+        case Failure(errors):
+            sys.stderr.write(render_errors(errors))
+            return Exit.ERROR
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    if args.docker is None:
+        plan = scratch_only(plan)  # without Docker only the scratch can be applied
     return plan, ctx.facts.scratch_tree
 
 

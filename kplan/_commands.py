@@ -20,14 +20,15 @@ from legacy import (
 from planner import Context, Diff, compile_plan, context_from_document, expected_tree
 
 from ._against import LegacyOutcome, against_legacy, against_tree
-from ._exit import Exit
-from ._load import (
+from ._completion import (
     SAMPLE_KERNEL,
     Refusal,
     compile_document,
-    load_document,
-    with_facts_from,
+    complete_document,
+    refusals,
 )
+from ._exit import Exit
+from ._load import load_document
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
 
 __all__ = ["demo", "diff", "expect", "graph", "plan"]
@@ -35,14 +36,19 @@ __all__ = ["demo", "diff", "expect", "graph", "plan"]
 
 def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
     """Load and compile the context, or report why not (exit code)."""
-    match load_document(args.context):
-        case Failure(error):
-            return _refused(args, [error])
-        case Success(document):
-            result = compile_document(document, args.quirk)
+    match (
+        load_document(args.context)
+        .alt(refusals)
+        .bind(lambda doc: compile_document(doc, args.quirk))
+    ):
+        case Success((ctx, plan)):
+            for note in ctx.notes:
+                sys.stderr.write(f"kplan: note: {note}\n")
+            return ctx, plan
+        case Failure(errors):
+            return _refused(args, errors)
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    return _refused(args, result) if isinstance(result, list) else result
 
 
 def _refused(args: argparse.Namespace, errors: Sequence[Refusal]) -> int:
@@ -141,10 +147,14 @@ def _diff_legacy(args: argparse.Namespace) -> int:
 def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
     runner = legacy_runner_dir()
     assert runner is not None  # noqa: S101  (the bridge built the venv)
-    loaded = load_document(args.context).map(lambda doc: with_facts_from(doc, runner))
-    match loaded.bind(context_from_document):
-        case Failure(error):
-            return _refused(args, [error])
+    loaded = (
+        load_document(args.context)
+        .alt(refusals)
+        .bind(lambda doc: complete_document(doc, runner=runner))
+    )
+    match loaded.bind(lambda doc: context_from_document(doc).alt(list)):
+        case Failure(errors):
+            return _refused(args, errors)
         case Success(ctx):
             pass
         case _:

@@ -39,6 +39,7 @@ __all__ = [
     "Refusal",
     "compile_document",
     "complete_document",
+    "refusals",
     "runner_dir",
 ]
 
@@ -47,6 +48,11 @@ SAMPLE_KERNEL = SAMPLES / "kernel.json"
 SAMPLE_RUNNER = SAMPLES / "runner"
 
 Refusal = ContextError | PlanError
+
+
+def refusals(error: ContextError) -> list[Refusal]:
+    """One problem as the list every refusal path carries."""
+    return [error]
 
 
 def runner_dir() -> Path:

@@ -14,6 +14,7 @@ Nothing here does IO, reads a clock or draws randomness.
 """
 
 from ._compare import (
+    Outcome,
     compare,
     container_fragments,
     expected_tree,
@@ -51,6 +52,7 @@ __all__ = [
     "Diff",
     "Difference",
     "Facts",
+    "Outcome",
     "PlanError",
     "canonical_kernel_id",
     "compare",

@@ -28,9 +28,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+import attrs
 from returns.result import Failure, Result, Success
 
 from effects import (
+    AllocateHostPorts,
     Blob,
     Effect,
     Header,
@@ -49,6 +51,7 @@ from ._quirks import unknown_quirks
 from ._restart import restart_context
 from ._stage_api import Upstream
 from ._stages import OVERRIDING_STAGES, STAGES
+from ._stages.host_ports import free_ports
 from ._stages.readiness import WAIT_READY
 from ._threaded import Threaded
 from .errors import ErrorCode, PlanError
@@ -95,6 +98,7 @@ def compile_plan(
     run = ctx
     if restart_needs_first_run(ctx):
         state.run(ctx.first_run(), prefix=FIRST_RUN)
+        ctx = _after_first_run(ctx, state.steps)
     if ctx.restarting:
         match restart_context(ctx, state.tree, state.contents):
             case Success(restarted):
@@ -109,6 +113,19 @@ def compile_plan(
         return Failure(tuple(state.errors))
     steps = tuple(state.steps)
     return Success(seal(header_of(ctx), steps, state.blobs.values(), edges_of(steps)))
+
+
+def _after_first_run(ctx: Context, steps: list[Step]) -> Context:
+    """The facts a restart meets after its first run: that run's host ports are
+    back in the pool but cooling down, at its tail, so the restart takes others."""
+    taken = {
+        port
+        for step in steps
+        if isinstance(step.effect, AllocateHostPorts)
+        for port in step.effect.ports
+    }
+    free = tuple(port for port in free_ports(ctx) if port not in taken)
+    return attrs.evolve(ctx, facts=attrs.evolve(ctx.facts, host_ports=free))
 
 
 def header_of(ctx: Context) -> Header:

@@ -91,12 +91,18 @@ def base_config(ctx: Context, threaded: Threaded) -> dict[str, object]:
 
 def _labels(ctx: Context) -> dict[str, object]:
     config = ctx.kernel_config
+    # restart_kernel's ownership data has no owners: a restart's labels are null
+    owners = (
+        (None, None)
+        if ctx.restarting
+        else (config.owner_user_id, config.owner_project_id)
+    )
     return {
         "ai.backend.agent-id": ctx.agent_id,
         "ai.backend.kernel-id": ctx.kernel_id,
         "ai.backend.session-id": ctx.session_id,
-        "ai.backend.owner-user-id": config.owner_user_id,
-        "ai.backend.owner-project-id": config.owner_project_id,
+        "ai.backend.owner-user-id": owners[0],
+        "ai.backend.owner-project-id": owners[1],
         "ai.backend.owner": ctx.agent_id,
         "ai.backend.internal.block-service-ports": "1"
         if ctx.internal.block_service_ports

@@ -9,7 +9,8 @@ files. Only documented normalisations apply:
 * volatile content (the generated host key and its ``.pub``) is not compared;
 * set-like values whose legacy order is random (H22): the ``ADDITIONAL_GIDS``
   value in environ files compares as a set, ``SLOTS`` in resource files as a JSON
-  object.
+  object;
+* resource.txt's ``CID=`` lines, which only the container's create fills in.
 
 Container configs are compared as JSON documents; a difference names its JSON
 path (``[1].HostConfig.Mounts[0].ReadOnly``). A difference on a path that an
@@ -38,6 +39,10 @@ DifferenceKind = Literal[
     "owner",
     "content",
     "container-config",
+    "create-body",
+    "environ",
+    "service-ports",
+    "kernel",
     "legacy-error",
 ]
 TEXT_LIMIT = 64 * 1024
@@ -78,8 +83,14 @@ def diff_trees(
     plan_content: Reader,
     other_content: Reader,
     quirks: Mapping[str, str],
+    equal: Mapping[str, str] | None = None,
 ) -> Diff:
-    """Compare two trees (see the module docstring); ``quirks`` maps paths to labels."""
+    """Compare two trees (see the module docstring).
+
+    ``quirks`` maps paths to the quirk that explains them; ``equal`` maps paths whose
+    content the caller found equal by other means to the note that says how.
+    """
+    equal = equal or {}
     found: list[Difference] = []
     notes: list[str] = []
     for path in sorted(set(plan.nodes) | set(other.nodes), key=str):
@@ -100,7 +111,9 @@ def diff_trees(
             )
             continue
         found += _node_differences(path, mine, theirs, label)
-        if mine.type == theirs.type == "file" and not mine.volatile:
+        if str(path) in equal:
+            notes.append(f"{path}: {equal[str(path)]}")
+        elif mine.type == theirs.type == "file" and not mine.volatile:
             found += _content(
                 path, mine, theirs, plan_content, other_content, label, notes
             )
@@ -185,6 +198,8 @@ def _normalise(path: PurePosixPath, data: bytes) -> object:
     lines: list[tuple[str, object]] = []
     for line in data.decode("utf-8", "replace").split("\n"):
         key, sep, value = line.partition("=")
+        if sep and key == "CID" and name.startswith("resource"):
+            continue  # only the container's create knows the id (§14.5)
         if sep and key == "ADDITIONAL_GIDS":
             lines.append((key, tuple(sorted(value.split(",")))))
         elif sep and key == "SLOTS":

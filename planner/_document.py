@@ -63,6 +63,7 @@ __all__ = [
 Errors = tuple[ContextError, ...]
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 _LOCAL_SECTIONS = (
+    "resource",
     "container",
     "agent",
     "api",
@@ -368,21 +369,29 @@ def _checked(parsed: ContextDocument) -> Errors:
 
 
 def _check_ids(parsed: ContextDocument) -> list[ContextError]:
-    problems = []
+    """Ids are UUIDs: the agent's RPC parses them so (``KernelId(UUID(...))``)."""
+    problems = [
+        ContextError(field=name, reason=f"{value!r} is not a UUID")
+        for name, value in (
+            ("kernel_id", parsed.kernel_id),
+            ("session_id", parsed.session_id),
+        )
+        if not _is_uuid(value)
+    ]
     kernel_id = canonical_kernel_id(parsed.kernel_id)
-    if (
-        not kernel_id
-        or "/" in kernel_id
-        or kernel_id in {".", ".."}
-        or "\x00" in kernel_id
-    ):
-        reason = f"{kernel_id!r} cannot name a directory in the scratch root"
-        problems.append(ContextError(field="kernel_id", reason=reason))
     given = parsed.kernel_config.kernel_id
     if given is not None and canonical_kernel_id(given) != kernel_id:
         reason = f"{given!r} differs from the top-level kernel_id {parsed.kernel_id!r}"
         problems.append(ContextError(field="kernel_config.kernel_id", reason=reason))
     return problems
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_local(local: LocalConfig) -> list[ContextError]:

@@ -40,6 +40,7 @@ __all__ = [
     "KernelConfig",
     "KernelLifecyclesSection",
     "LocalConfig",
+    "ResourceSection",
     "ScratchType",
     "SessionType",
     "SshKeyPair",
@@ -410,6 +411,17 @@ class KernelLifecyclesSection:
 
 @final
 @attrs.frozen(kw_only=True)
+class ResourceSection:
+    """``[resource]``: the order ``allocate()`` visits devices in (§6)."""
+
+    allocation_order: tuple[str, ...] = attrs.field(
+        default=("cuda", "rocm", "tpu", "cpu", "mem"),
+        metadata=_field("device names; a requested device missing here fails"),
+    )
+
+
+@final
+@attrs.frozen(kw_only=True)
 class LocalConfig:
     """The agent's local config: the sections kernel creation reads.
 
@@ -427,7 +439,9 @@ class LocalConfig:
     kernel_lifecycles: KernelLifecyclesSection = attrs.field(
         factory=KernelLifecyclesSection, metadata=_field("[kernel-lifecycles]")
     )
-    resource: object = attrs.field(default=None, metadata=_field("unused here"))
+    resource: ResourceSection = attrs.field(
+        factory=ResourceSection, metadata=_field("[resource]")
+    )
     pyroscope: object = attrs.field(default=None, metadata=_field("unused"))
     logging: object = attrs.field(default=None, metadata=_field("unused"))
     otel: object = attrs.field(default=None, metadata=_field("unused"))
@@ -447,5 +461,6 @@ LENIENT: frozenset[type] = frozenset(
         DebugSection,
         ContainerLogsSection,
         KernelLifecyclesSection,
+        ResourceSection,
     }
 )

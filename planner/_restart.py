@@ -4,15 +4,12 @@
 its environ the final one), merges the manager's update over it
 (``{**stored, **updating}``), loads ``config/cluster.json`` and calls
 ``create_kernel`` again with those. kplan does the same from the model tree of the
-first run or from the facts' existing scratch. The pickle is read with an
-unpickler that builds nothing but JSON's types: a ``kconfig.dat`` holding anything
-else is refused, never executed.
+first run or from the facts' existing scratch (``planner._kconfig`` reads the
+pickle safely).
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
@@ -24,19 +21,12 @@ from effects import Tree
 
 from ._context import Context
 from ._inputs import ClusterInfo, KernelConfig
+from ._kconfig import KconfigError, read_kconfig
 from ._layout import config_dir
 from ._structure import structure
 from .errors import PlanError
 
 __all__ = ["restart_context"]
-
-
-class _JsonOnly(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, numbers, booleans and None only."""
-
-    def find_class(self, module: str, name: str) -> type:
-        msg = f"kconfig.dat refers to {module}.{name}: only JSON values are read"
-        raise pickle.UnpicklingError(msg)
 
 
 def _read(
@@ -70,14 +60,9 @@ def restart_context(
         missing = kconfig if stored is None else cluster
         return _fail(missing, "missing", "restart_kernel reads it: FileNotFoundError")
     try:
-        old = _JsonOnly(io.BytesIO(stored)).load()
+        old = read_kconfig(stored)
         cluster_info = orjson.loads(info)
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        orjson.JSONDecodeError,
-    ) as exc:
+    except (KconfigError, orjson.JSONDecodeError) as exc:
         return _fail(kconfig, "content", f"cannot be read back: {exc}")
     if not isinstance(old, dict) or not isinstance(cluster_info, dict):
         return _fail(kconfig, "content", "does not hold a mapping")

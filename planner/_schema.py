@@ -35,10 +35,11 @@ def context_schema() -> dict[str, object]:
     """The JSON Schema of a context document (draft 2020-12)."""
     defs: dict[str, object] = {}
     root = _class(ContextDocument, defs)
-    assert isinstance(root, dict)  # noqa: S101  (an attrs class gives an object schema)
+    properties = root["properties"]
+    assert isinstance(properties, dict)  # noqa: S101  (_class builds a dict)
     root["properties"] = {
         "$schema": {"type": "string", "description": "the schema's URL"},
-        **root["properties"],
+        **properties,
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -83,7 +84,7 @@ def _ref(cls: type, defs: dict[str, object]) -> dict[str, object]:
 def _type(hint: object, defs: dict[str, object]) -> dict[str, object]:  # noqa: PLR0911
     simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
     if hint in simple:
-        return {"type": simple[hint]}  # type: ignore[index]
+        return {"type": simple[hint]}
     if hint is object or is_json_type(hint):
         return {}
     if hint is JsonObject:

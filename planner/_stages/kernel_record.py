@@ -64,6 +64,9 @@ def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         "service_ports": [service_port_json(p) for p in threaded.service_ports],
         "mounts": [mount.legacy_str() for mount in up.mounts],
         "restarting": ctx.restarting,
+        "kernel_host": ctx.local.container.advertised_host
+        or ctx.local.container.bind_host,
+        "block_service_ports": bool(ctx.internal.block_service_ports),
     }
     draft.add(RegisterKernel(record=freeze_object(record)))
     return draft.result()

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from returns.result import Result
 
-from .._context import Context
+from .._context import Allocations, Context
 from .._layout import config_dir
 from .._plugins import known_slot_types, slot_types
 from .._resource_txt import read_resource_txt
@@ -77,6 +77,36 @@ def _normalised(ctx: Context, draft: Draft) -> tuple[tuple[str, str], ...]:
     # H22); kplan uses the plugins' order, and the diff compares SLOTS as an object.
     kept += [(name, "0") for name in known if name not in requested]
     return tuple(kept)
+
+
+def _allocations(
+    ctx: Context, draft: Draft, slots: tuple[tuple[str, str], ...]
+) -> Allocations:
+    """``allocate()``'s result: every device of a slot, in ``allocation_order``.
+
+    The amounts are the agent's allocation; a device the kernel requested nothing
+    of still gets an (empty) entry, as legacy's alloc maps give it.
+    """
+    order = ctx.local.resource.allocation_order
+    devices = {name.split(".", 1)[0] for name, _ in slots}
+    for device in sorted(devices - set(order)):
+        draft.fail(
+            "crash",
+            "local_config.resource.allocation_order",
+            device,
+            "a requested device is not in the allocation order: legacy raises "
+            "ValueError",
+        )
+    given = ctx.allocation_map
+    for device in sorted(set(given) - devices):
+        draft.fail(
+            "unsupported",
+            f"resource_spec.allocations.{device}",
+            device,
+            "an allocation for a device the kernel requested no slot of",
+        )
+    ordered = sorted(devices & set(order), key=order.index)
+    return tuple((device, given.get(device, ())) for device in ordered)
 
 
 def _restored(ctx: Context, draft: Draft, unified: tuple[tuple[str, str], ...]) -> None:

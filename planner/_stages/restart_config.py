@@ -9,17 +9,15 @@ the umask mode and the agent's ownership; they hold secrets (H9).
 
 from __future__ import annotations
 
-import pickle
-
-import orjson
 from returns.result import Result
 
 from .._context import Context
+from .._kconfig import kernel_config_pickle
 from .._layout import config_dir, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
-__all__ = ["kernel_config_pickle", "restart_config"]
+__all__ = ["restart_config"]
 
 STAGE = "restart-config"
 
@@ -28,18 +26,8 @@ def restart_config(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, 
     """Plan the two ``restart_kernel__store_config`` writes (B14)."""
     draft = Draft(ctx, up, STAGE)
     mode = new_file_mode(ctx)
-    draft.write(
-        config_dir(ctx) / "kconfig.dat",
-        kernel_config_pickle(ctx, up.threaded.environ),
-        mode,
-    )
+    data = kernel_config_pickle(ctx.kernel_config_json, up.threaded.environ)
+    draft.write(config_dir(ctx) / "kconfig.dat", data, mode)
     if not ctx.restarting:
         draft.write(config_dir(ctx) / "cluster.json", ctx.cluster_info_json, mode)
     return draft.result()
-
-
-def kernel_config_pickle(ctx: Context, environ: tuple[tuple[str, str], ...]) -> bytes:
-    """``pickle.dumps(kernel_config)`` after ``kernel_config["environ"] = environ``."""
-    config = orjson.loads(ctx.kernel_config_json)
-    config["environ"] = dict(environ)
-    return pickle.dumps(config)

@@ -1,0 +1,46 @@
+"""``config/kconfig.dat``: the kernel config legacy pickles for restarts (§2 B14).
+
+Written with ``pickle.dumps`` of the manager's mapping, its environ replaced by the
+final one; read back by ``restart_kernel`` (§15) and by ``kplan diff``, which
+compares it by value because pickle's bytes depend on object identity. kplan reads
+it with an unpickler that builds nothing but JSON's types: a ``kconfig.dat``
+holding anything else is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import orjson
+
+__all__ = ["KconfigError", "kernel_config_pickle", "read_kconfig"]
+
+
+class KconfigError(ValueError):
+    """The bytes are not a pickle of JSON values."""
+
+
+class _JsonOnly(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers, booleans and None only."""
+
+    def find_class(self, module: str, name: str) -> type:
+        msg = f"refers to {module}.{name}: only JSON values are read"
+        raise pickle.UnpicklingError(msg)
+
+
+def kernel_config_pickle(
+    config_json: bytes, environ: tuple[tuple[str, str], ...]
+) -> bytes:
+    """``pickle.dumps(kernel_config)`` after ``kernel_config["environ"] = environ``."""
+    config = orjson.loads(config_json)
+    config["environ"] = dict(environ)
+    return pickle.dumps(config)
+
+
+def read_kconfig(data: bytes) -> object:
+    """The value pickled in ``data``; raises ``KconfigError`` for anything else."""
+    try:
+        return _JsonOnly(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, IndexError) as exc:
+        raise KconfigError(str(exc)) from exc
