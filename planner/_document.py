@@ -239,9 +239,10 @@ def _manager_config(
     for key in ("kernel_id", "session_id"):
         if key not in result and isinstance(document.get(key), str):
             result[key] = document[key]
-    image = document.get("image")
-    if "image" not in result and isinstance(image, Mapping):
-        result["image"] = _image_config(image, config)
+    image = result.get("image", document.get("image"))
+    if isinstance(image, Mapping):
+        # legacy indexes every ImageConfig key (ImageRef.from_image_config)
+        result["image"] = {**_image_config(image, config), **image}
     for key, value in MANAGER_DEFAULTS.items():
         result.setdefault(key, orjson.loads(orjson.dumps(value)))
     return result
@@ -250,7 +251,7 @@ def _manager_config(
 def _image_config(
     image: Mapping[str, object], config: Mapping[str, object]
 ) -> dict[str, object]:
-    """The manager's ``ImageConfig`` for a context that gives only ``image``."""
+    """The manager's ``ImageConfig``: every key, as the manager sends it."""
     registry = image.get("registry")
     canonical = image.get("canonical")
     if registry is None and isinstance(canonical, str):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from effects import Tree
-from executor import default_tools, scratch_facts
+from executor import default_tools, runner_facts, scratch_facts
 from executor import snapshot as take_snapshot
 from legacy import legacy_runner_dir
 from planner import Context, canonical_kernel_id, context_from_document
@@ -20,6 +20,9 @@ needs_root = pytest.mark.skipif(
     reason="LOUD SKIP: applying plans chowns, mounts and runs dropbear: needs root",
 )
 TOOLS = default_tools(legacy_runner_dir())
+SAMPLE_RUNNER = Path(__file__).parent.parent / "kplan" / "samples" / "runner"
+# The runner package legacy would use here: the legacy venv's, else the samples.
+RUNNER = runner_facts(legacy_runner_dir() or SAMPLE_RUNNER)
 HOST = {
     "platform": "linux",
     "etc_localtime": True,

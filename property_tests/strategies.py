@@ -183,7 +183,7 @@ def plans(draw: st.DrawFn) -> Plan:
 
 # --- contexts ---------------------------------------------------------------------
 
-KERNEL_IDS = st.uuids(version=4).map(str)
+UUIDS = st.uuids(version=4).map(str)
 ascii_text = st.text(
     alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40
 )
@@ -194,6 +194,40 @@ env_values = st.text(
 DIR_NAMES = ["d1", "d2", ".config", ".ssh", ".local"]
 FILE_NAMES = ["f1", "f2", "rc", ".bashrc", ".vimrc", "bootstrap.sh", "id_container"]
 PERMS = ["600", "644", "640", "755", "700", "750", "400", "0644", "1777"]
+DISTROS = ["ubuntu22.04", "ubuntu20.04", "ubuntu24.04", "centos8.0", "centos7.6"]
+SERVICE_LABELS = [
+    None,
+    "",
+    "jupyter:http:8090",
+    "jupyter:http:8090,vscode:http:8180",
+    "tensorboard:http:6006,ssh-web:tcp:8022",
+]
+GPU = {
+    "slot_types": {"cuda.device": "count"},
+    "docker_args": {
+        "HostConfig": {
+            "DeviceRequests": [{"Driver": "nvidia", "DeviceIDs": ["0"]}],
+            "CapAdd": ["SYS_ADMIN"],
+        },
+        "Env": ["CUDA_VISIBLE_DEVICES=0"],
+    },
+    "mounts": [
+        {
+            "mode": "bind",
+            "source": "/usr/lib/x86_64-linux-gnu/libnv.so.1",
+            "target": "/usr/lib/libnv.so.1",
+        }
+    ],
+    "files": {"nvidia.conf": {"content_base64": base64.b64encode(b"gpu=0\n").decode()}},
+    "hooks": ["/opt/backend.ai/hooks/libcudahook.so"],
+    "additional_gids": [44, 109],
+    "allowed_syscalls": ["io_uring_setup", "io_uring_enter"],
+    "attached_devices": [
+        {"device_id": "0", "model_name": "GPU-Sample", "data": {"mem": 17179869184}}
+    ],
+    "resource_data": {"CUDA_GLOBAL_DEVICE_IDS": "0"},
+    "networks": [],
+}
 
 
 @st.composite
@@ -214,63 +248,96 @@ keypairs = st.fixed_dictionaries({"public_key": ascii_text, "private_key": ascii
 
 
 @st.composite
-def user_mounts(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Resolved mounts with distinct targets, sometimes one at /home/work/.ssh."""
-    targets = draw(
+def vfolders(draw: st.DrawFn, *, model: bool) -> list[dict[str, Any]]:
+    """``kernel_config.mounts``: vfolders at distinct kernel paths (a model one if
+    ``model``), sometimes one named ``.logs`` or at /home/work/.ssh."""
+    paths = draw(
         st.lists(
-            st.sampled_from(
-                ["/home/work/data", "/home/work/.ssh", "/opt/backend.ai", "/srv/x"]
-            ),
+            st.sampled_from(["/home/work/data", "/home/work/.ssh", "/home/work/.logs"]),
             unique=True,
-            max_size=3,
+            max_size=2,
         )
     )
+    if model:
+        paths.append("/models")
     mounts = []
-    for target in targets:
-        volume = draw(st.booleans())
+    for index, path in enumerate(paths):
         mounts.append(
             {
-                "type": "volume" if volume else "bind",
-                "source": draw(st.sampled_from(["vol-a", "vol-b"]))
-                if volume
-                else draw(st.sampled_from(["/srv/a", "/srv/b/c"])),
-                "target": target,
-                "permission": draw(st.sampled_from(["ro", "rw", "wd"])),
-                "opts": draw(st.none() | st.just({"Propagation": "rprivate"})),
+                "name": ".logs" if path.endswith(".logs") else f"vf{index}",
+                "vfid": str(draw(st.uuids(version=4))),
+                "vfsubpath": ".",
+                "host_path": f"/srv/vfroot/{draw(st.sampled_from(['u1', 'u2']))}/{index}",
+                "kernel_path": path,
+                "mount_perm": draw(st.sampled_from(["ro", "rw", "wd"])),
+                "usage_mode": "model" if path == "/models" else "general",
             }
         )
     return mounts
 
 
-def _runner(draw: st.DrawFn) -> dict[str, Any]:
-    files = {}
-    for path in sorted(SAMPLE_RUNNER.iterdir()):
-        if path.name == "README.md":
-            continue
-        mode = draw(st.sampled_from(["0o644", "0o644", "0o600", "0o755"]))
-        files[path.name] = {
-            "mode": mode,
-            "content_base64": base64.b64encode(path.read_bytes()).decode(),
+def _runner(draw: st.DrawFn, runner: dict[str, Any]) -> dict[str, Any]:
+    """The real runner package, its ten copied files drawn again with other modes."""
+    files = {
+        name: {
+            **entry,
+            "mode": draw(st.sampled_from(["0o644", "0o644", "0o600", "0o755"])),
         }
-    return {
-        "origin": "hypothesis",
-        "has_dropbear": draw(st.sampled_from([True, True, False])),
-        "files": files,
+        for name, entry in runner["files"].items()
     }
+    return {
+        **runner,
+        "files": files,
+        "has_dropbear": draw(st.sampled_from([True, True, False])),
+    }
+
+
+def _labels(draw: st.DrawFn) -> dict[str, str]:
+    labels = {"ai.backend.base-distro": draw(st.sampled_from(DISTROS))}
+    features = draw(
+        st.sampled_from([None, "uid-match", "batch", "uid-match batch", ""])
+    )
+    if features is not None:
+        labels["ai.backend.features"] = features
+    ports = draw(st.sampled_from(SERVICE_LABELS))
+    if ports is not None:
+        labels["ai.backend.service-ports"] = ports
+        labels["ai.backend.endpoint-ports"] = draw(st.sampled_from(["", "jupyter"]))
+    if draw(st.booleans()):
+        labels["ai.backend.envs.corecount"] = draw(
+            st.sampled_from(["OMP_NUM_THREADS", "OMP_NUM_THREADS,NPROC", "A_VAR"])
+        )
+    if draw(st.booleans()):
+        labels["ai.backend.runtime-type"] = "python"
+        labels["ai.backend.runtime-path"] = "/usr/bin/python3"
+    return labels
 
 
 @st.composite
 def context_documents(
     draw: st.DrawFn,
     host: dict[str, Any],
+    runner: dict[str, Any],
     *,
     scratch_types: tuple[str, ...] = ("hostdir", "memory"),
 ) -> dict[str, Any]:
-    """A context file (facts included) across every input that matters (§17)."""
-    features = draw(
-        st.sampled_from([None, "uid-match", "batch", "uid-match batch", ""])
-    )
-    labels = {} if features is None else {"ai.backend.features": features}
+    """A context file (facts included) across every input ``create_kernel`` reads.
+
+    ``host`` and ``runner`` are this machine's probes and runner package: the
+    legacy worker answers those from the machine itself.
+    """
+    inference = draw(st.integers(0, 5)) == 0
+    gpu = draw(st.booleans())
+    slots = {"cpu": draw(st.sampled_from(["1", "2"])), "mem": "1073741824"}
+    allocations: dict[str, Any] = {
+        "cpu": {"cpu": {str(i): "1" for i in range(int(slots["cpu"]))}},
+        "mem": {"mem": {"root": draw(st.sampled_from(["1073741824", "1234567"]))}},
+    }
+    devices: dict[str, Any] = {}
+    if gpu:
+        slots["cuda.device"] = "1"
+        allocations = {"cuda": {"cuda.device": {"0": "1"}}, **allocations}
+        devices["cuda"] = GPU
     internal: dict[str, Any] = {
         "docker_credentials": draw(
             st.none()
@@ -283,29 +350,59 @@ def context_documents(
         ),
         "ssh_keypair": draw(st.none() | keypairs),
         "dotfiles": draw(dotfiles),
+        "prevent_vfolder_mounts": draw(st.sampled_from([None, False, True])),
+        "block_service_ports": draw(st.booleans()),
+        "sudo_session_enabled": draw(st.booleans()),
     }
-    cluster_keys = draw(st.none() | keypairs)
+    if inference:
+        internal["model_definition"] = {
+            "models": [
+                {"name": "m1", "model_path": "/models/m1", "service": {"port": 8000}}
+            ]
+        }
+    main = draw(st.sampled_from(["main", "main", "sub"]))
+    kernel_id = draw(UUIDS)
     document: dict[str, Any] = {
-        "kernel_id": draw(KERNEL_IDS),
-        "session_id": "s",
+        "kernel_id": kernel_id,
+        "session_id": draw(UUIDS),
         "agent_id": draw(st.sampled_from(["i-a", "i-b"])),
         "restarting": draw(st.booleans()),
-        "image": {
-            "canonical": draw(
-                st.sampled_from(
-                    ["cr.backend.ai/stable/python:3.11", "cr.backend.ai/stable/torch:2"]
-                )
-            ),
-            "labels": labels,
-        },
         "kernel_config": {
+            "image": {
+                "canonical": draw(
+                    st.sampled_from(
+                        [
+                            "cr.backend.ai/stable/python:3.11",
+                            "cr.backend.ai/stable/torch:2",
+                        ]
+                    )
+                ),
+                "architecture": "x86_64",
+                "digest": "sha256:0123",
+                "registry": {"name": "cr.backend.ai", "url": "https://cr.backend.ai"},
+                "labels": _labels(draw),
+                "is_local": draw(st.integers(0, 5)) == 0,
+            },
+            "owner_user_id": draw(st.none() | UUIDS),
+            "session_type": "inference" if inference else "interactive",
+            "cluster_role": main,
+            "cluster_hostname": "main1" if main == "main" else "sub1",
             "uid": draw(st.none() | st.integers(1000, 3000)),
             "main_gid": draw(st.none() | st.integers(1000, 3000)),
-            "supplementary_gids": [],
+            "supplementary_gids": draw(
+                st.lists(st.integers(1000, 3000), max_size=3, unique=True)
+            ),
             "bootstrap_script": draw(st.none() | env_values),
-            "cluster_hostname": "main1",
             "environ": draw(st.dictionaries(env_keys, env_values, max_size=3)),
-            "resource_slots": {"cpu": "1", "mem": "1073741824"},
+            "resource_slots": slots,
+            "resource_opts": draw(st.sampled_from([{}, {"shmem": 67108864}])),
+            "mounts": draw(vfolders(model=inference)),
+            "preopen_ports": draw(
+                st.lists(st.sampled_from([8080, 8888, 9000]), unique=True, max_size=2)
+            ),
+            "allocated_host_ports": draw(
+                st.lists(st.sampled_from([31001, 31002]), unique=True, max_size=1)
+            ),
             "internal_data": internal,
         },
         "cluster_info": {
@@ -314,7 +411,7 @@ def context_documents(
             "network_config": draw(
                 st.sampled_from([{}, {"mode": "bridge", "network_name": "n1"}])
             ),
-            "ssh_keypair": cluster_keys,
+            "ssh_keypair": draw(st.none() | keypairs),
             "cluster_ssh_port_mapping": draw(
                 st.none() | st.just({"main1": ["10.0.0.1", 2200]})
             ),
@@ -326,37 +423,42 @@ def context_documents(
                 "scratch_size": "64m",
                 "kernel_uid": draw(st.integers(1000, 3000)),
                 "kernel_gid": draw(st.integers(1000, 3000)),
-            },
-            "agent": {"ipc_base_path": "/run/backend.ai/ipc"},
-        },
-        "resource_spec": {
-            "slots": {"cpu": "1", "mem": "1073741824"},
-            "allocations": {
-                "cpu": {"cpu": {"0": "1"}},
-                "mem": {
-                    "mem": {"root": draw(st.sampled_from(["1073741824", "1234567"]))}
+                "bind_host": draw(st.sampled_from(["", "0.0.0.0"])),  # noqa: S104
+                "sandbox_type": draw(st.sampled_from(["docker", "docker", "jail"])),
+                "krunner_volumes": {
+                    "static-gnu": "backendai-krunner.v10.x86_64.static-gnu"
                 },
             },
+            "agent": {"ipc_base_path": "/run/backend.ai/ipc"},
+            "debug": {"kernel_runner": draw(st.booleans())},
         },
-        "mounts": draw(user_mounts()),
-        "computer_docker_args": {
-            "Env": draw(st.lists(st.sampled_from(["A=1", "OMP=2"]), max_size=2))
-        },
+        "resource_spec": {"allocations": allocations},
         "facts": {
             "is_root": True,
             "uid": 0,
             "gid": 0,
             "umask": draw(st.sampled_from(["0o22", "0o27", "0o2", "0o77"])),
-            "runner": _runner(draw),
+            "arch": "x86_64",
+            "runner": _runner(draw, runner),
+            "krunner_python": {"static-gnu": "3.13"},
             "scratch": [],
             "contents": {},
             "host": host,
             "docker_volumes": draw(st.sampled_from([[], ["deeplearning-samples"]])),
-            "image_present": None,
+            "image_present": True,
+            "image_id": "sha256:0123",
+            "devices": devices,
+            "host_ports": list(range(30000, 30000 + draw(st.sampled_from([40, 100])))),
+            "rlimits": draw(
+                st.sampled_from(
+                    [
+                        {"nofile": [1048576, 1048576], "memlock": [-1, -1]},
+                        {"nofile": [1024, 4096], "memlock": [65536, 65536]},
+                    ]
+                )
+            ),
         },
     }
-    if draw(st.booleans()):
-        document["environ"] = draw(st.dictionaries(env_keys, env_values, max_size=3))
     return document
 
 
@@ -406,20 +508,19 @@ HAZARDS: list[tuple[str, Any]] = [
         "kernel_config.internal_data.ssh_keypair",
         {"public_key": "clé", "private_key": "k"},
     ),
-    ("environ", {"BAD": "line\nbreak"}),
-    ("environ", {"A\nB": "x"}),
+    ("kernel_config.environ", {"BAD": "line\nbreak"}),
+    ("kernel_config.environ", {"A\nB": "x"}),
     ("local_config.container.scratch_type", "hostfile"),
-    ("kernel_config.internal_data.domain_socket_proxies", ["/run/x.sock"]),
     ("cluster_info.network_config", {"mode": "overlay"}),
 ]
 
 
 @st.composite
 def hazardous_documents(
-    draw: st.DrawFn, host: dict[str, Any]
+    draw: st.DrawFn, host: dict[str, Any], runner: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
     """A valid context with one hazard injected, and the field it is injected at."""
-    document = copy.deepcopy(draw(context_documents(host)))
+    document = copy.deepcopy(draw(context_documents(host, runner)))
     field, value = draw(st.sampled_from(HAZARDS))
     *parents, last = field.split(".")
     target = document

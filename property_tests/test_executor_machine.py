@@ -32,6 +32,7 @@ from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
     HOST,
+    RUNNER,
     TOOLS,
     comparable,
     context_for,
@@ -65,7 +66,7 @@ class ApplyMachine(RuleBasedStateMachine):
         self.applied: list[Applied] = []
         self.journals = 0
 
-    @initialize(document=context_documents(HOST, scratch_types=("hostdir",)))
+    @initialize(document=context_documents(HOST, RUNNER, scratch_types=("hostdir",)))
     def choose_kernel(self, document: dict[str, Any]) -> None:
         self.document = document
 

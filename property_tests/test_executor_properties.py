@@ -26,6 +26,7 @@ from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
     HOST,
+    RUNNER,
     TOOLS,
     comparable,
     context_for,
@@ -36,7 +37,7 @@ from .applying import (
 from .strategies import context_documents
 
 pytestmark = needs_root
-DOCUMENTS = context_documents(HOST, scratch_types=("hostdir", "memory"))
+DOCUMENTS = context_documents(HOST, RUNNER, scratch_types=("hostdir", "memory"))
 ROOT = Path(__file__).parent.parent
 
 

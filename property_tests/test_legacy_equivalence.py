@@ -22,6 +22,7 @@ from legacy import LegacyBridge
 from planner import compile_plan, context_from_document
 from tests.legacy_engine import EXAMPLE_COUNTS
 
+from .applying import RUNNER
 from .strategies import context_documents, hazardous_documents
 
 pytestmark = pytest.mark.legacy
@@ -33,7 +34,7 @@ EXAMPLES = EXAMPLE_COUNTS
 @settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
-@given(context_documents(HOST, scratch_types=("hostdir", "memory", "hostfile")))
+@given(context_documents(HOST, RUNNER, scratch_types=("hostdir", "memory", "hostfile")))
 def test_the_plan_leaves_what_legacy_leaves(
     legacy_bridge: LegacyBridge, document: dict[str, Any]
 ) -> None:
@@ -54,7 +55,7 @@ def test_the_plan_leaves_what_legacy_leaves(
     max_examples=60,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(hazardous_documents(HOST))
+@given(hazardous_documents(HOST, RUNNER))
 def test_hazardous_contexts_are_refused_by_both(
     legacy_bridge: LegacyBridge, case: tuple[dict[str, Any], str]
 ) -> None:

@@ -12,10 +12,12 @@ from effects import MakeDir, MountScratch, Tree, WriteFile, encode, project
 from planner import compile_plan, context_from_document
 from planner._edges import paths_of
 
-from .applying import HOST
+from .applying import HOST, RUNNER
 from .strategies import context_documents
 
-DOCUMENTS = context_documents(HOST, scratch_types=("hostdir", "memory", "hostfile"))
+DOCUMENTS = context_documents(
+    HOST, RUNNER, scratch_types=("hostdir", "memory", "hostfile")
+)
 
 
 def _plan(document: dict[str, Any]) -> Any:
@@ -46,7 +48,9 @@ def test_every_path_is_inside_the_kernels_part_of_the_scratch_root(
 @given(DOCUMENTS)
 def test_parents_are_created_before_children(document: dict[str, Any]) -> None:
     ctx, plan = _plan(document)
-    present = {path for path, node in ctx.facts.scratch_tree.entries if node.type == "dir"}
+    present = {
+        path for path, node in ctx.facts.scratch_tree.entries if node.type == "dir"
+    }
     for step in plan.steps:
         effect = step.effect
         if isinstance(effect, MakeDir | WriteFile | MountScratch):

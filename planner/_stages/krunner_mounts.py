@@ -138,7 +138,14 @@ class _Runner:
         )
 
     def static(self, name: str, target: str, *, optional: bool = False) -> None:
-        if self.ctx.facts.runner.has(name):
+        runner = self.ctx.facts.runner
+        # has_dropbear is the one word on dropbear (the listing may predate it)
+        present = (
+            runner.has_dropbear
+            if name == f"dropbearmulti.{self.arch}.bin"
+            else runner.has(name)
+        )
+        if present:
             self.bind(self.root / name, target)
         elif not optional:
             self.draft.fail(
