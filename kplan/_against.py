@@ -8,7 +8,7 @@ for byte. A legacy exception on an input kplan planned is itself a difference.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -22,12 +22,13 @@ from planner import (
     Diff,
     Difference,
     Outcome,
+    PlanError,
     compare,
     compile_plan,
     legacy_inputs,
 )
 
-__all__ = ["LegacyOutcome", "against_legacy", "against_tree", "kernel_subtrees"]
+__all__ = ["LegacyOutcome", "against_legacy", "against_tree", "kernel_subtrees", "only_crashes"]
 
 Reader = Callable[[PurePosixPath], bytes | None]
 TEXT_LIMIT = 64 * 1024
@@ -80,6 +81,9 @@ def against_legacy(
 ) -> tuple[Diff | None, LegacyOutcome]:
     """Run legacy on ``document`` and compare; ``None`` if the worker refused it.
 
+    ``ctx`` plans, or every refusal of its plan is a ``crash`` (``only_crashes``):
+    then the diff is empty exactly when legacy raises a predicted exception class.
+
     ``document`` is the completed context document (facts included); legacy gets
     its normalised inputs (``planner.legacy_inputs``), exactly what kplan planned.
     """
@@ -94,8 +98,13 @@ def against_legacy(
     if outcome.refused or not isinstance(root, str):
         return None, outcome
     moved = _at_root(ctx, PurePosixPath(root))
-    plan = compile_plan(moved, quirks).unwrap()
-    diff = compare(moved, plan, _outcome(reply), quirks=quirks)
+    match compile_plan(moved, quirks):
+        case Success(plan):
+            diff = compare(moved, plan, _outcome(reply), quirks=quirks)
+        case Failure(errors):
+            return _crash_diff(errors, outcome.error), outcome
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     if outcome.error is not None:
         error = Difference(
             kind="legacy-error",
@@ -105,6 +114,40 @@ def against_legacy(
         )
         diff = Diff(differences=(*diff.differences, error), normalised=diff.normalised)
     return diff, outcome
+
+
+def only_crashes(errors: Sequence[PlanError]) -> bool:
+    """True if every refusal predicts a legacy exception (nothing legacy would damage).
+
+    Such a context may be run through legacy: the diff then checks that legacy
+    raises what the plan predicts.
+    """
+    return all(error.code == "crash" for error in errors)
+
+
+def _crash_diff(
+    errors: Sequence[PlanError], error: Mapping[str, object] | None
+) -> Diff:
+    """The plan predicts legacy raises; the same if it raised one of the classes."""
+    if not only_crashes(errors):
+        msg = f"against_legacy got a context kplan refuses: {errors[0]}"
+        raise ValueError(msg)
+    predicted = {e.raises for e in errors}
+    first = errors[0]
+    if error is None:
+        other = "ran without error"
+    elif None in predicted or error.get("type") in predicted:
+        return Diff(differences=(), normalised=())
+    else:
+        other = f"{error.get('type')}: {error.get('message')}"
+    named = sorted(p for p in predicted if p is not None) or ["an exception"]
+    plan = f"legacy raises {' or '.join(named)} ({first})"
+    return Diff(
+        differences=(
+            Difference(kind="legacy-error", path=first.field, plan=plan, other=other),
+        ),
+        normalised=(),
+    )
 
 
 def _known_image(document: dict[str, object], ctx: Context) -> dict[str, object]:

@@ -19,7 +19,7 @@ from legacy import (
 )
 from planner import Context, Diff, compile_plan, context_from_document, expected_tree
 
-from ._against import LegacyOutcome, against_legacy, against_tree
+from ._against import LegacyOutcome, against_legacy, against_tree, only_crashes
 from ._completion import (
     SAMPLE_KERNEL,
     Refusal,
@@ -159,7 +159,8 @@ def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    if isinstance(refused := compile_plan(ctx, args.quirk), Failure):
+    refused = compile_plan(ctx, args.quirk)
+    if isinstance(refused, Failure) and not only_crashes(refused.failure()):
         return _refused(args, list(refused.failure()))
     result, outcome = against_legacy(ctx, loaded.unwrap(), tuple(args.quirk), bridge)
     if result is None:

@@ -9,6 +9,7 @@ stages. Both name the field; neither is an exception, because both are expected.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, final
 
 import attrs
@@ -47,6 +48,17 @@ class PlanError:
 
     def __str__(self) -> str:
         return f"[{self.stage}] {self.field}={self.value}: {self.reason}"
+
+    @property
+    def raises(self) -> str | None:
+        """For a ``crash``, the exception class legacy raises, as the reason names it."""
+        if self.code != "crash":
+            return None
+        found = _RAISES.search(self.reason)
+        return None if found is None else found.group(1)
+
+
+_RAISES = re.compile(r"\braises (\w+)")
 
 
 class MergeError(Exception):

@@ -55,7 +55,7 @@ def document(**changes: Any) -> dict[str, Any]:
     """A complete context document; ``changes`` set dotted paths (``"a.b": value``)."""
     doc: dict[str, Any] = {
         "kernel_id": KERNEL_ID,
-        "session_id": "s-1",
+        "session_id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
         "agent_id": "i-test",
         "kernel_config": {
             "image": {
