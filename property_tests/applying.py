@@ -8,12 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import reject
+from returns.result import Failure, Success
 
-from effects import Tree
+from effects import Plan, Tree
 from executor import default_tools, runner_facts, scratch_facts
 from executor import snapshot as take_snapshot
 from legacy import legacy_runner_dir
-from planner import Context, canonical_kernel_id, context_from_document
+from planner import (
+    Context,
+    canonical_kernel_id,
+    compile_plan,
+    context_from_document,
+)
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0,
@@ -46,6 +53,23 @@ def context_for(document: dict[str, Any], root: Path) -> Context:
     entries, contents = scratch_facts(root, canonical_kernel_id(doc["kernel_id"]))
     facts.update(scratch=entries, contents=contents, umask="0o22")
     return context_from_document(doc).unwrap()
+
+
+def planned(ctx: Context) -> Plan:
+    """The plan of a generated context; one that predicts a legacy crash is rejected.
+
+    The generator makes only inputs legacy accepts or crashes on (a missing runner
+    binary, say), never hazards, so any other refusal fails the test.
+    """
+    match compile_plan(ctx):
+        case Success(plan):
+            return plan
+        case Failure(errors):
+            assert all(e.code == "crash" for e in errors), errors
+            reject()
+        case _:
+            pass
+    raise AssertionError("unreachable")  # returns#1361
 
 
 def snapshot(root: Path) -> Tree:

@@ -288,7 +288,7 @@ def _runner(draw: st.DrawFn, runner: dict[str, Any]) -> dict[str, Any]:
     return {
         **runner,
         "files": files,
-        "has_dropbear": draw(st.sampled_from([True, True, False])),
+        "has_dropbear": draw(st.sampled_from([True, True, True, True, False])),
     }
 
 

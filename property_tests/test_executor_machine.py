@@ -27,7 +27,7 @@ from returns.result import Failure, Success
 
 from effects import Plan, Tree, project
 from executor import ApplyOptions, apply_plan, rollback_journal
-from planner import compile_plan, scratch_only
+from planner import scratch_only
 from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
@@ -37,6 +37,7 @@ from .applying import (
     comparable,
     context_for,
     needs_root,
+    planned,
     snapshot,
     volatile_paths,
 )
@@ -72,7 +73,7 @@ class ApplyMachine(RuleBasedStateMachine):
 
     def _plan(self, restarting: bool) -> Plan:  # noqa: FBT001
         document = {**self.document, "restarting": restarting}
-        return scratch_only(compile_plan(context_for(document, self.root)).unwrap())
+        return scratch_only(planned(context_for(document, self.root)))
 
     def _journal(self) -> Path:
         self.journals += 1

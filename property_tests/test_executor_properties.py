@@ -21,7 +21,7 @@ from returns.result import Failure, Success
 from effects import encode, project
 from executor import ApplyOptions, apply_plan, rollback_journal
 from executor._apply import private_dir
-from planner import compile_plan, scratch_only
+from planner import scratch_only
 from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
@@ -31,6 +31,7 @@ from .applying import (
     comparable,
     context_for,
     needs_root,
+    planned,
     snapshot,
     volatile_paths,
 )
@@ -60,7 +61,7 @@ def test_applying_leaves_the_model_tree(document: dict[str, Any]) -> None:
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = scratch_only(compile_plan(ctx).unwrap())
+        plan = scratch_only(planned(ctx))
         expected = project(plan, ctx.facts.scratch_tree).unwrap()
         result = _apply(plan, root.parent / "journal")
         try:
@@ -83,7 +84,7 @@ def test_a_failure_or_cancellation_anywhere_leaves_the_prior_state(
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = scratch_only(compile_plan(ctx).unwrap())
+        plan = scratch_only(planned(ctx))
         index = seed % len(plan.steps)
         before = snapshot(root)
         journal = root.parent / "journal"
@@ -102,7 +103,7 @@ def test_a_sigkill_anywhere_then_kplan_rollback_leaves_the_prior_state(
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = scratch_only(compile_plan(ctx).unwrap())
+        plan = scratch_only(planned(ctx))
         plan_file, journal = root.parent / "plan.json", root.parent / "journal"
         plan_file.write_bytes(encode(plan))
         before = snapshot(root)

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given
 
 from effects import MakeDir, MountScratch, Tree, WriteFile, encode, project
-from planner import compile_plan, context_from_document
+from planner import context_from_document
 from planner._edges import paths_of
 
-from .applying import HOST, RUNNER
+from .applying import HOST, RUNNER, planned
 from .strategies import context_documents
 
 DOCUMENTS = context_documents(
@@ -22,7 +22,7 @@ DOCUMENTS = context_documents(
 
 def _plan(document: dict[str, Any]) -> Any:
     ctx = context_from_document(copy.deepcopy(document)).unwrap()
-    return ctx, compile_plan(ctx).unwrap()
+    return ctx, planned(ctx)
 
 
 @given(DOCUMENTS)
