@@ -7,8 +7,11 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 * every ancestor of a target must exist as a directory; a symlink anywhere on the
   way is an error, because the executor never follows symlinks;
 * ``MakeDir`` fails on an existing non-directory and keeps an existing directory;
-* ``WriteFile`` fails on a directory or symlink and keeps mode and owner on replace;
-* ``Chmod``/``Chown`` fail on a missing path or a symlink;
+* ``WriteFile`` fails on anything but a regular file (a directory, a symlink, a
+  socket or a FIFO) and keeps mode and owner on replace;
+* ``Chmod``/``Chown`` fail on a missing path, a symlink, a socket or a FIFO: the
+  executor changes only regular files and directories (it never opens a socket or a
+  FIFO, whose open has side effects or blocks);
 * a mount hides what was below its mount point; container effects change nothing.
 """
 
@@ -88,9 +91,9 @@ def _apply(
         case WriteFile(path=path, blob=blob, mode=mode):
             _write(nodes, path, blob, sizes[blob], mode, owner)
         case Chmod(path=path, mode=mode):
-            nodes[path] = attrs.evolve(_existing(nodes, path), mode=mode)
+            nodes[path] = attrs.evolve(_changeable(nodes, path), mode=mode)
         case Chown(path=path, uid=uid, gid=gid):
-            node = _existing(nodes, path)
+            node = _changeable(nodes, path)
             nodes[path] = attrs.evolve(
                 node,
                 uid=node.uid if uid is None else uid,
@@ -130,6 +133,14 @@ def _existing(nodes: Nodes, path: PurePosixPath) -> Node:
         raise _Refused(path, "does not exist")
     if node.type == "symlink":
         raise _Refused(path, "is a symlink (never followed)")
+    return node
+
+
+def _changeable(nodes: Nodes, path: PurePosixPath) -> Node:
+    """An existing regular file or directory whose mode or owner may change."""
+    node = _existing(nodes, path)
+    if node.type not in {"file", "dir"}:
+        raise _Refused(path, f"is a {node.type}: only files and directories change")
     return node
 
 

@@ -90,15 +90,22 @@ class ScratchRoot:
 
     @contextmanager
     def _node(self, path: PurePosixPath) -> Iterator[tuple[int, os.stat_result]]:
-        """A descriptor of ``path`` itself (a regular file or a dir, never a link)."""
+        """A descriptor of ``path`` itself (a regular file or a dir, never a link).
+
+        The entry's type is checked before it is opened: a socket or a FIFO is never
+        opened (the open fails or, for a FIFO, may block), and again on the opened
+        descriptor, in case the entry was swapped in between.
+        """
         with self._parent(path) as parent:
+            try:
+                entry = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except OSError as exc:
+                raise _host_error("open", path, exc) from exc
+            _check_file_or_dir(path, entry)
             fd = _open_at(parent, path, _NODE, "open")
             try:
                 info = os.fstat(fd)
-                if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                    raise HostError(
-                        "open", str(path), "not a regular file or directory"
-                    )
+                _check_file_or_dir(path, info)
                 yield fd, info
             finally:
                 os.close(fd)
@@ -128,7 +135,7 @@ class ScratchRoot:
         if info is None:
             return {"existed": False}
         if not stat.S_ISREG(info.st_mode):
-            kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+            kind = kind_of(info.st_mode)
             raise HostError("write", str(path), f"{kind}, cannot write a file over it")
         with self._node(path) as (fd, node):
             content = _read_all(fd)
@@ -353,6 +360,29 @@ class ScratchRoot:
                 f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()}"
             )
             raise HostError(operation, str(path), reason)
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symlink"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def kind_of(st_mode: int) -> str:
+    """What an entry that is not a regular file or directory is, for messages."""
+    for is_kind, name in _KINDS:
+        if is_kind(st_mode):
+            return name
+    return "not a regular file or directory"
+
+
+def _check_file_or_dir(path: PurePosixPath, info: os.stat_result) -> None:
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        reason = f"is {kind_of(info.st_mode)}: kplan changes only files and directories"
+        raise HostError("open", str(path), reason)
 
 
 def _open_at(parent: int, path: PurePosixPath, flags: int, operation: str) -> int:

@@ -216,3 +216,31 @@ def test_the_error_names_the_step_and_the_path() -> None:
 def test_a_tree_needs_every_parent_as_a_directory(bad: list[tuple[P, Node]]) -> None:
     with pytest.raises(ValueError, match="parent"):
         Tree(bad)
+
+
+SOCKET = Node(type="socket", mode=0o755, uid=0, gid=0)
+FIFO = Node(type="fifo", mode=0o644, uid=0, gid=0)
+SPECIAL = Tree([*BASE.entries, (P("k/sock"), SOCKET), (P("k/fifo"), FIFO)])
+
+
+@pytest.mark.parametrize(("name", "kind"), [("k/sock", "socket"), ("k/fifo", "fifo")])
+def test_sockets_and_fifos_are_names_nothing_is_written_through(
+    name: str, kind: str
+) -> None:
+    path = P(name)
+    write = WriteFile(path=path, blob=DATA.digest, mode=0o644)
+    assert f"is a {kind}, cannot write a file over it" in refused(SPECIAL, write)
+    assert "not a directory" in refused(SPECIAL, MakeDir(path=path, mode=0o755))
+    assert f"is a {kind}" in refused(SPECIAL, Chmod(path=path, mode=0o600))
+    assert f"is a {kind}" in refused(SPECIAL, Chown(path=path, uid=1, gid=1))
+    below = WriteFile(path=path / "x", blob=DATA.digest, mode=0o644)
+    assert "not a directory" in refused(SPECIAL, below)
+    assert "already exists" in refused(
+        SPECIAL, GenerateHostKey(path=path, kind="rsa", bits=2048)
+    )
+
+
+def test_sockets_and_fifos_stay_as_they_are_around_other_effects() -> None:
+    tree = run(SPECIAL, WriteFile(path=P("k/new"), blob=DATA.digest, mode=0o600))
+    assert tree.nodes[P("k/sock")] == SOCKET
+    assert tree.nodes[P("k/fifo")] == FIFO
