@@ -326,8 +326,8 @@ class ScratchRoot:
         """Put back a file's old bytes, mode and owner (recreating it if needed)."""
         existed = self.lstat(path) is not None
         self.write_file(path, content, mode, existed=existed)
-        self.chmod(path, mode)
         self.chown(path, uid, gid)
+        self.chmod(path, mode)  # after the chown, which clears set-user-ID
 
     def unmount(self, path: PurePosixPath) -> None:
         """Unmount what is mounted on ``path``; nothing mounted there is fine."""

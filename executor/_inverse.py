@@ -13,7 +13,8 @@ effect        prior                         undo
 ============= ============================= ========================================
 MakeDir       existed?                      remove the dir if it is new and there
 WriteFile     existed? old bytes/mode/owner restore them, or remove the new file
-Chmod, Chown  old mode / old owner          set them back
+Chmod         old mode                      set it back
+Chown         old owner and mode            set them back (the chown cleared set-ids)
 HostKey       did ``.pub`` exist?           remove ``.pub`` (if new), remove the key
 MountScratch  (nothing)                     unmount if mounted, remove the image
 PullImage     was the image present?        remove the image if it was not
@@ -170,7 +171,11 @@ def inverse_of(effect: Effect, prior: Prior) -> tuple[Undo, ...]:  # noqa: PLR09
         case Chmod(path=path):
             return (SetMode(path, _int(prior, "mode")),)
         case Chown(path=path):
-            return (SetOwner(path, _int(prior, "uid"), _int(prior, "gid")),)
+            # A chown clears set-user-ID (and set-group-ID): put the mode back after it.
+            return (
+                SetOwner(path, _int(prior, "uid"), _int(prior, "gid")),
+                SetMode(path, _int(prior, "mode")),
+            )
         case GenerateHostKey(path=path):
             new_public = (
                 () if prior.get("public_existed") else (RemoveFile(effect.public_path),)

@@ -260,3 +260,46 @@ def test_a_cancelled_operation_finishes_before_the_cancellation_propagates() -> 
         assert finished.is_set()
 
     asyncio.run(main())
+
+
+SET_ID_DOTFILES = [
+    {"path": "/home/work/bin/tool", "perm": "4755", "data": "#!/bin/sh\n"},
+    {"path": ".both", "perm": "6755", "data": "b"},
+    {"path": ".group", "perm": "2755", "data": "g"},
+    {"path": ".locking", "perm": "2745", "data": "l"},
+]
+
+
+def test_the_model_clears_set_id_bits_on_chown_as_the_real_kernel_does(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx, plan = plan_at(root, **{"kernel_config.uid": 2001, DOTFILES: SET_ID_DOTFILES})
+    assert isinstance(apply(plan, tmp_path / "journal"), Success)
+    real = {str(p): n.mode for p, n in snapshot(root).entries}
+    modelled = {str(p): n.mode for p, n in model(plan, ctx.facts.scratch).entries}
+    work = f"{KERNEL_ID}/work"
+    assert real[f"{work}/bin/tool"] == 0o755
+    assert real[f"{work}/.both"] == 0o755
+    assert real[f"{work}/.group"] == 0o755
+    assert real[f"{work}/.locking"] == 0o2745
+    assert modelled == real
+
+
+def test_a_rolled_back_chown_gives_back_the_set_id_bits_it_cleared(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, first = plan_at(root, **{DOTFILES: SET_ID_DOTFILES})
+    assert isinstance(apply(first, tmp_path / "first"), Success)
+    tool = root / KERNEL_ID / "work" / "bin" / "tool"
+    tool.chmod(0o4755)  # the user sets it again; a restart chowns it once more
+    _, restart = plan_at(root, restarting=True, **{DOTFILES: SET_ID_DOTFILES})
+    before = snapshot(root)
+    result = apply(
+        restart, tmp_path / "restart", on_step=fail_at(-1 % len(restart.steps))
+    )
+    assert isinstance(result, Failure)
+    assert snapshot(root) == before
