@@ -28,6 +28,8 @@ from planner import (
     context_from_document,
 )
 
+from ._input_files import read_input_file
+
 __all__ = [
     "SAMPLE_KERNEL",
     "SAMPLE_RUNNER",
@@ -57,10 +59,15 @@ def runner_dir() -> Path:
 def load_document(path: Path) -> Result[dict[str, object], ContextError]:
     """Read a JSON object from ``path`` (``sample`` names the built-in kernel)."""
     source = SAMPLE_KERNEL if str(path) == "sample" else path
+    match read_input_file(source):
+        case Failure(reason):
+            return Failure(ContextError(field="(file)", reason=reason))
+        case Success(data):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     try:
-        document = orjson.loads(source.read_bytes())
-    except OSError as exc:
-        return Failure(ContextError(field="(file)", reason=f"{source}: {exc.strerror}"))
+        document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return Failure(
             ContextError(field="(file)", reason=f"{source}: not JSON: {exc}")
@@ -145,8 +152,10 @@ def compile_document(
 
 def load_plan(path: Path) -> Result[Plan, DecodeError]:
     """Read and verify a plan file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return Failure(DecodeError(field="(file)", reason=f"{path}: {exc.strerror}"))
-    return decode(data)
+    match read_input_file(path):
+        case Failure(reason):
+            return Failure(DecodeError(field="(file)", reason=reason))
+        case Success(data):
+            return decode(data)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361

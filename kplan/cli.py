@@ -116,7 +116,11 @@ def _snapshot(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         sys.stderr.write(f"kplan: {directory} is not a directory\n")
         return Exit.ERROR
-    tree = without_volatile_content(snapshot(directory)[0])
+    try:
+        tree = without_volatile_content(snapshot(directory)[0])
+    except OSError as exc:  # an unreadable entry: name it, as one line
+        sys.stderr.write(f"kplan: {exc.filename or directory}: {exc.strerror}\n")
+        return Exit.ERROR
     if args.format == "json":
         sys.stdout.buffer.write(encode_tree(tree))
     else:
