@@ -309,7 +309,7 @@ async def _rollback(
                 failure = RollbackFailure(
                     index=intent.index,
                     action=describe_undo(action),
-                    reason=f"{type(exc).__name__}: {exc}",
+                    reason=_reason(exc),
                 )
                 step_failures.append(failure)
                 journal.append(
@@ -332,6 +332,14 @@ async def _rollback(
         }
     )
     return outcome
+
+
+def _reason(exc: Exception) -> str:
+    """``Type: message``, and for a timeout what the waited-for operation did."""
+    if not isinstance(exc, TimeoutError):
+        return f"{type(exc).__name__}: {exc}"
+    notes = getattr(exc.__cause__, "__notes__", [])
+    return "; ".join([f"TimeoutError: took longer than {UNDO_TIMEOUT} s", *notes])
 
 
 async def rollback_journal(

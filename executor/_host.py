@@ -68,10 +68,14 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
                 await asyncio.wait({task})
             except asyncio.CancelledError:
                 continue  # cancelled again: keep waiting, then propagate the first
-        if not task.cancelled() and (outcome := task.exception()) is not None:
+        if task.cancelled():
+            cancelled.add_note("kplan: the interrupted operation was cancelled")
+        elif (outcome := task.exception()) is not None:
             cancelled.add_note(
                 f"kplan: the interrupted operation ended with {outcome!r}"
             )
+        else:
+            cancelled.add_note("kplan: the interrupted operation finished")
         raise
 
 
@@ -115,7 +119,13 @@ class Host:
         """Apply one effect; what happened: ``applied``, ``kept`` or ``recorded``."""
         return await to_completion(self._apply(effect, prior))
 
-    async def _undo(self, action: Undo) -> None:
+    async def undo(self, action: Undo) -> None:
+        """Run one undo action (idempotent; see ``executor._inverse``) to its end.
+
+        Under the rollback's per-action timeout a worker thread cannot be stopped:
+        a cancellation waits for it, so a timed-out undo never runs on behind the
+        rollback (and never lands after the next action started).
+        """
         await to_completion(self._undo(action))
 
     async def _observe(self, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
@@ -178,8 +188,7 @@ class Host:
                 assert_never(effect)
         return "applied"
 
-    async def undo(self, action: Undo) -> None:
-        """Run one undo action (idempotent; see ``executor._inverse``)."""
+    async def _undo(self, action: Undo) -> None:
         fs = self.fs
         match action:
             case RemoveDir(path=path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 from returns.result import Failure, Success
 
 from effects import GenerateHostKey, Plan, Tree
-from executor import read_journal, rollback_journal
+from executor import ApplyOptions, Tools, apply_plan, read_journal, rollback_journal
+from executor import _apply as executor_apply
 from executor._host import to_completion
 
 from .contexts import KERNEL_ID
@@ -303,3 +305,53 @@ def test_a_rolled_back_chown_gives_back_the_set_id_bits_it_cleared(
     )
     assert isinstance(result, Failure)
     assert snapshot(root) == before
+
+
+def test_an_undo_that_times_out_is_waited_for_not_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker thread cannot be stopped: a timed-out undo must still end before the
+    # rollback goes on (and before it returns), or it lands afterwards.
+    marker = tmp_path / "umount-finished"
+    slow_umount = tmp_path / "slow-umount"
+    slow_umount.write_text(
+        f'#!/bin/sh\nsleep 1\n{shutil.which("umount")} "$@" && touch {marker}\n'
+    )
+    slow_umount.chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    memory = {
+        "local_config.container.scratch_type": "memory",
+        "local_config.container.scratch_size": "16m",
+    }
+    _, plan = plan_at(root, **memory)
+    monkeypatch.setattr(executor_apply, "UNDO_TIMEOUT", 0.2)
+    slow = attrs_evolve_tools(umount=str(slow_umount))
+
+    async def run() -> tuple[object, bool]:
+        options = ApplyOptions(
+            journal=tmp_path / "journal",
+            tools=slow,
+            on_step=fail_at(len(plan.steps) - 1),
+        )
+        result = await apply_plan(plan, options)
+        return result, marker.exists()
+
+    result, finished = asyncio.run(run())
+    assert finished, "the rollback returned while its umount still ran"
+    assert isinstance(result, Failure)
+    (late,) = result.failure().rollback.failures
+    assert "TimeoutError" in late.reason
+    assert "the interrupted operation finished" in late.reason
+    assert list(root.iterdir()) == []  # unmounted in time for the rmdir after it
+
+
+def attrs_evolve_tools(**changes: str) -> Tools:
+    base = tools()
+    fields = {
+        "dropbearkey": base.dropbearkey,
+        "mount": base.mount,
+        "umount": base.umount,
+        "mkfs": base.mkfs,
+    }
+    return Tools(**{**fields, **changes})  # type: ignore[arg-type]
