@@ -2,41 +2,91 @@
 
 Theory of operation
 -------------------
-The scratch root is opened once; every other path is reached by opening one
-component at a time relative to its parent's descriptor with ``O_NOFOLLOW``, so a
-symlink planted anywhere in the scratch (``work/.ssh -> /root/.ssh``) stops the
-operation with ``ELOOP`` instead of redirecting it. Metadata changes go through a
-descriptor of the target itself (``fchmod``/``fchown``), opened without following.
-Mounts name their target as ``/proc/<pid>/fd/<fd>`` of a descriptor opened the same
-way, so ``mount`` cannot be sent elsewhere by a path swap either. External commands
-are checked by exit code (``!= 0``) and report their stderr.
+*Walking.* The scratch root is opened once; every other path is reached by opening
+one component at a time relative to its parent's descriptor with ``O_NOFOLLOW``, so
+a symlink planted anywhere in the scratch (``work/.ssh -> /root/.ssh``) stops the
+operation with ``ELOOP`` instead of redirecting it.
+
+*Changing.* A write, chmod or chown goes through a descriptor of the target itself,
+opened only after ``lstat`` showed a regular file or a directory (a socket or a
+FIFO is never opened: that fails or blocks) and checked again on the descriptor:
+it must be the entry the prior state observed, and a regular file must have one
+link only. An inode with a second link may be a file outside the scratch (a
+hardlink planted as ``work/.bashrc``), so kplan refuses the effect, naming it and
+the path, and the apply rolls back (§16 H36); replacing the entry instead would
+silently break the user's own links.
+
+*Creating.* A new file or directory is made under a staging name of the apply's own
+(``.kplan-<token>-<step>``), announced with its device and inode (the journal's
+``created`` record), filled and given its exact mode, then renamed to its final
+name with ``RENAME_NOREPLACE``: it never replaces anything, appears whole, and even
+after a crash the rollback knows which entries are the step's (``executor._records``).
+A directory that is there by then is kept; a file is refused.
+
+*Mounts* name their target as ``/proc/<pid>/fd/<fd>`` of a descriptor opened the
+same way, so ``mount`` cannot be sent elsewhere by a path swap either. External
+commands are checked by exit code (``!= 0``) and report their stderr.
 
 Every method is synchronous and may block; the async layer runs them in a thread.
+The undo operations are in ``executor._confined_undo``.
 """
 
 from __future__ import annotations
 
-import base64
+import ctypes
 import errno
 import os
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
 
-from effects import GenerateHostKey, MountScratch, public_key_path
+from effects import GenerateHostKey, MountScratch
 
-from ._inverse import Prior
+from ._private_dir import PrivateDir
+from ._records import (
+    Created,
+    DirPrior,
+    EntryKind,
+    FilePrior,
+    HostKeyPrior,
+    Left,
+    MetaPrior,
+    MountPrior,
+    Stamp,
+)
+from ._streams import copy_stream, digest_of, write_all
 from ._tools import Tools
 from .errors import HostError, MissingPathError
 
-__all__ = ["ScratchRoot"]
+__all__ = [
+    "Announce",
+    "ScratchRoot",
+    "check_single_link",
+    "kind_of",
+    "proc_path",
+    "rename_noreplace",
+    "stamp_of",
+]
+
+Announce = Callable[[Created], None]
+Fill = Callable[[int], str | None]  # writes a new file's content: its sha256
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_KINDS: tuple[tuple[Callable[[int], bool], EntryKind, str], ...] = (
+    (stat.S_ISDIR, "dir", "a directory"),
+    (stat.S_ISREG, "file", "a regular file"),
+    (stat.S_ISLNK, "symlink", "a symlink"),
+    (stat.S_ISSOCK, "socket", "a socket"),
+    (stat.S_ISFIFO, "fifo", "a FIFO"),
+)
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAME_NOREPLACE = 1
 
 
 def _host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError:
@@ -48,23 +98,86 @@ def _host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError
     return HostError(operation, str(path), reason)
 
 
+def kind_of(st_mode: int) -> str:
+    """What an entry is, for messages: ``a directory``, ``a socket``..."""
+    return next((text for is_kind, _, text in _KINDS if is_kind(st_mode)), "a device")
+
+
+def _entry_kind(st_mode: int) -> EntryKind:
+    for is_kind, kind, _ in _KINDS:
+        if is_kind(st_mode):
+            return kind
+    return "device"
+
+
+def stamp_of(info: os.stat_result, sha256: str | None) -> Stamp:
+    """The stamp of an entry from its ``stat`` (and its digest, for a tracked file)."""
+    return Stamp(
+        kind=_entry_kind(info.st_mode),
+        dev=info.st_dev,
+        ino=info.st_ino,
+        mode=stat.S_IMODE(info.st_mode),
+        uid=info.st_uid,
+        gid=info.st_gid,
+        sha256=sha256,
+    )
+
+
+def _check_file_or_dir(
+    operation: str, path: PurePosixPath, info: os.stat_result
+) -> None:
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        reason = f"is {kind_of(info.st_mode)}: kplan changes only files and directories"
+        raise HostError(operation, str(path), reason)
+
+
+def check_single_link(
+    operation: str, path: PurePosixPath, info: os.stat_result
+) -> None:
+    """Refuse a regular file with more than one hard link (§16 H36)."""
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        reason = (
+            f"has {info.st_nlink} hard links: another may be outside the scratch, so"
+            " kplan never writes, chmods or chowns it (H36)"
+        )
+        raise HostError(operation, str(path), reason)
+
+
+def _check_same(
+    operation: str, path: PurePosixPath, info: os.stat_result, old: Stamp
+) -> None:
+    if not old.is_entry(info.st_dev, info.st_ino):
+        reason = "another entry is there than the one kplan observed before the step"
+        raise HostError(operation, str(path), reason)
+
+
+def rename_noreplace(directory: int, old: str, new: str) -> bool:
+    """``renameat2(RENAME_NOREPLACE)`` within one directory; False if ``new`` exists."""
+    result = _LIBC.renameat2(
+        directory, os.fsencode(old), directory, os.fsencode(new), _RENAME_NOREPLACE
+    )
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error == errno.EEXIST:
+        return False
+    raise OSError(error, os.strerror(error), new)
+
+
 @final
 class ScratchRoot:
     """File operations confined to one scratch root directory."""
 
-    def __init__(
-        self, root: Path, tools: Tools, private: Path, *, durable: bool = False
-    ) -> None:
-        """Open ``root``; ``private`` is a directory of kplan's own for tool output
-        (a host key before it is copied in), removed with the journal's apply."""
+    def __init__(self, root: Path, tools: Tools, *, durable: bool = False) -> None:
+        """Open ``root``; ``private`` (the journal's private directory) is set later."""
         try:
             self._fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise _host_error("open scratch root", root, exc) from exc
         self.root = root
-        self.private = private
         self.tools = tools
         self.durable = durable
+        self.private: PrivateDir | None = None
 
     def close(self) -> None:
         """Release the root descriptor."""
@@ -73,7 +186,7 @@ class ScratchRoot:
     # --- walking -------------------------------------------------------------
 
     @contextmanager
-    def _parent(self, path: PurePosixPath) -> Iterator[int]:
+    def parent(self, path: PurePosixPath) -> Iterator[int]:
         """A descriptor of ``path``'s parent, reached without following symlinks."""
         fd = os.dup(self._fd)
         try:
@@ -89,30 +202,31 @@ class ScratchRoot:
             os.close(fd)
 
     @contextmanager
-    def _node(self, path: PurePosixPath) -> Iterator[tuple[int, os.stat_result]]:
-        """A descriptor of ``path`` itself (a regular file or a dir, never a link).
+    def node(
+        self, path: PurePosixPath, operation: str, flags: int = _NODE
+    ) -> Iterator[tuple[int, os.stat_result]]:
+        """A descriptor of ``path`` itself: a regular file or directory, never a link.
 
-        The entry's type is checked before it is opened: a socket or a FIFO is never
-        opened (the open fails or, for a FIFO, may block), and again on the opened
-        descriptor, in case the entry was swapped in between.
+        The entry's type is checked before it is opened (a socket or FIFO is never
+        opened) and again on the descriptor, in case it was swapped in between.
         """
-        with self._parent(path) as parent:
+        with self.parent(path) as parent:
             try:
                 entry = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+                _check_file_or_dir(operation, path, entry)
+                fd = os.open(path.name, flags, 0o600, dir_fd=parent)
             except OSError as exc:
-                raise _host_error("open", path, exc) from exc
-            _check_file_or_dir(path, entry)
-            fd = _open_at(parent, path, _NODE, "open")
+                raise _host_error(operation, path, exc) from exc
             try:
                 info = os.fstat(fd)
-                _check_file_or_dir(path, info)
+                _check_file_or_dir(operation, path, info)
                 yield fd, info
             finally:
                 os.close(fd)
 
     def lstat(self, path: PurePosixPath) -> os.stat_result | None:
         """``lstat`` of ``path`` (parents never followed), or ``None`` if absent."""
-        with self._parent(path) as parent:
+        with self.parent(path) as parent:
             try:
                 return os.stat(path.name, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
@@ -120,235 +234,303 @@ class ScratchRoot:
             except OSError as exc:
                 raise _host_error("stat", path, exc) from exc
 
+    def stamp(self, path: PurePosixPath, *, digest: bool) -> Stamp | None:
+        """What ``path`` is now (a regular file's digest if asked); None if absent."""
+        try:
+            info = self.lstat(path)
+            if info is None or not digest or not stat.S_ISREG(info.st_mode):
+                return None if info is None else stamp_of(info, None)
+            with self.node(path, "read") as (fd, opened):
+                return stamp_of(opened, digest_of(fd)[0])
+        except MissingPathError:
+            return None
+
+    def need_private(self, operation: str, path: PurePosixPath) -> PrivateDir:
+        """The journal's private directory (an apply always has one)."""
+        if self.private is None:
+            raise HostError(operation, str(path), "no private directory to work in")
+        return self.private
+
     # --- observe ---------------------------------------------------------------
 
-    def observe_dir(self, path: PurePosixPath) -> Prior:
-        """Prior of ``MakeDir``: did a directory exist (anything else is an error)."""
+    def observe_dir(self, path: PurePosixPath, staging: str) -> DirPrior:
+        """Prior of ``MakeDir``: is a directory there (anything else is an error)."""
         info = self.lstat(path)
         if info is not None and not stat.S_ISDIR(info.st_mode):
-            raise HostError("mkdir", str(path), "exists and is not a directory")
-        return {"existed": info is not None}
+            reason = f"exists and is {kind_of(info.st_mode)}, not a directory"
+            raise HostError("mkdir", str(path), reason)
+        existed = info is not None
+        return DirPrior(existed=existed, staging=None if existed else staging)
 
-    def observe_file(self, path: PurePosixPath) -> Prior:
-        """Prior of ``WriteFile``: the old bytes, mode and owner, if it existed."""
+    def observe_file(self, path: PurePosixPath, staging: str, saved: str) -> FilePrior:
+        """Prior of ``WriteFile``: absent, or the old file with its content saved."""
         info = self.lstat(path)
         if info is None:
-            return {"existed": False}
+            return FilePrior(old=None, saved=None, staging=staging)
         if not stat.S_ISREG(info.st_mode):
-            kind = kind_of(info.st_mode)
-            raise HostError("write", str(path), f"{kind}, cannot write a file over it")
-        with self._node(path) as (fd, node):
-            content = _read_all(fd)
-        return {
-            "existed": True,
-            "content": base64.b64encode(content).decode("ascii"),
-            "mode": stat.S_IMODE(node.st_mode),
-            "uid": node.st_uid,
-            "gid": node.st_gid,
-        }
+            reason = f"{kind_of(info.st_mode)}, cannot write a file over it"
+            raise HostError("write", str(path), reason)
+        private = self.need_private("write", path)
+        with self.node(path, "write") as (fd, node):
+            check_single_link("write", path, node)
+            copy = private.save(saved, fd)
+        return FilePrior(old=stamp_of(node, copy.sha256), saved=copy, staging=None)
 
-    def observe_meta(self, path: PurePosixPath) -> Prior:
-        """Prior of ``Chmod``/``Chown``: the current mode and owner."""
-        with self._node(path) as (_, info):
-            return {
-                "mode": stat.S_IMODE(info.st_mode),
-                "uid": info.st_uid,
-                "gid": info.st_gid,
-            }
+    def observe_meta(self, path: PurePosixPath, operation: str) -> MetaPrior:
+        """Prior of ``Chmod``/``Chown``: the path's stamp (its mode and owner)."""
+        with self.node(path, operation) as (_, info):
+            check_single_link(operation, path, info)
+            return MetaPrior(old=stamp_of(info, None))
 
-    def observe_host_key(self, effect: GenerateHostKey) -> Prior:
+    def observe_host_key(
+        self, effect: GenerateHostKey, staging: str, public_staging: str
+    ) -> HostKeyPrior:
         """Prior of ``GenerateHostKey``: the key must be absent; is ``.pub`` there?"""
         if self.lstat(effect.path) is not None:
             raise HostError("generate host key", str(effect.path), "already exists")
-        return {"public_existed": self.lstat(effect.public_path) is not None}
+        public_existed = self.lstat(effect.public_path) is not None
+        return HostKeyPrior(
+            staging=staging, public_staging=None if public_existed else public_staging
+        )
 
-    def observe_mount(self, effect: MountScratch) -> Prior:
-        """Prior of ``MountScratch``: a dir to mount on, no image file yet."""
+    def observe_mount(self, effect: MountScratch, staging: str) -> MountPrior:
+        """Prior of ``MountScratch``: a dir to mount on (its device), no image yet."""
         info = self.lstat(effect.path)
         if info is None or not stat.S_ISDIR(info.st_mode):
-            raise HostError(
-                "mount", str(effect.path), "the mount point is not a directory"
-            )
+            reason = "the mount point is not a directory"
+            raise HostError("mount", str(effect.path), reason)
         if effect.image is not None and self.lstat(effect.image) is not None:
             raise HostError("mount", str(effect.image), "the image file already exists")
-        return {}
+        return MountPrior(
+            dev=info.st_dev, staging=None if effect.image is None else staging
+        )
 
     # --- apply -------------------------------------------------------------------
 
-    def make_dir(self, path: PurePosixPath, mode: int) -> None:
-        """Create one directory with exactly ``mode`` (an existing dir is kept)."""
-        with self._parent(path) as parent:
-            try:
-                os.mkdir(path.name, 0o700, dir_fd=parent)
-            except FileExistsError:
-                info = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    return
-                raise HostError(
-                    "mkdir", str(path), "exists and is not a directory"
-                ) from None
-            except OSError as exc:
-                raise _host_error("mkdir", path, exc) from exc
-        self.chmod(path, mode)
+    def create(  # noqa: PLR0917  (what to make, how, and who is told)
+        self,
+        path: PurePosixPath,
+        staging: str,
+        mode: int,
+        fill: Fill | None,
+        announce: Announce,
+        operation: str,
+    ) -> Stamp | None:
+        """Make ``path`` new (see *Creating* above); ``fill`` None makes a directory.
 
-    def write_file(
-        self, path: PurePosixPath, data: bytes, mode: int, *, existed: bool
-    ) -> None:
-        """Create with ``mode``, or replace the content keeping mode and owner."""
-        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-        flags |= os.O_TRUNC if existed else os.O_CREAT | os.O_EXCL
-        with self._parent(path) as parent:
-            fd = _open_at(parent, path, flags, "write")
+        Returns what it made, or ``None`` if an entry had that name by then (left as
+        it is, the staging entry removed).
+        """
+        directory = fill is None
+        with self.parent(path) as parent:
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise HostError("write", str(path), "not a regular file")
-                _write_all(fd, data)
-                if not existed:
+                fd = _make_staging(parent, staging, directory=directory)
+                try:
+                    made = os.fstat(fd)
+                    announce(Created(path=path, dev=made.st_dev, ino=made.st_ino))
+                    digest = None if fill is None else fill(fd)
                     os.fchmod(fd, mode)  # exact: the umask does not apply
+                    if self.durable:
+                        os.fsync(fd)
+                    if not rename_noreplace(parent, staging, path.name):
+                        _remove_name(parent, staging, directory=directory)
+                        return None
+                    return stamp_of(os.fstat(fd), digest)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise _host_error(operation, path, exc) from exc
+
+    def make_dir(
+        self, path: PurePosixPath, mode: int, staging: str, announce: Announce
+    ) -> Left:
+        """Create one directory with exactly ``mode``; one there by then is kept."""
+        made = self.create(path, staging, mode, None, announce, "mkdir")
+        if made is not None:
+            return ((path, made),)
+        info = self.lstat(path)
+        if info is not None and not stat.S_ISDIR(info.st_mode):
+            reason = f"exists and is {kind_of(info.st_mode)}, not a directory"
+            raise HostError("mkdir", str(path), reason)
+        return ()
+
+    def write_new(  # noqa: PLR0917  (the WriteFile fields plus how it is announced)
+        self,
+        path: PurePosixPath,
+        data: bytes,
+        digest: str,
+        mode: int,
+        staging: str,
+        announce: Announce,
+    ) -> Left:
+        """Create a file with ``data`` and exactly ``mode``; never replace one."""
+
+        def fill(fd: int) -> str:
+            write_all(fd, data)
+            return digest
+
+        made = self.create(path, staging, mode, fill, announce, "write")
+        if made is None:
+            reason = (
+                "exists already: it appeared after kplan looked, and is never replaced"
+            )
+            raise HostError("write", str(path), reason)
+        return ((path, made),)
+
+    def write_over(
+        self, path: PurePosixPath, data: bytes, digest: str, old: Stamp
+    ) -> Left:
+        """Replace the content of the file the prior observed; keep mode and owner."""
+        with self.node(path, "write", _WRITE) as (fd, info):
+            _check_same("write", path, info, old)
+            check_single_link("write", path, info)
+            try:
+                os.ftruncate(fd, 0)
+                write_all(fd, data)
                 if self.durable:
                     os.fsync(fd)
+                return ((path, stamp_of(os.fstat(fd), digest)),)
             except OSError as exc:
                 raise _host_error("write", path, exc) from exc
-            finally:
-                os.close(fd)
 
-    def chmod(self, path: PurePosixPath, mode: int) -> None:
-        """``fchmod`` of ``path`` itself."""
-        with self._node(path) as (fd, _):
+    def change_meta(
+        self,
+        path: PurePosixPath,
+        old: Stamp,
+        mode: int | None,
+        owner: tuple[int | None, int | None] | None,
+    ) -> Left:
+        """``fchmod`` (``mode``) or ``fchown`` (``owner``) the entry observed before."""
+        operation = "chmod" if owner is None else "chown"
+        with self.node(path, operation) as (fd, info):
+            _check_same(operation, path, info, old)
+            check_single_link(operation, path, info)
             try:
-                os.fchmod(fd, mode)
-            except OSError as exc:
-                raise _host_error("chmod", path, exc) from exc
-
-    def chown(self, path: PurePosixPath, uid: int | None, gid: int | None) -> None:
-        """``fchown`` of ``path`` itself; ``None`` keeps that side."""
-        with self._node(path) as (fd, _):
-            try:
-                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-            except OSError as exc:
-                raise _host_error("chown", path, exc) from exc
-
-    def host_key(self, effect: GenerateHostKey, *, public_existed: bool) -> None:
-        """Run dropbearkey in a private directory, then copy the key pair in."""
-        if self.tools.dropbearkey is None:
-            raise HostError(
-                "generate host key", str(effect.path), "no dropbearkey available"
-            )
-        self.private.mkdir(mode=0o700, exist_ok=True)
-        with tempfile.TemporaryDirectory(
-            prefix="hostkey-", dir=self.private
-        ) as private:
-            target = Path(private) / "key"
-            command = [
-                *self.tools.dropbearkey,
-                "-t",
-                effect.kind,
-                "-s",
-                str(effect.bits),
-                "-f",
-                str(target),
-            ]
-            self._run("generate host key", effect.path, command)
-            self.write_file(effect.path, target.read_bytes(), 0o600, existed=False)
-            public = Path(public_key_path(PurePosixPath(target)))
-            if not public_existed and public.exists():
-                self.write_file(
-                    effect.public_path, public.read_bytes(), 0o600, existed=False
-                )
-
-    def mount(self, effect: MountScratch) -> None:
-        """Mount a tmpfs, or make, format and loop-mount an ext4 image."""
-        if effect.image is not None and effect.image_mode is not None:
-            with self._new_image(effect.image, effect.image_mode, effect.size) as fd:
-                self._run(
-                    "mkfs", effect.image, [self.tools.mkfs, "-q", "-F", _proc(fd)]
-                )
-                with self._node(effect.path) as (target, _):
-                    self._run(
-                        "mount",
-                        effect.path,
-                        [self.tools.mount, "-o", "loop", _proc(fd), _proc(target)],
+                if mode is not None:
+                    os.fchmod(fd, mode)
+                if owner is not None:
+                    uid, gid = owner
+                    os.fchown(
+                        fd, -1 if uid is None else uid, -1 if gid is None else gid
                     )
-            return
-        with self._node(effect.path) as (target, _):
-            self._run(
-                "mount",
-                effect.path,
-                [
-                    self.tools.mount,
-                    "-t",
-                    "tmpfs",
-                    "-o",
-                    f"size={effect.size}",
-                    "tmpfs",
-                    _proc(target),
-                ],
-            )
+                now = os.fstat(fd)
+                digest = digest_of(fd)[0] if stat.S_ISREG(now.st_mode) else None
+            except OSError as exc:
+                raise _host_error(operation, path, exc) from exc
+            return ((path, stamp_of(now, digest)),)
 
-    @contextmanager
-    def _new_image(self, path: PurePosixPath, mode: int, size: int) -> Iterator[int]:
-        """A new sparse file of ``size`` bytes with exactly ``mode``, held open."""
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with self._parent(path) as parent:
-            fd = _open_at(parent, path, flags, "create image")
+    def copy_new(
+        self,
+        path: PurePosixPath,
+        source: Path,
+        staging: str,
+        announce: Announce,
+        operation: str,
+    ) -> Stamp | None:
+        """Create ``path`` (0600) with the content of kplan's own file ``source``."""
         try:
-            os.fchmod(fd, mode)
-            os.ftruncate(fd, size)
-            yield fd
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _host_error(operation, source, exc) from exc
+
+        def fill(target: int) -> str:
+            return copy_stream(fd, target)[0]
+
+        try:
+            return self.create(path, staging, 0o600, fill, announce, operation)
         finally:
             os.close(fd)
 
-    # --- undo ---------------------------------------------------------------------
-
-    def remove_dir(self, path: PurePosixPath) -> None:
-        """Remove an empty dir; a missing one is fine (undo is idempotent)."""
-        try:
-            with self._parent(path) as parent:
-                os.rmdir(path.name, dir_fd=parent)
-        except (FileNotFoundError, MissingPathError):
-            return
-        except OSError as exc:
-            raise _host_error("rmdir", path, exc) from exc
-
-    def remove_file(self, path: PurePosixPath) -> None:
-        """Unlink a file (never a directory); a missing one is fine."""
-        try:
-            with self._parent(path) as parent:
-                os.unlink(path.name, dir_fd=parent)
-        except (FileNotFoundError, MissingPathError):
-            return  # the file, or its directory, is already gone
-        except OSError as exc:
-            raise _host_error("unlink", path, exc) from exc
-
-    def restore_file(
-        self, path: PurePosixPath, content: bytes, mode: int, uid: int, gid: int
-    ) -> None:
-        """Put back a file's old bytes, mode and owner (recreating it if needed)."""
-        existed = self.lstat(path) is not None
-        self.write_file(path, content, mode, existed=existed)
-        self.chown(path, uid, gid)
-        self.chmod(path, mode)  # after the chown, which clears set-user-ID
-
-    def unmount(self, path: PurePosixPath) -> None:
-        """Unmount what is mounted on ``path``; nothing mounted there is fine."""
-        try:
-            with self._parent(path) as parent:
-                try:
-                    info = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-                except FileNotFoundError:
-                    return
-                if info.st_dev == os.fstat(parent).st_dev:
-                    return  # same filesystem as its parent: not a mount point
-                # The parent's descriptor names the mount point without pinning it.
-                self._run(
-                    "umount", path, [self.tools.umount, f"{_proc(parent)}/{path.name}"]
+    def host_key(
+        self, effect: GenerateHostKey, prior: HostKeyPrior, announce: Announce
+    ) -> Left:
+        """Run dropbearkey in the private directory, then copy the key pair in."""
+        operation = "generate host key"
+        if self.tools.dropbearkey is None:
+            raise HostError(operation, str(effect.path), "no dropbearkey available")
+        private = self.need_private(operation, effect.path)
+        with private.tool_dir("hostkey-") as out:
+            target = out / "key"
+            kind, bits = effect.kind, str(effect.bits)
+            command = [
+                *self.tools.dropbearkey,
+                "-t",
+                kind,
+                "-s",
+                bits,
+                "-f",
+                str(target),
+            ]
+            self.run(operation, effect.path, command)
+            key = self.copy_new(effect.path, target, prior.staging, announce, operation)
+            if key is None:
+                raise HostError(operation, str(effect.path), "already exists")
+            left: Left = ((effect.path, key),)
+            public = out / "key.pub"
+            if prior.public_staging is not None and public.exists():
+                made = self.copy_new(
+                    effect.public_path,
+                    public,
+                    prior.public_staging,
+                    announce,
+                    operation,
                 )
-        except MissingPathError:
-            return
+                # One there by now is left alone, as dropbear leaves an existing one.
+                left += () if made is None else ((effect.public_path, made),)
+        return left
+
+    def mount(
+        self, effect: MountScratch, prior: MountPrior, announce: Announce
+    ) -> Left:
+        """Mount a tmpfs, or make, format and loop-mount an ext4 image."""
+        left: Left = ()
+        if effect.image is not None and effect.image_mode is not None:
+            left = self._image(effect, prior, announce)
+        else:
+            with self.node(effect.path, "mount") as (target, _):
+                options = f"size={effect.size}"
+                command = [self.tools.mount, "-t", "tmpfs", "-o", options, "tmpfs"]
+                self.run("mount", effect.path, [*command, proc_path(target)])
+        mounted = self.stamp(effect.path, digest=False)
+        if mounted is None:
+            raise HostError("mount", str(effect.path), "the mount point is gone")
+        return (*left, (effect.path, mounted))
+
+    def _image(
+        self, effect: MountScratch, prior: MountPrior, announce: Announce
+    ) -> Left:
+        image, mode = effect.image, effect.image_mode
+        assert image is not None  # noqa: S101  (checked by mount)
+        assert mode is not None  # noqa: S101
+        if prior.staging is None:
+            raise HostError(
+                "mount", str(image), "the journal has no staging name for it"
+            )
+
+        def sparse(fd: int) -> None:
+            os.ftruncate(fd, effect.size)  # its content is the filesystem's: untracked
+
+        made = self.create(image, prior.staging, mode, sparse, announce, "create image")
+        if made is None:
+            raise HostError("mount", str(image), "the image file already exists")
+        with self.node(image, "mkfs", _WRITE) as (fd, info):
+            _check_same("mkfs", image, info, made)
+            self.run("mkfs", image, [self.tools.mkfs, "-q", "-F", proc_path(fd)])
+            with self.node(effect.path, "mount") as (target, _):
+                command = [
+                    self.tools.mount,
+                    "-o",
+                    "loop",
+                    proc_path(fd),
+                    proc_path(target),
+                ]
+                self.run("mount", effect.path, command)
+        return ((image, made),)
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _run(self, operation: str, path: PurePosixPath, command: list[str]) -> None:
+    def run(self, operation: str, path: PurePosixPath, command: list[str]) -> None:
+        """Run an external command; ``HostError`` with its stderr unless it exits 0."""
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, check=False, timeout=300
@@ -362,49 +544,20 @@ class ScratchRoot:
             raise HostError(operation, str(path), reason)
 
 
-_KINDS = (
-    (stat.S_ISLNK, "a symlink"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
+def _make_staging(parent: int, staging: str, *, directory: bool) -> int:
+    if not directory:
+        return os.open(staging, _NEW_FILE, 0o600, dir_fd=parent)
+    os.mkdir(staging, 0o700, dir_fd=parent)
+    return os.open(staging, _DIR, dir_fd=parent)
 
 
-def kind_of(st_mode: int) -> str:
-    """What an entry that is not a regular file or directory is, for messages."""
-    for is_kind, name in _KINDS:
-        if is_kind(st_mode):
-            return name
-    return "not a regular file or directory"
+def _remove_name(parent: int, name: str, *, directory: bool) -> None:
+    if directory:
+        os.rmdir(name, dir_fd=parent)
+    else:
+        os.unlink(name, dir_fd=parent)
 
 
-def _check_file_or_dir(path: PurePosixPath, info: os.stat_result) -> None:
-    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-        reason = f"is {kind_of(info.st_mode)}: kplan changes only files and directories"
-        raise HostError("open", str(path), reason)
-
-
-def _open_at(parent: int, path: PurePosixPath, flags: int, operation: str) -> int:
-    """Open ``path``'s last component under ``parent`` (new files start 0600)."""
-    try:
-        return os.open(path.name, flags, 0o600, dir_fd=parent)
-    except OSError as exc:
-        raise _host_error(operation, path, exc) from exc
-
-
-def _proc(fd: int) -> str:
+def proc_path(fd: int) -> str:
+    """``/proc/<pid>/fd/<fd>``: a path that names exactly the open entry."""
     return f"/proc/{os.getpid()}/fd/{fd}"
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -17,7 +17,6 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from aiodocker.types import JSONObject
 
-from ._inverse import Prior
 from .errors import HostError
 
 __all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]
@@ -34,7 +33,7 @@ async def docker_facts(url: str, image: str) -> dict[str, object]:
             listed = await docker.volumes.list()  # type: ignore[no-untyped-call]
         except DockerError as exc:
             raise _docker_error("list volumes", url, exc) from exc
-        present = (await DockerHost.image_state(docker, image))["present"]
+        present = await DockerHost.image_present(docker, image)
     volumes = listed.get("Volumes") or []
     return {
         "docker_volumes": sorted(str(v["Name"]) for v in volumes),
@@ -71,20 +70,20 @@ class DockerHost:
             raise RuntimeError(msg)
         return self._docker
 
-    async def observe_image(self, ref: str) -> Prior:
+    async def observe_image(self, ref: str) -> bool:
         """Prior of ``PullImage``: is the image present already?"""
-        return await self.image_state(self.docker, ref)
+        return await self.image_present(self.docker, ref)
 
     @staticmethod
-    async def image_state(docker: aiodocker.Docker, ref: str) -> Prior:
-        """``{"present": bool}`` for ``ref`` on ``docker``."""
+    async def image_present(docker: aiodocker.Docker, ref: str) -> bool:
+        """Whether ``ref`` is on ``docker``."""
         try:
             await docker.images.inspect(ref)
         except DockerError as exc:
             if exc.status == NOT_FOUND:
-                return {"present": False}
+                return False
             raise _docker_error("inspect image", ref, exc) from exc
-        return {"present": True}
+        return True
 
     async def pull(self, ref: str) -> None:
         """Pull ``ref``."""
@@ -101,13 +100,12 @@ class DockerHost:
             if exc.status != NOT_FOUND:
                 raise _docker_error("remove image", ref, exc) from exc
 
-    async def observe_container(self, name: str) -> Prior:
-        """Prior of ``CreateContainer``: no container may have this name yet."""
+    async def observe_container(self, name: str) -> None:
+        """Before ``CreateContainer``: no container may have this name yet."""
         if await self._inspect(name) is not None:
             raise HostError(
                 "create container", name, "a container with this name exists"
             )
-        return {}
 
     async def create(
         self, name: str, config: Mapping[str, object], kernel_id: str

@@ -1,4 +1,11 @@
-"""``kplan apply`` and ``kplan rollback``: the executor from the command line."""
+"""``kplan apply`` and ``kplan rollback``: the executor from the command line.
+
+Every expected failure is one line on stderr and exit 1: a refused plan or context,
+an apply refused before any change (the kernel locked by another kplan, a journal
+path that exists or cannot be made, a planted ``<journal>.private``), a failed step
+(with how its rollback went), a rollback refused before it undid anything, or one
+that left paths changed since the apply (``--force`` puts them back anyway).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from executor import (
     ApplyFailed,
     ApplyOptions,
     ApplyReport,
+    RollbackOutcome,
     apply_plan,
     default_tools,
     model_apply,
@@ -41,12 +49,12 @@ def journal_path(plan: Plan) -> Path:
     return Path(state) / "kplan" / "journals" / name
 
 
-def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
+def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit]:
     """The plan (from a context or a plan file) and the tree it starts from."""
     match load_document(args.target):
         case Failure(error):
             sys.stderr.write(render_errors([error]))
-            return Exit.ERROR
+            return Failure(Exit.ERROR)
         case Success(document):
             pass
         case _:
@@ -54,36 +62,42 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
     if "steps" in document and "header" in document:
         return _from_plan_file(args.target)
     containers = args.docker is not None
-    result = compile_document(
+    compiled = compile_document(
         document, args.quirk, containers=containers, docker_url=args.docker
     )
-    if isinstance(result, list):
-        sys.stderr.write(render_errors(result))
-        return Exit.ERROR
-    ctx, plan = result
-    return plan, ctx.facts.scratch
+    match compiled:
+        case Success((ctx, plan)):
+            return Success((plan, ctx.facts.scratch))
+        case Failure(refusals):
+            sys.stderr.write(render_errors(refusals))
+            return Failure(Exit.ERROR)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
 
 
-def _from_plan_file(path: Path) -> tuple[Plan, Tree] | int:
+def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
     match load_plan(path):
         case Success(plan):
             root = Path(str(plan.header.scratch_root))
             entries, _ = scratch_facts(root, plan.header.kernel_id)
-            return plan, tree_from_document(entries)
+            return Success((plan, tree_from_document(entries)))
         case Failure(error):
             sys.stderr.write(f"kplan: {path}: invalid plan: {error}\n")
-            return Exit.ERROR
+            return Failure(Exit.ERROR)
         case _:
             raise AssertionError("unreachable")  # returns#1361
 
 
 def apply(args: argparse.Namespace) -> int:
     """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL] [--durable]``."""
-    loaded = _plan_and_before(args)
-    if isinstance(loaded, int):
-        return loaded
-    plan, before = loaded
-    result: Result[ApplyReport, ApplyFailed | str]
+    match _plan_and_before(args):
+        case Failure(code):
+            return int(code)
+        case Success((plan, before)):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    result: Result[ApplyReport, ApplyFailed]
     if args.dry_run:
         result = model_apply(plan, before)
     else:
@@ -164,50 +178,53 @@ def _report_document(report: ApplyReport) -> dict[str, object]:
     }
 
 
-def _show_failure(args: argparse.Namespace, failure: ApplyFailed | str) -> None:
+def _show_failure(args: argparse.Namespace, failure: ApplyFailed) -> None:
     sys.stderr.write(f"kplan: apply failed: {failure}\n")
     if args.format != "json":
         return
-    if isinstance(failure, str):
-        document: dict[str, object] = {"ok": False, "cause": failure}
-    else:
-        document = {
-            "ok": False,
-            "index": failure.index,
-            "stage": failure.stage,
-            "effect": failure.effect,
-            "cause": failure.cause,
-            "journal": failure.journal,
-            "rollback": {
-                "complete": failure.rollback.complete,
-                "undone": failure.rollback.undone,
-                "failures": [str(f) for f in failure.rollback.failures],
-            },
-        }
+    document = {
+        "ok": False,
+        "index": failure.index,
+        "stage": failure.stage,
+        "effect": failure.effect,
+        "cause": failure.cause,
+        "journal": failure.journal or None,
+        "rollback": _outcome_document(failure.rollback),
+    }
     sys.stdout.buffer.write(dumps(document))
 
 
+def _outcome_document(outcome: RollbackOutcome) -> dict[str, object]:
+    return {
+        "complete": outcome.complete,
+        "undone": outcome.undone,
+        "failures": [str(f) for f in outcome.failures],
+        "changed": [str(c) for c in outcome.changed],
+    }
+
+
 def rollback(args: argparse.Namespace) -> int:
-    """``kplan rollback JOURNAL [--docker URL]``: undo what the journal's apply did."""
-    try:
-        outcome = asyncio.run(
-            rollback_journal(args.journal, default_tools(runner_dir()), args.docker)
-        )
-    except (OSError, ValueError) as exc:
-        sys.stderr.write(f"kplan: cannot roll back {args.journal}: {exc}\n")
-        return Exit.ERROR
+    """``kplan rollback JOURNAL [--docker URL] [--force]``: undo a journal's apply."""
+    tools = default_tools(runner_dir())
+    result = asyncio.run(
+        rollback_journal(args.journal, tools, args.docker, force=args.force)
+    )
+    match result:
+        case Failure(refused):
+            sys.stderr.write(f"kplan: {refused}\n")
+            if args.format == "json":
+                document = {"ok": False, "refused": str(refused)}
+                sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
+            return Exit.ERROR
+        case Success(outcome):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     if args.format == "json":
-        document = {
-            "complete": outcome.complete,
-            "undone": outcome.undone,
-            "failures": [str(f) for f in outcome.failures],
-        }
-        sys.stdout.buffer.write(
-            orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
-        )
+        document = _outcome_document(outcome)
+        sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
     else:
-        state = "complete" if outcome.complete else "INCOMPLETE"
-        sys.stdout.write(f"rollback {state}: {outcome.undone} steps undone\n")
-        for failure in outcome.failures:
-            sys.stderr.write(f"  {failure}\n")
+        sys.stdout.write(f"{outcome.summary()}\n")
+        for item in (*outcome.failures, *outcome.changed):
+            sys.stderr.write(f"  {item}\n")
     return Exit.OK if outcome.complete else Exit.ERROR

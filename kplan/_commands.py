@@ -42,7 +42,13 @@ def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
             result = compile_document(document, args.quirk)
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    return _refused(args, result) if isinstance(result, list) else result
+    match result:
+        case Success((ctx, plan)):
+            return ctx, plan
+        case Failure(errors):
+            return _refused(args, errors)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
 
 
 def _refused(args: argparse.Namespace, errors: Sequence[Refusal]) -> int:

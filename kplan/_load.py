@@ -132,20 +132,20 @@ def compile_document(
     *,
     containers: bool = False,
     docker_url: str | None = None,
-) -> tuple[Context, Plan] | list[Refusal]:
+) -> Result[tuple[Context, Plan], list[Refusal]]:
     """Complete a document with facts, parse and compile it; or every refusal."""
     match context_from_document(with_facts(document, docker_url)):
         case Failure(error):
-            return [error]
+            return Failure([error])
         case Success(ctx):
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
     match compile_plan(ctx, quirks, containers=containers):
         case Success(plan):
-            return ctx, plan
+            return Success((ctx, plan))
         case Failure(errors):
-            return list(errors)
+            return Failure(list(errors))
         case _:
             raise AssertionError("unreachable")  # returns#1361
 

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     undo = commands.add_parser("rollback", help="undo an apply from its journal")
     undo.add_argument("journal", type=Path)
     undo.add_argument("--docker", help="Docker endpoint (default: the journal's)")
+    undo.add_argument(
+        "--force",
+        action="store_true",
+        help="also put back paths changed since the apply (their changes are lost)",
+    )
     _format(undo)
     return parser
 

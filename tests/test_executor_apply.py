@@ -14,7 +14,7 @@ from returns.result import Failure, Success
 
 from effects import GenerateHostKey, Plan, Tree
 from executor import ApplyOptions, Tools, apply_plan, read_journal, rollback_journal
-from executor import _apply as executor_apply
+from executor import _rollback as executor_rollback
 from executor._host import to_completion
 
 from .contexts import KERNEL_ID
@@ -117,7 +117,7 @@ def test_a_failure_at_any_step_leaves_the_exact_prior_state(
     assert failure.index == index
     assert failure.rollback.complete
     assert snapshot(root) == before  # user data and old contents included
-    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+    assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
 
 
 def test_every_step_index_rolls_back_on_a_fresh_root(tmp_path: Path) -> None:
@@ -198,8 +198,8 @@ def test_rollback_from_the_journal_is_safe_twice(tmp_path: Path) -> None:
     root.mkdir()
     _, plan = plan_at(root, **FULL)
     assert isinstance(apply(plan, tmp_path / "journal"), Success)
-    first = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
-    second = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    first = asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
+    second = asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
     assert first.complete
     assert first.undone == len(plan.steps)
     assert second.complete
@@ -225,7 +225,7 @@ def test_a_cancellation_during_the_last_step_still_rolls_back(tmp_path: Path) ->
     last = len(plan.steps) - 1  # the kernel record: its apply never awaits
     assert apply_cancelled_at(plan, last, tmp_path / "journal")
     assert list(root.iterdir()) == []
-    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+    assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
 
 
 @pytest.mark.skipif(
@@ -325,7 +325,7 @@ def test_an_undo_that_times_out_is_waited_for_not_abandoned(
         "local_config.container.scratch_size": "16m",
     }
     _, plan = plan_at(root, **memory)
-    monkeypatch.setattr(executor_apply, "UNDO_TIMEOUT", 0.2)
+    monkeypatch.setattr(executor_rollback, "UNDO_TIMEOUT", 0.2)
     slow = attrs_evolve_tools(umount=str(slow_umount))
 
     async def run() -> tuple[object, bool]:

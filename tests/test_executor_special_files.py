@@ -59,7 +59,7 @@ def test_a_restart_goes_through_sockets_and_fifos_and_rolls_back_exactly(
     assert [(p, n.type, n.mode, n.uid, n.gid) for p, n in after.entries] == [
         (p, n.type, n.mode, n.uid, n.gid) for p, n in expected.entries
     ]
-    outcome = asyncio.run(rollback_journal(tmp_path / "restart", tools()))
+    outcome = asyncio.run(rollback_journal(tmp_path / "restart", tools())).unwrap()
     assert outcome.complete, outcome
     assert snapshot(root) == before
 
