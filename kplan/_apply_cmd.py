@@ -5,6 +5,10 @@ an apply refused before any change (the kernel locked by another kplan, a journa
 path that exists or cannot be made, a planted ``<journal>.private``), a failed step
 (with how its rollback went), a rollback refused before it undid anything, or one
 that left paths changed since the apply (``--force`` puts them back anyway).
+
+SIGINT and SIGTERM during an apply cancel it: the executor rolls back what it did
+(shielded, so a second signal does not cut the undo short) and kplan exits 130 or
+143 with one line saying how the rollback went.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import final
 
+import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
@@ -29,6 +36,7 @@ from executor import (
     apply_plan,
     default_tools,
     model_apply,
+    read_journal,
     rollback_journal,
     scratch_facts,
 )
@@ -37,7 +45,19 @@ from ._exit import Exit
 from ._load import compile_document, load_document, load_plan, runner_dir
 from ._render import render_errors
 
-__all__ = ["apply", "journal_path", "rollback"]
+__all__ = ["Stopped", "apply", "journal_path", "rollback"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_EXITS = {signal.SIGINT: Exit.INTERRUPTED, signal.SIGTERM: Exit.TERMINATED}
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Stopped:
+    """An apply stopped by SIGINT or SIGTERM; its rollback ran (see the journal)."""
+
+    signal: signal.Signals
+    journal: Path
 
 
 def journal_path(plan: Plan) -> Path:
@@ -97,7 +117,7 @@ def apply(args: argparse.Namespace) -> int:
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    result: Result[ApplyReport, ApplyFailed]
+    result: Result[ApplyReport, ApplyFailed | Stopped]
     if args.dry_run:
         result = model_apply(plan, before)
     else:
@@ -108,16 +128,50 @@ def apply(args: argparse.Namespace) -> int:
             durable=args.durable,
             on_step=_progress(plan),
         )
-        result = asyncio.run(apply_plan(plan, options))
+        result = asyncio.run(_until_signal(plan, options))
     match result:
         case Success(report):
             _show_report(args, report)
             return Exit.OK
-        case Failure(failure):
+        case Failure(Stopped() as stopped):
+            return _show_stopped(args, stopped)
+        case Failure(ApplyFailed() as failure):
             _show_failure(args, failure)
             return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
+
+
+async def _until_signal(
+    plan: Plan, options: ApplyOptions
+) -> Result[ApplyReport, ApplyFailed | Stopped]:
+    """``apply_plan``, turning SIGINT and SIGTERM into a cancellation of it.
+
+    The cancellation ends here, after the executor rolled back: it was asked for by
+    the signal, and a signal stops the command with an exit code, not a traceback.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101  (always run as a task by asyncio.run)
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await apply_plan(plan, options)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        while task.cancelling():
+            task.uncancel()
+        return Failure(Stopped(signal=received[0], journal=options.journal))
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 def _progress(plan: Plan) -> Callable[[int, Step], None] | None:
@@ -201,6 +255,24 @@ def _outcome_document(outcome: RollbackOutcome) -> dict[str, object]:
         "failures": [str(f) for f in outcome.failures],
         "changed": [str(c) for c in outcome.changed],
     }
+
+
+def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
+    name = stopped.signal.name
+    match read_journal(stopped.journal):
+        case Success(state) if state.outcome == "rolled-back":
+            done = f"rollback complete, {len(state.undone)} steps undone"
+        case Success(state) if state.outcome == "rollback-incomplete":
+            done = f"rollback INCOMPLETE: kplan rollback {stopped.journal} retries it"
+        case _:
+            done = "nothing was applied"
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")  # after the progress bar
+    sys.stderr.write(f"kplan: apply stopped by {name}: {done} ({stopped.journal})\n")
+    if args.format == "json":
+        document = {"ok": False, "stopped_by": name, "journal": str(stopped.journal)}
+        sys.stdout.buffer.write(dumps(document))
+    return _STOP_EXITS[stopped.signal]
 
 
 def rollback(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``kplan``: plan, expect, graph, diff, snapshot, apply, rollback, demo.
 
 Exit codes (documented in the README): 0 ok or no difference, 1 error or refused
-input, 2 differences found. JSON goes to stdout as one document; messages go to
+input, 2 differences found, 130 and 143 an apply stopped by SIGINT or SIGTERM (and
+rolled back). JSON goes to stdout as one document; messages go to
 stderr.
 """
 
@@ -113,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "apply": _apply_cmd.apply,
         "rollback": _apply_cmd.rollback,
     }[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:  # outside an apply, which rolls back and says so itself
+        sys.stderr.write("\nkplan: interrupted\n")
+        return Exit.INTERRUPTED
 
 
 def _snapshot(args: argparse.Namespace) -> int:
