@@ -55,10 +55,9 @@ class KernelLock:
             os.close(fd)
             reason = (
                 f"kernel {kernel_id} is being applied or rolled back by another"
-                f" kplan process (pid {holder or '?'} holds {path});"
-                " try again when it ends"
+                f" kplan process (pid {holder or '?'}); try again when it ends"
             )
-            raise HostError("lock", kernel_id, reason) from None
+            raise HostError("lock", str(path), reason) from None
         except OSError as exc:
             os.close(fd)
             raise HostError("lock", str(path), exc.strerror or str(exc)) from exc
