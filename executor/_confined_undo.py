@@ -20,7 +20,7 @@ import os
 import stat
 from typing import assert_never
 
-from ._confined_fs import ScratchRoot, _host_error, check_single_link, proc_path
+from ._confined_fs import ScratchRoot, check_single_link, host_error, proc_path
 from ._inverse import (
     Changed,
     RemoveEntry,
@@ -107,7 +107,7 @@ def _remove(
             if exc.errno in {errno.ENOTEMPTY, errno.EEXIST}:
                 return Changed("it holds entries the apply did not make")
             operation = "rmdir" if directory else "unlink"
-            raise _host_error(operation, path, exc) from exc
+            raise host_error(operation, path, exc) from exc
     return None
 
 
@@ -124,7 +124,7 @@ def _restore_file(
             try:
                 fd = os.open(action.path.name, _NEW, 0o600, dir_fd=parent)
             except OSError as exc:
-                raise _host_error("restore", action.path, exc) from exc
+                raise host_error("restore", action.path, exc) from exc
         _put_back(fd, action, private)
         return None
     with fs.node(action.path, "restore", _WRITE) as (fd, info):
@@ -143,7 +143,7 @@ def _put_back(fd: int, action: RestoreFile, private: PrivateDir) -> None:
         os.fchown(fd, old.uid, old.gid)
         os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
     except OSError as exc:
-        raise _host_error("restore", action.path, exc) from exc
+        raise host_error("restore", action.path, exc) from exc
     finally:
         os.close(fd)
 
@@ -162,7 +162,7 @@ def _set_meta(fs: ScratchRoot, action: SetMeta, *, force: bool) -> Changed | Non
             os.fchown(fd, old.uid, old.gid)
             os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
         except OSError as exc:
-            raise _host_error("set-meta", action.path, exc) from exc
+            raise host_error("set-meta", action.path, exc) from exc
     return None
 
 

@@ -35,7 +35,22 @@ from effects import (
     thaw_object,
 )
 
+from ._confined_apply import (
+    change_meta,
+    host_key,
+    make_dir,
+    mount,
+    write_new,
+    write_over,
+)
 from ._confined_fs import Announce, ScratchRoot
+from ._confined_observe import (
+    observe_dir,
+    observe_file,
+    observe_host_key,
+    observe_meta,
+    observe_mount,
+)
 from ._confined_undo import undo_on
 from ._docker_host import DockerHost
 from ._inverse import (
@@ -168,21 +183,21 @@ class Host:
         fs, staging = self.fs, self._staging(index)
         match effect:
             case MakeDir(path=path):
-                return await asyncio.to_thread(fs.observe_dir, path, staging)
+                return await asyncio.to_thread(observe_dir, fs, path, staging)
             case WriteFile(path=path):
                 saved = f"prior-{index}"
-                return await asyncio.to_thread(fs.observe_file, path, staging, saved)
+                return await asyncio.to_thread(observe_file, fs, path, staging, saved)
             case Chmod(path=path):
-                return await asyncio.to_thread(fs.observe_meta, path, "chmod")
+                return await asyncio.to_thread(observe_meta, fs, path, "chmod")
             case Chown(path=path):
-                return await asyncio.to_thread(fs.observe_meta, path, "chown")
+                return await asyncio.to_thread(observe_meta, fs, path, "chown")
             case GenerateHostKey():
                 public = self._staging(index, "-pub")
                 return await asyncio.to_thread(
-                    fs.observe_host_key, effect, staging, public
+                    observe_host_key, fs, effect, staging, public
                 )
             case MountScratch():
-                return await asyncio.to_thread(fs.observe_mount, effect, staging)
+                return await asyncio.to_thread(observe_mount, fs, effect, staging)
             case PullImage(ref=ref):
                 present = await self._need_docker("pull").observe_image(ref)
                 return ImagePrior(present=present)
@@ -201,7 +216,7 @@ class Host:
                 return Applied(outcome="kept")
             case MakeDir(path=path, mode=mode), DirPrior(staging=str(staging)):
                 left = await asyncio.to_thread(
-                    fs.make_dir, path, mode, staging, announce
+                    make_dir, fs, path, mode, staging, announce
                 )
                 return Applied(outcome="applied" if left else "kept", left=left)
             case WriteFile(path=p, blob=blob, mode=mode), FilePrior(
@@ -209,20 +224,27 @@ class Host:
             ):
                 data = self._blobs[blob]
                 left = await asyncio.to_thread(
-                    fs.write_new, p, data, blob, mode, staged, announce
+                    write_new,
+                    fs,
+                    p,
+                    data,
+                    digest=blob,
+                    mode=mode,
+                    staging=staged,
+                    announce=announce,
                 )
             case WriteFile(path=path, blob=blob), FilePrior(old=Stamp() as old):
                 data = self._blobs[blob]
-                left = await asyncio.to_thread(fs.write_over, path, data, blob, old)
+                left = await asyncio.to_thread(write_over, fs, path, data, blob, old)
             case Chmod(path=path, mode=mode), MetaPrior(old=old):
-                left = await asyncio.to_thread(fs.change_meta, path, old, mode, None)
+                left = await asyncio.to_thread(change_meta, fs, path, old, mode, None)
             case Chown(path=path, uid=uid, gid=gid), MetaPrior(old=old):
                 owner = (uid, gid)
-                left = await asyncio.to_thread(fs.change_meta, path, old, None, owner)
+                left = await asyncio.to_thread(change_meta, fs, path, old, None, owner)
             case GenerateHostKey(), HostKeyPrior():
-                left = await asyncio.to_thread(fs.host_key, effect, prior, announce)
+                left = await asyncio.to_thread(host_key, fs, effect, prior, announce)
             case MountScratch(), MountPrior():
-                left = await asyncio.to_thread(fs.mount, effect, prior, announce)
+                left = await asyncio.to_thread(mount, fs, effect, prior, announce)
             case PullImage(), ImagePrior(present=True):
                 return Applied(outcome="kept")
             case PullImage(ref=ref), ImagePrior():

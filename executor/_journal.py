@@ -36,10 +36,7 @@ from returns.result import Failure, Result, Success
 
 from effects import Invalid, Reader, decode_effect, encode_effect
 
-from ._records import (
-    Created,
-    Left,
-    StepRecord,
+from ._record_codec import (
     decode_created,
     decode_left,
     decode_prior,
@@ -48,6 +45,7 @@ from ._records import (
     encode_prior,
     require_left,
 )
+from ._records import Created, Left, StepRecord
 from .errors import HostError, JournalError
 
 __all__ = ["FORMAT", "OUTCOMES", "JournalState", "JournalWriter", "read_journal"]
