@@ -6,8 +6,9 @@ Theory of operation
 endpoint. Before each effect runs, an ``intent`` line holds the encoded effect and
 its prior state (``executor._records``); a ``created`` line announces each entry the
 effect makes new before it gets its final name; ``done`` follows when it finished,
-with the stamps it left. Rollback writes ``undone``, ``undo-failed`` or ``changed``
-(left as it is: changed since the apply) per step, and ``end``. Each line is one
+with the stamps it left. Rollback writes, per step, ``undoing``, then
+``undo-failed`` or ``changed`` (left as it is: changed since the apply) per action
+that did not go back, then ``undone`` or ``not-undone``; and ``end``. Each line is one
 ``write()`` on an ``O_APPEND`` descriptor, which is all that survives the death of
 the process (the page cache keeps it); ``durable=True`` adds an ``fsync`` per line
 for power loss. A reader ignores a last line cut short by a crash.
@@ -167,10 +168,19 @@ class JournalState:
     steps: tuple[StepRecord, ...]
     undone: frozenset[int]
     outcome: str | None
+    interrupted: frozenset[int] = frozenset()
 
     def pending_undo(self) -> tuple[StepRecord, ...]:
-        """Steps to undo, last first, skipping those already undone."""
-        return tuple(s for s in reversed(self.steps) if s.index not in self.undone)
+        """Steps to undo, last first, skipping those already undone.
+
+        A step whose undo a crash interrupted may be half put back: it comes as
+        unfinished (``left`` None), so its undo checks identity, not the stamps.
+        """
+        return tuple(
+            attrs.evolve(step, left=None) if step.index in self.interrupted else step
+            for step in reversed(self.steps)
+            if step.index not in self.undone
+        )
 
 
 def read_journal(path: Path) -> Result[JournalState, JournalError]:
@@ -214,6 +224,7 @@ class _Parser:
         self.line = 0
         self.steps: dict[int, StepRecord] = {}
         self.undone: set[int] = set()
+        self.undoing: set[int] = set()
         self.outcome: str | None = None
 
     def parse(self, lines: list[bytes]) -> JournalState:
@@ -229,6 +240,7 @@ class _Parser:
             steps=tuple(self.steps.values()),
             undone=frozenset(self.undone),
             outcome=self.outcome,
+            interrupted=frozenset(self.undoing),
         )
 
     def _begin(self, record: Reader) -> JournalState:
@@ -262,7 +274,9 @@ class _Parser:
             "intent": self._intent,
             "created": self._created,
             "done": self._done,
+            "undoing": self._undoing,
             "undone": self._undone,
+            "not-undone": self._not_undone,
             "undo-failed": self._undo_failed,
             "changed": self._changed,
             "end": self._end,
@@ -308,8 +322,16 @@ class _Parser:
         require_left(finished, record.field("left"))
         self.steps[step.index] = finished
 
+    def _undoing(self, record: Reader) -> None:
+        self.undoing.add(self._step(record).index)
+
     def _undone(self, record: Reader) -> None:
-        self.undone.add(self._step(record).index)
+        index = self._step(record).index
+        self.undone.add(index)
+        self.undoing.discard(index)
+
+    def _not_undone(self, record: Reader) -> None:
+        self.undoing.discard(self._step(record).index)
 
     def _undo_failed(self, record: Reader) -> None:
         self._step(record)

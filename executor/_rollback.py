@@ -8,9 +8,11 @@ caller cannot interrupt it; if the caller is cancelled again, the undo gets
 undo action is bounded by ``UNDO_TIMEOUT`` (a worker thread past it is waited for,
 never abandoned: ``Host.undo``). Every action is tried; a failure is recorded in the
 journal (``undo-failed``) and the outcome, never dropped; a path that changed since
-the apply is left as it is and recorded too (``changed``), unless forced. A step is
-``undone`` when all its actions were: a later rollback skips it, and retries the
-others.
+the apply is left as it is and recorded too (``changed``), unless forced. Each step
+is bracketed by ``undoing`` and ``undone`` (all its actions were: a later rollback
+skips it) or ``not-undone`` (a later rollback retries it). A step whose bracket a
+crash left open may be half put back (a restore cut short): the next rollback
+checks it by identity only, not against the stamps the apply left.
 
 ``rollback_journal`` does the same from a journal file alone, after a crash or a
 successful apply: it validates the whole journal and the private copies it names
@@ -66,10 +68,13 @@ async def _rollback(
 ) -> RollbackOutcome:
     undone, failures, changed = 0, [], []
     for record in records:
+        journal.append({"kind": "undoing", "index": record.index})
         step_failures, step_changed = await _undo_step(record, host, journal, force)
         if not step_failures and not step_changed:
             undone += 1
             journal.append({"kind": "undone", "index": record.index})
+        else:
+            journal.append({"kind": "not-undone", "index": record.index})
         failures += step_failures
         changed += step_changed
     outcome = RollbackOutcome(

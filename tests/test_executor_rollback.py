@@ -9,8 +9,11 @@ immutable scratch) is no failure (issue 9, items 3, 4 and 9).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -23,7 +26,7 @@ from returns.result import Failure, Success
 from effects import Tree
 from executor import read_journal, rollback_journal
 
-from .commands import kplan
+from .commands import ROOT, kplan
 from .contexts import KERNEL_ID
 from .executing import apply, needs_root, plan_at, snapshot, tools
 
@@ -339,3 +342,54 @@ def test_an_immutable_entry_on_a_restart_fails_and_rolls_back_completely(
         assert "Operation not permitted" in failure.cause
         assert failure.rollback.complete, failure
     assert snapshot(root) == before
+
+
+def test_a_rollback_killed_while_it_restores_a_file_is_finished_by_the_next(
+    tmp_path: Path,
+) -> None:
+    # The file is half put back when the process dies: the next rollback must not
+    # take that for a change by the user.
+    root = tmp_path / "root"
+    root.mkdir()
+    dotfiles = {
+        "kernel_config.internal_data.dotfiles": [
+            {"path": "/home/work/.vimrc", "perm": "644", "data": "set number\n"}
+        ]
+    }
+    _, first = plan_at(root, **dotfiles)
+    assert isinstance(apply(first, tmp_path / "first"), Success)
+    vimrc = root / WORK / ".vimrc"
+    vimrc.write_bytes(os.urandom(64 << 20))
+    before = snapshot(root)
+    _, restart = plan_at(root, restarting=True, **dotfiles)
+    for attempt in range(8):
+        journal = tmp_path / f"restart-{attempt}.jsonl"
+        assert isinstance(apply(restart, journal), Success)
+        if _kill_while_restoring(journal, vimrc):
+            break
+        assert kplan("rollback", str(journal)).returncode == 0
+    else:
+        pytest.skip("LOUD SKIP: never caught the restore half-way in 8 tries")
+    assert 0 < vimrc.stat().st_size < 64 << 20  # half put back
+    done = kplan("rollback", str(journal))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert snapshot(root) == before
+
+
+def _kill_while_restoring(journal: Path, target: Path) -> bool:
+    """Run ``kplan rollback`` and SIGKILL it once ``target`` is partly rewritten."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kplan", "rollback", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    caught = False
+    while child.poll() is None:
+        size = target.stat().st_size
+        if 0 < size < 64 << 20 and size != len(b"set number\n"):
+            child.send_signal(signal.SIGKILL)
+            caught = True
+            break
+    child.wait()
+    return caught and child.returncode == -signal.SIGKILL
