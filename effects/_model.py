@@ -7,8 +7,15 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 * every ancestor of a target must exist as a directory; a symlink anywhere on the
   way is an error, because the executor never follows symlinks;
 * ``MakeDir`` fails on an existing non-directory and keeps an existing directory;
-* ``WriteFile`` fails on a directory or symlink and keeps mode and owner on replace;
-* ``Chmod``/``Chown`` fail on a missing path or a symlink;
+* ``WriteFile`` fails on anything but a regular file (a directory, a symlink, a
+  socket or a FIFO) and keeps mode and owner on replace;
+* ``Chmod``/``Chown`` fail on a missing path, a symlink, a socket or a FIFO: the
+  executor changes only regular files and directories (it never opens a socket or a
+  FIFO, whose open has side effects or blocks);
+* ``Chown`` of a regular file clears set-user-ID, and set-group-ID when group-execute
+  is set, as the kernel does even for root (chown(2), Linux since 2.2.13; without
+  group-execute the set-group-ID bit means mandatory locking and stays): legacy's
+  chmod-then-chown of a ``4755`` dotfile leaves ``0o755``;
 * a mount hides what was below its mount point; container effects change nothing
   below the scratch root (``AppendContainerId``'s line is left out: only Docker
   knows it).
@@ -52,6 +59,7 @@ from .errors import EffectError
 
 __all__ = ["LOST_FOUND_MODE", "TMPFS_ROOT_MODE", "project"]
 
+S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o0010
 TMPFS_ROOT_MODE = 0o1777  # a fresh tmpfs root is world-writable and sticky
 EXT4_ROOT_MODE = 0o755  # mkfs.ext4 makes its root directory 0755, owned by root
 LOST_FOUND_MODE = 0o700
@@ -96,11 +104,12 @@ def _apply(
         case WriteFile(path=path, blob=blob, mode=mode):
             _write(nodes, path, blob, sizes[blob], mode, owner)
         case Chmod(path=path, mode=mode):
-            nodes[path] = attrs.evolve(_existing(nodes, path), mode=mode)
+            nodes[path] = attrs.evolve(_changeable(nodes, path), mode=mode)
         case Chown(path=path, uid=uid, gid=gid):
-            node = _existing(nodes, path)
+            node = _changeable(nodes, path)
             nodes[path] = attrs.evolve(
                 node,
+                mode=mode_after_chown(node),
                 uid=node.uid if uid is None else uid,
                 gid=node.gid if gid is None else gid,
             )
@@ -147,6 +156,22 @@ def _existing(nodes: Nodes, path: PurePosixPath) -> Node:
         raise _Refused(path, "does not exist")
     if node.type == "symlink":
         raise _Refused(path, "is a symlink (never followed)")
+    return node
+
+
+def mode_after_chown(node: Node) -> int:
+    """The mode a chown leaves (the kernel's rule, see the module docstring)."""
+    if node.type != "file":
+        return node.mode
+    mode = node.mode & ~S_ISUID
+    return mode & ~S_ISGID if mode & S_IXGRP else mode
+
+
+def _changeable(nodes: Nodes, path: PurePosixPath) -> Node:
+    """An existing regular file or directory whose mode or owner may change."""
+    node = _existing(nodes, path)
+    if node.type not in {"file", "dir"}:
+        raise _Refused(path, f"is a {node.type}: only files and directories change")
     return node
 
 

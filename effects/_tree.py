@@ -2,8 +2,10 @@
 
 A tree maps scratch-relative paths to nodes (type, mode, owner, size, digest). The
 JSON form (architecture.md §2) is a list sorted by path of objects with ``path``,
-``type`` (dir|file|symlink), ``mode`` ("0o755"), ``uid``, ``gid``, ``size``,
-``sha256`` and ``volatile``. Directories have ``size`` and ``sha256`` null; a
+``type`` (dir|file|symlink|socket|fifo), ``mode`` ("0o755"), ``uid``, ``gid``,
+``size``, ``sha256`` and ``volatile``. Directories, sockets and FIFOs have ``size``
+and ``sha256`` null: they hold no content (the sockets and FIFOs tmux, ssh-agent and
+jupyter leave in ``work/`` are there only as names, types, modes and owners); a
 symlink's are those of its target text; a volatile file (a generated host key) has
 unknown content, so both are null in a model and ignored by diffs.
 """
@@ -38,16 +40,19 @@ __all__ = [
     "without_volatile_content",
 ]
 
-NodeType = Literal["dir", "file", "symlink"]
+NodeType = Literal["dir", "file", "symlink", "socket", "fifo"]
+NODE_TYPES: tuple[NodeType, ...] = ("dir", "file", "symlink", "socket", "fifo")
+_WITHOUT_CONTENT = {"dir": "a directory", "socket": "a socket", "fifo": "a fifo"}
 _DOCUMENT = "(document)"
 
 
 def _content_fields(instance: Node, _attribute: object, _value: bool) -> None:  # noqa: FBT001
     has_content = instance.size is not None or instance.sha256 is not None
-    if instance.type == "dir" and (has_content or instance.volatile):
-        msg = "a directory node has no size, digest or volatile content"
+    empty = _WITHOUT_CONTENT.get(instance.type)
+    if empty is not None and (has_content or instance.volatile):
+        msg = f"{empty} node has no size, digest or volatile content"
         raise ValueError(msg)
-    if instance.type != "dir" and not instance.volatile:
+    if empty is None and not instance.volatile:
         if not isinstance(instance.size, int) or instance.size < 0:
             msg = f"a {instance.type} node needs a size >= 0"
             raise ValueError(msg)
@@ -61,9 +66,7 @@ def _content_fields(instance: Node, _attribute: object, _value: bool) -> None:  
 class Node:
     """One filesystem entry below the scratch root."""
 
-    type: NodeType = attrs.field(
-        validator=attrs.validators.in_(("dir", "file", "symlink"))
-    )
+    type: NodeType = attrs.field(validator=attrs.validators.in_(NODE_TYPES))
     mode: int = attrs.field(validator=mode_field)
     uid: int = attrs.field(validator=id_field)
     gid: int = attrs.field(validator=id_field)

@@ -1,4 +1,11 @@
-"""kplan's executor: the only IO. Facts, snapshots, apply, rollback, Docker."""
+"""kplan's executor: the only IO. Facts, snapshots, apply, rollback, Docker.
+
+Entry points: ``apply_plan`` (returns an ``ApplyReport`` or an ``ApplyFailed``),
+``rollback_journal`` (a ``RollbackOutcome`` or a ``RollbackRefused``),
+``read_journal`` (a ``JournalState`` or a ``JournalError``), ``gather_facts`` and
+``snapshot``. Expected failures are ``returns`` values; exceptions are bugs, or a
+cancellation propagating unchanged after the rollback ran.
+"""
 
 from ._apply import (
     ApplyOptions,
@@ -6,19 +13,22 @@ from ._apply import (
     StepReport,
     apply_plan,
     model_apply,
-    rollback_journal,
 )
 from ._directory_snapshot import snapshot
 from ._docker_host import PLAN_LABEL, docker_facts
 from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
+from ._rollback import rollback_journal
 from ._tools import Tools, default_tools
 from .errors import (
     ApplyFailed,
+    ChangedPath,
     ExecutorError,
     HostError,
+    JournalError,
     RollbackFailure,
     RollbackOutcome,
+    RollbackRefused,
 )
 
 __all__ = [
@@ -26,11 +36,14 @@ __all__ = [
     "ApplyFailed",
     "ApplyOptions",
     "ApplyReport",
+    "ChangedPath",
     "ExecutorError",
     "HostError",
+    "JournalError",
     "JournalState",
     "RollbackFailure",
     "RollbackOutcome",
+    "RollbackRefused",
     "StepReport",
     "Tools",
     "apply_plan",

@@ -1,27 +1,30 @@
-"""Apply a plan transactionally, and roll it back from its journal.
+"""Apply a plan transactionally: observe, journal, apply, and undo on any failure.
 
 Theory of operation
 -------------------
-For each step, in plan order: observe the prior state, journal the intent with it,
-apply the effect, journal ``done``. On a ``HostError`` the inverses of every
-journaled step run in reverse and the result is an ``ApplyFailed`` value. On any
-other exception, including cancellation, the same rollback runs and the exception
-propagates unchanged, with rollback failures attached as notes (architecture.md §5.2).
+An apply first takes what it needs (``executor._workspace``): the scratch root, the
+kernel's lock (a second apply or rollback of the kernel is refused at once), a new
+journal and its private directory; any of them missing is a refusal before any
+change. Then for each step, in plan order: observe the prior state (a file's old
+content is copied into the private directory), journal the intent with it, apply
+the effect (announcing every entry it makes new), journal ``done`` with the stamps
+it left. On a ``HostError`` the inverses of every journaled step run in reverse
+(``executor._rollback``) and the result is an ``ApplyFailed`` value. On any other
+exception, including cancellation, the same rollback runs and the exception
+propagates unchanged, with rollback failures attached as notes
+(architecture.md §5.2).
 
-The rollback runs as its own task behind ``asyncio.shield``: a cancellation of the
-caller cannot interrupt it, each undo action is bounded by ``UNDO_TIMEOUT`` and the
-whole rollback by ``CLEANUP_TIMEOUT`` if the caller is cancelled again. Every
-action is tried; each failure is recorded in the journal and in the outcome.
-``rollback_journal`` does the same from a journal file alone, after a crash.
+The private directory outlives a successful apply only while it holds prior
+contents (``kplan rollback`` needs them), and a rollback only when it was incomplete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import final
@@ -39,13 +42,15 @@ from effects import (
     project,
 )
 
-from ._confined_fs import ScratchRoot
 from ._docker_host import DockerHost
 from ._host import Host, needs_docker
-from ._inverse import describe_undo, inverse_of
-from ._journal import Intent, JournalWriter, read_journal
+from ._journal import FORMAT
+from ._private_dir import private_dir
+from ._records import Created, FilePrior, StepRecord
+from ._rollback import undo_shielded
 from ._tools import Tools
-from .errors import ApplyFailed, HostError, RollbackFailure, RollbackOutcome
+from ._workspace import Workspace
+from .errors import ApplyFailed, HostError, RollbackOutcome
 
 __all__ = [
     "ApplyOptions",
@@ -53,11 +58,9 @@ __all__ = [
     "StepReport",
     "apply_plan",
     "model_apply",
-    "rollback_journal",
+    "private_dir",
 ]
 
-UNDO_TIMEOUT = 60.0
-CLEANUP_TIMEOUT = 600.0
 StepHook = Callable[[int, Step], None]
 
 
@@ -111,14 +114,14 @@ class ApplyOptions:
     on_step: StepHook | None = None
 
 
-def _refusal(plan: Plan, cause: str, journal: str = "") -> ApplyFailed:
+def _refusal(plan: Plan, cause: str) -> ApplyFailed:
     return ApplyFailed(
         index=-1,
         stage="(plan)",
         effect=f"plan {plan.header.plan_id}",
         cause=cause,
         rollback=RollbackOutcome(undone=0, failures=()),
-        journal=journal,
+        journal="",
     )
 
 
@@ -139,54 +142,45 @@ def _precondition(plan: Plan, options: ApplyOptions) -> ApplyFailed | None:
 async def apply_plan(
     plan: Plan, options: ApplyOptions
 ) -> Result[ApplyReport, ApplyFailed]:
-    """Apply ``plan``; on failure put the host back as it was (see the module doc)."""
+    """Apply ``plan``; on a failure put the host back as it was (module docstring).
+
+    Returns:
+        The report; or an ``ApplyFailed``: refused before any change (``index`` -1:
+        the identity, no Docker endpoint, the scratch root, the kernel's lock, the
+        journal or its private directory), or failed at a step and rolled back
+        (its ``rollback`` says whether completely and what was left).
+
+    Raises:
+        asyncio.CancelledError: unchanged, after the rollback ran (its failures are
+            notes). Any other exception is a bug, raised after the rollback ran.
+    """
     refused = _precondition(plan, options)
     if refused is not None:
         return Failure(refused)
-    try:
-        fs = ScratchRoot(
-            Path(str(plan.header.scratch_root)),
-            options.tools,
-            private_dir(options.journal),
-            durable=options.durable,
-        )
-    except HostError as exc:
-        return Failure(_refusal(plan, str(exc)))
-    journal = JournalWriter(options.journal, durable=options.durable)
-    try:
-        journal.append(_begin(plan, options.docker_url))
-        async with AsyncExitStack() as stack:
-            docker = None
-            if options.docker_url is not None:
-                docker = await stack.enter_async_context(
-                    DockerHost(options.docker_url, plan.header.plan_id)
-                )
-            host = Host(fs, docker, plan.blob_table, plan.header.kernel_id)
-            return await _Run(plan, host, journal, options).run()
-    finally:
-        journal.close()
-        fs.close()
-        _remove_private(fs.private)
-
-
-def private_dir(journal: Path) -> Path:
-    """Where tools write before kplan copies their output in (next to the journal).
-
-    A process killed while dropbearkey runs leaves a key there; ``kplan rollback``
-    removes it with everything else.
-    """
-    return journal.with_name(f"{journal.name}.private")
-
-
-def _remove_private(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
+    opened = Workspace.for_apply(
+        plan.header, options.journal, options.tools, durable=options.durable
+    )
+    match opened:
+        case Failure(cause):
+            return Failure(_refusal(plan, str(cause)))
+        case Success(workspace):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    with workspace:
+        run = _Run(plan, workspace, options)
+        try:
+            return await run.run()
+        finally:
+            if not run.keep_private and workspace.private is not None:
+                workspace.private.remove()
 
 
 def _begin(plan: Plan, docker: str | None) -> dict[str, object]:
     header = plan.header
     return {
         "kind": "begin",
+        "format": FORMAT,
         "plan_id": header.plan_id,
         "kernel_id": header.kernel_id,
         "scratch_root": str(header.scratch_root),
@@ -198,67 +192,103 @@ def _begin(plan: Plan, docker: str | None) -> dict[str, object]:
 
 @final
 class _Run:
-    """The state of one apply: journaled intents and the step reports."""
+    """The state of one apply: the journaled steps and the step reports."""
 
-    def __init__(
-        self, plan: Plan, host: Host, journal: JournalWriter, options: ApplyOptions
-    ) -> None:
-        self.plan, self.host, self.journal, self.options = plan, host, journal, options
-        self.intents: list[Intent] = []
+    def __init__(self, plan: Plan, workspace: Workspace, options: ApplyOptions) -> None:
+        self.plan, self.options = plan, options
+        self.fs, self.journal = workspace.fs, workspace.journal
+        self.records: list[StepRecord] = []
         self.reports: list[StepReport] = []
+        # Kept unless known to be unneeded: a rollback cut short may need it later.
+        self.keep_private = True
 
     async def run(self) -> Result[ApplyReport, ApplyFailed]:
+        self.journal.append(_begin(self.plan, self.options.docker_url))
+        async with AsyncExitStack() as stack:
+            docker = None
+            if self.options.docker_url is not None:
+                docker = await stack.enter_async_context(
+                    DockerHost(self.options.docker_url, self.plan.header.plan_id)
+                )
+            token = secrets.token_hex(6)
+            host = Host(
+                self.fs, docker, self.plan.blob_table, self.plan.header.kernel_id, token
+            )
+            return await self._steps(host)
+
+    async def _steps(self, host: Host) -> Result[ApplyReport, ApplyFailed]:
         started = time.perf_counter()
         index = -1
         try:
             for index, step in enumerate(self.plan.steps):
-                await self._step(index, step)
+                await self._step(host, index, step)
             # A cancellation asked for during the last steps (which may not await at
             # all) must still undo: give it a point to arrive before "applied".
             await asyncio.sleep(0)
         except HostError as exc:
-            outcome = await _undo_shielded(self.intents, self.host, self.journal)
+            outcome = await self._undo(host)
             return Failure(self._failed(index, exc, outcome))
         except (
             BaseException
         ) as exc:  # a bug or a cancellation: undo, then propagate as is
-            outcome = await _undo_shielded(self.intents, self.host, self.journal)
+            outcome = await self._undo(host)
             for failure in outcome.failures:
                 exc.add_note(f"kplan rollback: {failure}")
             raise
         self.journal.append({"kind": "end", "outcome": "applied"})
-        return Success(
-            ApplyReport(
-                plan_id=self.plan.header.plan_id,
-                journal=str(self.journal.path),
-                dry_run=False,
-                steps=tuple(self.reports),
-                seconds=time.perf_counter() - started,
-                kernel=_kernel_record(self.plan),
-                container_id=self.host.container_id,
-            )
+        self.keep_private = any(
+            isinstance(r.prior, FilePrior) and r.prior.saved is not None
+            for r in self.records
         )
+        return Success(self._report(host, time.perf_counter() - started))
 
-    async def _step(self, index: int, step: Step) -> None:
+    async def _undo(self, host: Host) -> RollbackOutcome:
+        outcome = await undo_shielded(reversed(self.records), host, self.journal)
+        self.keep_private = not outcome.complete
+        return outcome
+
+    async def _step(self, host: Host, index: int, step: Step) -> None:
         started = time.perf_counter()
-        prior = await self.host.observe(step.effect)
-        self.journal.intent(index, step.stage, step.effect, prior)
-        self.intents.append(
-            Intent(index=index, stage=step.stage, effect=step.effect, prior=prior)
+        prior = await host.observe(index, step.effect)
+        record = StepRecord(
+            index=index, stage=step.stage, effect=step.effect, prior=prior
         )
+        self.journal.intent(record)
+        self.records.append(record)
         if self.options.on_step is not None:
             self.options.on_step(index, step)
-        outcome = await self.host.apply(step.effect, prior)
+        created: list[Created] = []
+
+        def announce(entry: Created) -> None:  # called from the worker thread
+            self.journal.created(index, entry)
+            created.append(entry)
+
+        try:
+            applied = await host.apply(step.effect, prior, announce)
+        finally:
+            self.records[-1] = attrs.evolve(record, created=tuple(created))
         seconds = time.perf_counter() - started
-        self.journal.append({"kind": "done", "index": index, "seconds": seconds})
+        self.records[-1] = attrs.evolve(self.records[-1], left=applied.left)
+        self.journal.done(index, seconds, applied.left)
         self.reports.append(
             StepReport(
                 index=index,
                 stage=step.stage,
                 effect=describe(step.effect),
-                outcome=outcome,
+                outcome=applied.outcome,
                 seconds=seconds,
             )
+        )
+
+    def _report(self, host: Host, seconds: float) -> ApplyReport:
+        return ApplyReport(
+            plan_id=self.plan.header.plan_id,
+            journal=str(self.journal.path),
+            dry_run=False,
+            steps=tuple(self.reports),
+            seconds=seconds,
+            kernel=_kernel_record(self.plan),
+            container_id=host.container_id,
         )
 
     def _failed(
@@ -280,89 +310,20 @@ def _kernel_record(plan: Plan) -> JsonObject | None:
     return records[-1] if records else None
 
 
-async def _undo_shielded(
-    intents: Iterable[Intent], host: Host, journal: JournalWriter
-) -> RollbackOutcome:
-    """Roll back in a task of its own that the caller's cancellation cannot stop."""
-    task = asyncio.create_task(_rollback(list(intents), host, journal))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        # Cancelled again while undoing: give the undo a bounded time, then go on
-        # cancelling; whatever it could not undo stays in the journal.
-        await asyncio.wait({task}, timeout=CLEANUP_TIMEOUT)
-        raise
-
-
-async def _rollback(
-    intents: list[Intent], host: Host, journal: JournalWriter
-) -> RollbackOutcome:
-    """Undo ``intents`` last first; try every action; record every failure."""
-    undone, failures = 0, []
-    for intent in reversed(intents):
-        step_failures = []
-        for action in inverse_of(intent.effect, intent.prior):
-            try:
-                async with asyncio.timeout(UNDO_TIMEOUT):
-                    await host.undo(action)
-            except Exception as exc:  # noqa: BLE001  (recorded below and reported, never dropped)
-                failure = RollbackFailure(
-                    index=intent.index,
-                    action=describe_undo(action),
-                    reason=f"{type(exc).__name__}: {exc}",
-                )
-                step_failures.append(failure)
-                journal.append(
-                    {
-                        "kind": "undo-failed",
-                        "index": intent.index,
-                        "action": failure.action,
-                        "reason": failure.reason,
-                    }
-                )
-        if not step_failures:
-            undone += 1
-            journal.append({"kind": "undone", "index": intent.index})
-        failures += step_failures
-    outcome = RollbackOutcome(undone=undone, failures=tuple(failures))
-    journal.append(
-        {
-            "kind": "end",
-            "outcome": "rolled-back" if outcome.complete else "rollback-incomplete",
-        }
-    )
-    return outcome
-
-
-async def rollback_journal(
-    path: Path, tools: Tools, docker_url: str | None = None
-) -> RollbackOutcome:
-    """Undo what a journal's apply did, from the journal alone (safe to run twice)."""
-    state = read_journal(path)
-    if state.outcome == "rolled-back":
-        return RollbackOutcome(undone=0, failures=())
-    url = docker_url or state.docker
-    fs = ScratchRoot(state.scratch_root, tools, private_dir(path))
-    journal = JournalWriter.reopen(path)
-    try:
-        async with AsyncExitStack() as stack:
-            docker = None
-            if url is not None:
-                docker = await stack.enter_async_context(DockerHost(url, state.plan_id))
-            host = Host(fs, docker, {}, state.kernel_id)
-            pending = list(state.pending_undo())
-            return await _undo_shielded(reversed(pending), host, journal)
-    finally:
-        journal.close()
-        fs.close()
-        _remove_private(fs.private)
-
-
-def model_apply(plan: Plan, before: Tree) -> Result[ApplyReport, str]:
+def model_apply(plan: Plan, before: Tree) -> Result[ApplyReport, ApplyFailed]:
     """``--dry-run``: apply to the pure model and report like a real apply."""
     match project(plan, before):
         case Failure(error):
-            return Failure(str(error))
+            return Failure(
+                ApplyFailed(
+                    index=error.index,
+                    stage=error.stage,
+                    effect=error.effect,
+                    cause=f"{error.path}: {error.reason} (in the model: nothing ran)",
+                    rollback=RollbackOutcome(undone=0, failures=()),
+                    journal="",
+                )
+            )
         case Success(_):
             steps = tuple(
                 StepReport(

@@ -1,7 +1,9 @@
 """Snapshots of real directories in the shared tree format (``kplan snapshot``).
 
 Entries are read with ``lstat`` and never followed, so a symlink is reported as a
-symlink (its digest is that of its target text). Mount points are crossed: a
+symlink (its digest is that of its target text). Sockets and FIFOs (tmux, ssh-agent
+and jupyter leave them in ``work/``) are reported by type, mode and owner and never
+opened: opening a FIFO blocks, opening a socket fails. Mount points are crossed: a
 snapshot shows what a process inside the scratch root sees.
 """
 
@@ -13,12 +15,16 @@ import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from effects import Node, Tree
+from effects import Node, NodeType, Tree
 
 __all__ = ["Snapshot", "snapshot"]
 
 Snapshot = tuple[Tree, dict[str, bytes]]
 _CHUNK = 1 << 20
+_NAMES_ONLY: tuple[tuple[Callable[[int], bool], NodeType], ...] = (
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISFIFO, "fifo"),
+)
 
 
 def snapshot(
@@ -76,8 +82,20 @@ def _walk(
             sha256=digest,
         )
     else:
-        msg = f"{path}: not a directory, regular file or symlink"
-        raise ValueError(msg)
+        nodes[relative] = Node(
+            type=_name_only_type(path, info.st_mode),
+            mode=mode,
+            uid=owner[0],
+            gid=owner[1],
+        )
+
+
+def _name_only_type(path: Path, st_mode: int) -> NodeType:
+    for is_type, name in _NAMES_ONLY:
+        if is_type(st_mode):
+            return name
+    msg = f"{path}: not a directory, regular file, symlink, socket or fifo"
+    raise ValueError(msg)
 
 
 def _digest(path: Path, keep: bool) -> tuple[str, bytes | None]:  # noqa: FBT001

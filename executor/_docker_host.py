@@ -17,7 +17,6 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from aiodocker.types import JSONObject
 
-from ._inverse import Prior
 from .errors import HostError
 
 __all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]
@@ -89,12 +88,12 @@ class DockerHost:
             raise RuntimeError(msg)
         return self._docker
 
-    async def observe_image(self, ref: str) -> Prior:
+    async def observe_image(self, ref: str) -> bool:
         """Prior of ``PullImage``: is the image present already?"""
-        return await self.image_state(self.docker, ref)
+        return bool((await self.image_state(self.docker, ref))["present"])
 
     @staticmethod
-    async def image_state(docker: aiodocker.Docker, ref: str) -> Prior:
+    async def image_state(docker: aiodocker.Docker, ref: str) -> dict[str, object]:
         """``{"present": bool, "id": image id}`` for ``ref`` on ``docker``."""
         try:
             info = await docker.images.inspect(ref)
@@ -119,13 +118,12 @@ class DockerHost:
             if exc.status != NOT_FOUND:
                 raise _docker_error("remove image", ref, exc) from exc
 
-    async def observe_container(self, name: str) -> Prior:
-        """Prior of ``CreateContainer``: no container may have this name yet."""
+    async def observe_container(self, name: str) -> None:
+        """Before ``CreateContainer``: no container may have this name yet."""
         if await self._inspect(name) is not None:
             raise HostError(
                 "create container", name, "a container with this name exists"
             )
-        return {}
 
     async def create(
         self, name: str, config: Mapping[str, object], kernel_id: str

@@ -41,7 +41,7 @@ SMALL_FILE = 256 * 1024  # content kept for files a restart may read back
 LXCFS = Path("/var/lib/lxcfs")
 
 
-def gather_facts(  # noqa: PLR0913  (one keyword per fact the caller may know)
+def gather_facts(
     scratch_root: Path,
     kernel_id: str,
     runner_dir: Path,

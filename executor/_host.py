@@ -2,21 +2,26 @@
 
 Dispatches each effect to its observe / apply step and each undo action to its
 adapter call. Filesystem calls are blocking and run in a worker thread
-(``asyncio.to_thread``) so the event loop stays free (architecture.md §5).
+(``asyncio.to_thread``) so the event loop stays free (architecture.md §5); every
+one, an undo's too, runs to completion (``to_completion``): a thread cannot be
+stopped, and one abandoned by a cancellation or a timeout would land after the
+rollback has moved on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar, assert_never, final
+from typing import Any, TypeVar, final
+
+import attrs
 
 from effects import (
     AllocateHostPorts,
     AppendContainerId,
     Chmod,
-    ConnectNetworks,
     Chown,
+    ConnectNetworks,
     ContainerConfig,
     ContainerMount,
     CreateContainer,
@@ -36,23 +41,50 @@ from effects import (
     thaw_object,
 )
 
-from ._confined_fs import ScratchRoot
+from ._confined_apply import (
+    change_meta,
+    host_key,
+    make_dir,
+    mount,
+    write_new,
+    write_over,
+)
+from ._confined_fs import Announce, ScratchRoot
+from ._confined_observe import (
+    observe_dir,
+    observe_file,
+    observe_host_key,
+    observe_meta,
+    observe_mount,
+)
+from ._confined_undo import undo_on
 from ._docker_host import DockerHost
 from ._inverse import (
-    Prior,
+    Changed,
     RemoveContainer,
-    RemoveDir,
-    RemoveFile,
+    RemoveEntry,
     RemoveImage,
+    RemoveStaging,
     RestoreFile,
-    SetMode,
-    SetOwner,
+    SetMeta,
     Undo,
     Unmount,
 )
+from ._records import (
+    DirPrior,
+    FilePrior,
+    HostKeyPrior,
+    ImagePrior,
+    Left,
+    MetaPrior,
+    MountPrior,
+    NoPrior,
+    Prior,
+    Stamp,
+)
 from .errors import HostError
 
-__all__ = ["Host", "needs_docker", "to_completion"]
+__all__ = ["Applied", "Host", "needs_docker", "to_completion"]
 
 T = TypeVar("T")
 
@@ -63,8 +95,7 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
     A filesystem call in a worker thread or a Docker request cannot be stopped
     half-way: abandoning it would let it land after the rollback has started and
     leave its effect behind. So a cancellation (or an undo timeout) waits for the
-    operation to end, then propagates unchanged; what the operation raised in the
-    meantime rides along as a note.
+    operation to end, then propagates unchanged; a note says how it ended.
     """
     task = asyncio.ensure_future(operation)
     try:
@@ -75,10 +106,14 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
                 await asyncio.wait({task})
             except asyncio.CancelledError:
                 continue  # cancelled again: keep waiting, then propagate the first
-        if not task.cancelled() and (outcome := task.exception()) is not None:
+        if task.cancelled():
+            cancelled.add_note("kplan: the interrupted operation was cancelled")
+        elif (outcome := task.exception()) is not None:
             cancelled.add_note(
                 f"kplan: the interrupted operation ended with {outcome!r}"
             )
+        else:
+            cancelled.add_note("kplan: the interrupted operation finished")
         raise
 
 
@@ -102,8 +137,20 @@ def needs_docker(effect: Effect) -> bool:
 
 
 @final
+@attrs.frozen(kw_only=True)
+class Applied:
+    """What one step did: ``applied``, ``kept`` or ``recorded``, and what it left."""
+
+    outcome: str
+    left: Left = ()
+
+
+@final
 class Host:
-    """Observe, apply and undo against one scratch root and one Docker endpoint."""
+    """Observe, apply and undo against one scratch root and one Docker endpoint.
+
+    ``token`` makes this apply's staging names (``.kplan-<token>-<step>``) its own.
+    """
 
     def __init__(
         self,
@@ -111,11 +158,13 @@ class Host:
         docker: DockerHost | None,
         blobs: Mapping[str, bytes],
         kernel_id: str,
+        token: str = "",
     ) -> None:
         self.fs = fs
         self._docker = docker
         self._blobs = blobs
         self._kernel_id = kernel_id
+        self._token = token
         self.container_id: str | None = None
 
     def _need_docker(self, what: str) -> DockerHost:
@@ -125,62 +174,105 @@ class Host:
             )
         return self._docker
 
-    async def observe(self, effect: Effect) -> Prior:
-        """The prior state the effect's inverse needs (``HostError`` if blocked)."""
-        return await to_completion(self._observe(effect))
+    def _staging(self, index: int, suffix: str = "") -> str:
+        return f".kplan-{self._token}-{index}{suffix}"
 
-    async def apply(self, effect: Effect, prior: Prior) -> str:
-        """Apply one effect; what happened: ``applied``, ``kept`` or ``recorded``."""
-        return await to_completion(self._apply(effect, prior))
+    async def observe(self, index: int, effect: Effect) -> Prior:
+        """The prior state step ``index``'s undo needs (``HostError`` if blocked)."""
+        return await to_completion(self._observe(index, effect))
 
-    async def _undo(self, action: Undo) -> None:
-        await to_completion(self._undo(action))
+    async def apply(self, effect: Effect, prior: Prior, announce: Announce) -> Applied:
+        """Apply one effect; ``announce`` is told of each entry it makes new."""
+        return await to_completion(self._apply(effect, prior, announce))
 
-    async def _observe(self, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
-        fs = self.fs
+    async def undo(self, action: Undo, *, force: bool = False) -> Changed | None:
+        """Run one undo action to its end (see ``executor._inverse``).
+
+        Returns ``None`` when the path is back as before the step, or ``Changed``
+        when it is left as it is because it changed since the apply (``force``
+        puts it back anyway). Under the rollback's per-action timeout a worker
+        thread cannot be stopped: the cancellation waits for it, so a timed-out
+        undo never runs on behind the rollback.
+        """
+        return await to_completion(self._undo(action, force=force))
+
+    async def _observe(self, index: int, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
+        fs, staging = self.fs, self._staging(index)
         match effect:
             case MakeDir(path=path):
-                return await asyncio.to_thread(fs.observe_dir, path)
+                return await asyncio.to_thread(observe_dir, fs, path, staging)
             case WriteFile(path=path):
-                return await asyncio.to_thread(fs.observe_file, path)
-            case Chmod(path=path) | Chown(path=path):
-                return await asyncio.to_thread(fs.observe_meta, path)
+                saved = f"prior-{index}"
+                return await asyncio.to_thread(observe_file, fs, path, staging, saved)
+            case Chmod(path=path):
+                return await asyncio.to_thread(observe_meta, fs, path, "chmod")
+            case Chown(path=path):
+                return await asyncio.to_thread(observe_meta, fs, path, "chown")
             case GenerateHostKey():
-                return await asyncio.to_thread(fs.observe_host_key, effect)
-            case MountScratch():
-                return await asyncio.to_thread(fs.observe_mount, effect)
-            case PullImage(ref=ref):
-                return await self._need_docker("pull").observe_image(ref)
-            case CreateContainer(name=name):
-                return await self._need_docker("create").observe_container(name)
-            case _:
-                return {}
-
-    async def _apply(self, effect: Effect, prior: Prior) -> str:  # noqa: C901, PLR0912
-        fs = self.fs
-        match effect:
-            case MakeDir(path=path, mode=mode):
-                if prior.get("existed"):
-                    return "kept"
-                await asyncio.to_thread(fs.make_dir, path, mode)
-            case WriteFile(path=path, blob=blob, mode=mode):
-                existed = bool(prior.get("existed"))
-                await asyncio.to_thread(
-                    fs.write_file, path, self._blobs[blob], mode, existed=existed
+                public = self._staging(index, "-pub")
+                return await asyncio.to_thread(
+                    observe_host_key, fs, effect, staging, public
                 )
-            case Chmod(path=path, mode=mode):
-                await asyncio.to_thread(fs.chmod, path, mode)
-            case Chown(path=path, uid=uid, gid=gid):
-                await asyncio.to_thread(fs.chown, path, uid, gid)
-            case GenerateHostKey():
-                existed = bool(prior.get("public_existed"))
-                await asyncio.to_thread(fs.host_key, effect, public_existed=existed)
             case MountScratch():
-                await asyncio.to_thread(fs.mount, effect)
+                return await asyncio.to_thread(observe_mount, fs, effect, staging)
             case PullImage(ref=ref):
-                if prior.get("present"):
-                    return "kept"
+                present = await self._need_docker("pull").observe_image(ref)
+                return ImagePrior(present=present)
+            case CreateContainer(name=name):
+                await self._need_docker("create").observe_container(name)
+                return NoPrior()
+            case _:
+                return NoPrior()
+
+    async def _apply(  # noqa: C901  (one case per effect and prior)
+        self, effect: Effect, prior: Prior, announce: Announce
+    ) -> Applied:
+        fs = self.fs
+        match effect, prior:
+            case MakeDir(), DirPrior(existed=True):
+                return Applied(outcome="kept")
+            case MakeDir(path=path, mode=mode), DirPrior(staging=str(staging)):
+                left = await asyncio.to_thread(
+                    make_dir, fs, path, mode, staging, announce
+                )
+                return Applied(outcome="applied" if left else "kept", left=left)
+            case WriteFile(path=p, blob=blob, mode=mode), FilePrior(
+                staging=str(staged)
+            ):
+                data = self._blobs[blob]
+                left = await asyncio.to_thread(
+                    write_new,
+                    fs,
+                    p,
+                    data,
+                    digest=blob,
+                    mode=mode,
+                    staging=staged,
+                    announce=announce,
+                )
+            case WriteFile(path=path, blob=blob), FilePrior(old=Stamp() as old):
+                data = self._blobs[blob]
+                left = await asyncio.to_thread(write_over, fs, path, data, blob, old)
+            case Chmod(path=path, mode=mode), MetaPrior(old=old):
+                left = await asyncio.to_thread(change_meta, fs, path, old, mode, None)
+            case Chown(path=path, uid=uid, gid=gid), MetaPrior(old=old):
+                owner = (uid, gid)
+                left = await asyncio.to_thread(change_meta, fs, path, old, None, owner)
+            case GenerateHostKey(), HostKeyPrior():
+                left = await asyncio.to_thread(host_key, fs, effect, prior, announce)
+            case MountScratch(), MountPrior():
+                left = await asyncio.to_thread(mount, fs, effect, prior, announce)
+            case PullImage(), ImagePrior(present=True):
+                return Applied(outcome="kept")
+            case PullImage(ref=ref), ImagePrior():
                 await self._need_docker("pull").pull(ref)
+                left = ()
+            case _:
+                return await self._container_step(effect)
+        return Applied(outcome="applied", left=left)
+
+    async def _container_step(self, effect: Effect) -> Applied:
+        match effect:
             case CreateContainer(name=name, config=config):
                 docker = self._need_docker("create")
                 self.container_id = await docker.create(
@@ -191,7 +283,9 @@ class Host:
             case VerifyContainer(name=name, checks=checks, grace_ms=grace_ms):
                 await self._need_docker("verify").verify(name, checks, grace_ms)
             case ContainerMount() | ContainerConfig() | RegisterKernel():
-                return "recorded"  # data for the create body and the agent
+                return Applied(
+                    outcome="recorded"
+                )  # data for the create body and the agent
             case (
                 ServeSocketProxy()
                 | AllocateHostPorts()
@@ -202,28 +296,18 @@ class Host:
             ):
                 raise HostError(describe(effect), "(host)", "not supported yet")
             case _:
-                assert_never(effect)
-        return "applied"
+                msg = f"no prior of the right kind for {describe(effect)}"
+                raise AssertionError(msg)  # observe makes them in pairs
+        return Applied(outcome="applied")
 
-    async def undo(self, action: Undo) -> None:
-        """Run one undo action (idempotent; see ``executor._inverse``)."""
-        fs = self.fs
+    async def _undo(self, action: Undo, *, force: bool) -> Changed | None:
         match action:
-            case RemoveDir(path=path):
-                await asyncio.to_thread(fs.remove_dir, path)
-            case RemoveFile(path=path):
-                await asyncio.to_thread(fs.remove_file, path)
-            case RestoreFile(path=path, content=content, mode=mode, uid=uid, gid=gid):
-                await asyncio.to_thread(fs.restore_file, path, content, mode, uid, gid)
-            case SetMode(path=path, mode=mode):
-                await asyncio.to_thread(fs.chmod, path, mode)
-            case SetOwner(path=path, uid=uid, gid=gid):
-                await asyncio.to_thread(fs.chown, path, uid, gid)
-            case Unmount(path=path):
-                await asyncio.to_thread(fs.unmount, path)
+            case (
+                RemoveStaging() | RemoveEntry() | RestoreFile() | SetMeta() | Unmount()
+            ):
+                return await asyncio.to_thread(undo_on, self.fs, action, force=force)
             case RemoveImage(ref=ref):
                 await self._need_docker("remove image").remove_image(ref)
             case RemoveContainer(name=name):
                 await self._need_docker("remove container").remove_container(name)
-            case _:
-                assert_never(action)
+        return None

@@ -1,32 +1,43 @@
-"""What undoes an effect, decided from the state observed before it ran (pure).
+"""What undoes a step, decided from its journal record (pure).
 
 Theory of operation
 -------------------
-Before applying an effect the executor observes the prior state its inverse needs
-and records it in the journal; ``inverse_of(effect, prior)`` turns the two into undo
-actions. Every action is idempotent and tolerates a half-applied effect (the process
-may have died between recording the intent and finishing the effect), so the same
-journal can be rolled back after a crash, and twice:
+``inverse_of(record)`` turns a step's record (``executor._records``) into undo
+actions. An action names the entry it may touch by a *guard*: the device and inode
+the step made or changed and, when the step finished, the whole stamp it left
+there. Before acting, the host observes the path and ``judge_*`` decides:
 
-============= ============================= ========================================
-effect        prior                         undo
-============= ============================= ========================================
-MakeDir       existed?                      remove the dir if it is new and there
-WriteFile     existed? old bytes/mode/owner restore them, or remove the new file
-Chmod, Chown  old mode / old owner          set them back
-HostKey       did ``.pub`` exist?           remove ``.pub`` (if new), remove the key
-MountScratch  (nothing)                     unmount if mounted, remove the image
-PullImage     was the image present?        remove the image if it was not
-Create        (nothing)                     remove the container (force)
-others        (nothing)                     nothing: they change nothing on the host
-============= ============================= ========================================
+* **nothing to do**: the path is already as it was before the step (a step that
+  never took effect, on a read-only or immutable scratch say, is no failure to
+  undo), or an entry the step would remove is absent or is not the step's own (a
+  mkdir that met an existing directory, an exclusive create that lost a race);
+* **changed since the apply**: the path is no longer what the step left (the user
+  edited, chmodded or replaced it): it is left as it is and reported, and the
+  rollback is incomplete unless forced (``kplan rollback --force``);
+* **proceed**.
+
+Entries under the apply's staging names are its own by their name and are removed
+without further checks. Every action is idempotent, so a journal can be rolled back
+after a crash, and twice:
+
+============= ==================================================================
+effect        undo
+============= ==================================================================
+MakeDir       remove its staging entry; remove the directory if the step made it
+WriteFile     a new file: as MakeDir; over a file: put its content, owner, mode back
+Chmod, Chown  put the owner, then the mode back (a chown clears set-ids)
+HostKey       remove a new ``.pub`` and the key (and their staging entries)
+MountScratch  unmount what the step mounted; remove the image it made
+PullImage     remove the image if it was not present
+Create        remove the container (force; only one carrying the plan's label)
+others        nothing: they change nothing on the host
+============= ==================================================================
 """
 
 from __future__ import annotations
 
-import base64
 from pathlib import PurePosixPath
-from typing import TypeAlias, assert_never, final
+from typing import Literal, TypeAlias, assert_never, final
 
 import attrs
 
@@ -34,12 +45,11 @@ from effects import (
     AllocateHostPorts,
     AppendContainerId,
     Chmod,
-    ConnectNetworks,
     Chown,
+    ConnectNetworks,
     ContainerConfig,
     ContainerMount,
     CreateContainer,
-    Effect,
     GenerateHostKey,
     MakeDir,
     MountScratch,
@@ -51,79 +61,102 @@ from effects import (
     VerifyContainer,
     WaitKernelReady,
     WriteFile,
+    describe,
+    mode_text,
+)
+
+from ._records import (
+    DirPrior,
+    FilePrior,
+    HostKeyPrior,
+    ImagePrior,
+    MetaPrior,
+    MountPrior,
+    NoPrior,
+    SavedFile,
+    Stamp,
+    StepRecord,
 )
 
 __all__ = [
-    "Prior",
+    "Changed",
+    "Guard",
     "RemoveContainer",
-    "RemoveDir",
-    "RemoveFile",
+    "RemoveEntry",
     "RemoveImage",
+    "RemoveStaging",
     "RestoreFile",
-    "SetMode",
-    "SetOwner",
+    "SetMeta",
     "Undo",
     "Unmount",
+    "Verdict",
     "describe_undo",
     "inverse_of",
+    "judge_in_place",
+    "judge_removal",
+    "judge_unmount",
+    "needs_digest",
+    "undo_path",
 ]
 
-Prior: TypeAlias = dict[str, object]
+
+@final
+@attrs.frozen(kw_only=True)
+class Guard:
+    """Which entry an undo may touch, and (for a finished step) what it left."""
+
+    dev: int
+    ino: int
+    left: Stamp | None
 
 
 @final
-@attrs.frozen
-class RemoveDir:
-    """Remove an (empty) directory the plan created."""
-
-    path: PurePosixPath
-
-
-@final
-@attrs.frozen
-class RemoveFile:
-    """Remove a file the plan created."""
+@attrs.frozen(kw_only=True)
+class RemoveStaging:
+    """Remove an entry under the apply's staging name (the apply's own)."""
 
     path: PurePosixPath
 
 
 @final
 @attrs.frozen(kw_only=True)
+class RemoveEntry:
+    """Remove a file or (empty) directory the step made."""
+
+    path: PurePosixPath
+    guard: Guard
+    directory: bool
+
+
+@final
+@attrs.frozen(kw_only=True)
 class RestoreFile:
-    """Put back a file's old bytes, mode and owner."""
+    """Put back a file's old content (from the private directory), owner and mode."""
 
     path: PurePosixPath
-    content: bytes = attrs.field(repr=False)
-    mode: int
-    uid: int
-    gid: int
+    saved: SavedFile
+    old: Stamp
+    guard: Guard
 
 
 @final
-@attrs.frozen
-class SetMode:
-    """Set a path's old permission bits."""
+@attrs.frozen(kw_only=True)
+class SetMeta:
+    """Put back a path's old owner and mode."""
 
     path: PurePosixPath
-    mode: int
+    old: Stamp
+    guard: Guard
 
 
 @final
-@attrs.frozen
-class SetOwner:
-    """Set a path's old owner and group."""
-
-    path: PurePosixPath
-    uid: int
-    gid: int
-
-
-@final
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Unmount:
-    """Unmount what the plan mounted on a path (if it is still mounted)."""
+    """Unmount what the step mounted on a path (``mounted``: its device, if known)."""
 
     path: PurePosixPath
+    dev_before: int
+    mounted: int | None
 
 
 @final
@@ -143,96 +176,228 @@ class RemoveContainer:
 
 
 Undo: TypeAlias = (
-    RemoveDir
-    | RemoveFile
+    RemoveStaging
+    | RemoveEntry
     | RestoreFile
-    | SetMode
-    | SetOwner
+    | SetMeta
     | Unmount
     | RemoveImage
     | RemoveContainer
 )
 
 
-def _int(prior: Prior, key: str) -> int:
-    value = prior[key]
-    if not isinstance(value, int):
-        msg = f"journal prior {key!r} is not an int: {value!r}"
-        raise TypeError(msg)
-    return value
+@final
+@attrs.frozen
+class Changed:
+    """The path is no longer what the apply left there: why."""
+
+    reason: str
 
 
-def inverse_of(effect: Effect, prior: Prior) -> tuple[Undo, ...]:  # noqa: PLR0911
-    """The undo actions for ``effect`` given its ``prior`` (see the table above)."""
-    match effect:
-        case MakeDir(path=path):
-            return () if prior.get("existed") else (RemoveDir(path),)
-        case WriteFile(path=path):
-            return (
-                (_restore(path, prior),)
-                if prior.get("existed")
-                else (RemoveFile(path),)
-            )
-        case Chmod(path=path):
-            return (SetMode(path, _int(prior, "mode")),)
-        case Chown(path=path):
-            return (SetOwner(path, _int(prior, "uid"), _int(prior, "gid")),)
-        case GenerateHostKey(path=path):
-            new_public = (
-                () if prior.get("public_existed") else (RemoveFile(effect.public_path),)
-            )
-            return (*new_public, RemoveFile(path))
-        case MountScratch(path=path, image=image):
-            return (Unmount(path),) + (() if image is None else (RemoveFile(image),))
-        case PullImage(ref=ref):
-            return () if prior.get("present") else (RemoveImage(ref),)
-        case CreateContainer(name=name):
+Verdict: TypeAlias = Literal["proceed", "nothing"] | Changed
+
+
+def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: PLR0911  (one per effect)
+    """The undo actions for one journaled step (see the table above)."""
+    match record.effect, record.prior:
+        case MakeDir(path=path), DirPrior(staging=staging):
+            return (*_staged(path, staging), *_removal(record, path, directory=True))
+        case WriteFile(path=path), FilePrior(old=None, staging=staging):
+            return (*_staged(path, staging), *_removal(record, path, directory=False))
+        case WriteFile(path=path), FilePrior(
+            old=Stamp() as old, saved=SavedFile() as s
+        ):
+            guard = _guard(record, path, old)
+            return (RestoreFile(path=path, saved=s, old=old, guard=guard),)
+        case ((Chmod(path=path) | Chown(path=path)), MetaPrior(old=old)):
+            return (SetMeta(path=path, old=old, guard=_guard(record, path, old)),)
+        case GenerateHostKey(path=path) as key, HostKeyPrior() as prior:
+            return _host_key(record, key, prior)
+        case MountScratch() as mount, MountPrior() as prior:
+            return _mount(record, mount, prior)
+        case PullImage(ref=ref), ImagePrior(present=present):
+            return () if present else (RemoveImage(ref),)
+        case CreateContainer(name=name), NoPrior():
             return (RemoveContainer(name),)
         case (
-            StartContainer()
-            | VerifyContainer()
-            | ContainerMount()
-            | ContainerConfig()
-            | RegisterKernel()
-            | ServeSocketProxy()
-            | AllocateHostPorts()
-            | AppendContainerId()
-            | ProvisionSudo()
-            | ConnectNetworks()
-            | WaitKernelReady()
+            (
+                StartContainer()
+                | VerifyContainer()
+                | ContainerMount()
+                | ContainerConfig()
+                | RegisterKernel()
+                | ServeSocketProxy()
+                | AllocateHostPorts()
+                | AppendContainerId()
+                | ProvisionSudo()
+                | ConnectNetworks()
+                | WaitKernelReady()
+            ),
+            NoPrior(),
         ):
             return ()
         case _:
-            assert_never(effect)
+            msg = (
+                f"a {type(record.prior).__name__} cannot undo {describe(record.effect)}"
+            )
+            raise AssertionError(msg)  # the journal decoder pairs them
 
 
-def _restore(path: PurePosixPath, prior: Prior) -> RestoreFile:
-    content = prior["content"]
-    if not isinstance(content, str):
-        msg = "journal prior 'content' is not base64 text"
-        raise TypeError(msg)
-    return RestoreFile(
-        path=path,
-        content=base64.b64decode(content),
-        mode=_int(prior, "mode"),
-        uid=_int(prior, "uid"),
-        gid=_int(prior, "gid"),
+def _mount(
+    record: StepRecord, effect: MountScratch, prior: MountPrior
+) -> tuple[Undo, ...]:
+    left = record.stamp_left(effect.path)
+    mounted = None if left is None else left.dev
+    unmount = Unmount(path=effect.path, dev_before=prior.dev, mounted=mounted)
+    if effect.image is None:
+        return (unmount,)
+    image = _removal(record, effect.image, directory=False)
+    return (unmount, *_staged(effect.image, prior.staging), *image)
+
+
+def _host_key(
+    record: StepRecord, effect: GenerateHostKey, prior: HostKeyPrior
+) -> tuple[Undo, ...]:
+    public: tuple[Undo, ...] = ()
+    if prior.public_staging is not None:
+        public = (
+            *_staged(effect.public_path, prior.public_staging),
+            *_removal(record, effect.public_path, directory=False),
+        )
+    key = _removal(record, effect.path, directory=False)
+    key = (*_staged(effect.path, prior.staging), *key)
+    return (*public, *key)
+
+
+def _staged(path: PurePosixPath, staging: str | None) -> tuple[Undo, ...]:
+    return () if staging is None else (RemoveStaging(path=path.with_name(staging)),)
+
+
+def _removal(
+    record: StepRecord,
+    path: PurePosixPath,
+    directory: bool,  # noqa: FBT001
+) -> tuple[Undo, ...]:
+    """Remove what the step made at ``path``: what it left, or (unfinished) made."""
+    if record.left is not None:
+        stamp = record.stamp_left(path)
+        if stamp is None:
+            return ()  # it made nothing there (a directory was kept)
+        guard = Guard(dev=stamp.dev, ino=stamp.ino, left=stamp)
+        return (RemoveEntry(path=path, guard=guard, directory=directory),)
+    created = record.created_at(path)
+    if created is None:
+        return ()  # it never made an entry there
+    guard = Guard(dev=created.dev, ino=created.ino, left=None)
+    return (RemoveEntry(path=path, guard=guard, directory=directory),)
+
+
+def _guard(record: StepRecord, path: PurePosixPath, old: Stamp) -> Guard:
+    """For an in-place change: what the finished step left, or the entry it found."""
+    left = record.stamp_left(path)
+    if left is not None:
+        return Guard(dev=left.dev, ino=left.ino, left=left)
+    return Guard(dev=old.dev, ino=old.ino, left=None)
+
+
+# --- judging what is there now -----------------------------------------------------
+
+
+def judge_removal(guard: Guard, now: Stamp | None) -> Verdict:
+    """May an entry the step made be removed, seeing ``now`` at its path?"""
+    if now is None:
+        return "nothing"
+    if not now.is_entry(guard.dev, guard.ino):
+        if guard.left is None:
+            return "nothing"  # an unfinished step: the entry there is not its own
+        return Changed("it was replaced by another entry since the apply")
+    return _as_left(guard.left, now)
+
+
+def judge_in_place(action: RestoreFile | SetMeta, now: Stamp | None) -> Verdict:
+    """May a changed file or directory be put back, seeing ``now`` at its path?"""
+    if now is not None and _is_as_before(action, now):
+        return "nothing"
+    if now is None:
+        return Changed("it is gone")
+    if not now.is_entry(action.guard.dev, action.guard.ino):
+        return Changed("it was replaced by another entry since the apply")
+    return _as_left(action.guard.left, now)
+
+
+def _is_as_before(action: RestoreFile | SetMeta, now: Stamp) -> bool:
+    old = action.old
+    same = now.is_entry(old.dev, old.ino) and (now.mode, now.uid, now.gid) == (
+        old.mode,
+        old.uid,
+        old.gid,
     )
+    if isinstance(action, RestoreFile):
+        return same and now.sha256 == action.saved.sha256
+    return same
+
+
+def _as_left(left: Stamp | None, now: Stamp) -> Verdict:
+    if left is None:
+        return "proceed"  # an unfinished step: its own entry, in whatever state
+    found = []
+    if now.kind != left.kind:
+        found.append(f"it is a {now.kind} now")
+    if now.mode != left.mode:
+        found.append(f"its mode is {mode_text(now.mode)}, not {mode_text(left.mode)}")
+    if (now.uid, now.gid) != (left.uid, left.gid):
+        found.append(f"its owner is {now.uid}:{now.gid}, not {left.uid}:{left.gid}")
+    if left.sha256 is not None and now.sha256 != left.sha256:
+        found.append("its content is not what the apply wrote")
+    return Changed("; ".join(found)) if found else "proceed"
+
+
+def judge_unmount(action: Unmount, now_dev: int | None) -> Verdict:
+    """May the filesystem on the mount point (``now_dev``) be unmounted?"""
+    if now_dev is None or now_dev == action.dev_before:
+        return "nothing"  # gone, or nothing mounted there by the step
+    if action.mounted is None or now_dev == action.mounted:
+        return "proceed"
+    return Changed("another filesystem is mounted there now")
+
+
+def needs_digest(action: Undo) -> bool:
+    """Whether judging ``action`` needs the digest of the file at its path."""
+    match action:
+        case RestoreFile():
+            return True
+        case RemoveEntry(guard=guard) | SetMeta(guard=guard):
+            return guard.left is not None and guard.left.sha256 is not None
+        case _:
+            return False
+
+
+def undo_path(action: Undo) -> str:
+    """The path (or image, or container) an action is about, for reports."""
+    match action:
+        case RemoveImage(ref=ref):
+            return ref
+        case RemoveContainer(name=name):
+            return name
+        case _:
+            return str(action.path)
+
+
+def _meta(stamp: Stamp) -> str:
+    return f"mode={mode_text(stamp.mode)} owner={stamp.uid}:{stamp.gid}"
 
 
 def describe_undo(action: Undo) -> str:  # noqa: PLR0911  (one line per action type)
     """One line for reports: ``remove-dir k/work``."""
     match action:
-        case RemoveDir(path=path):
-            return f"remove-dir {path}"
-        case RemoveFile(path=path):
-            return f"remove-file {path}"
-        case RestoreFile(path=path, mode=mode, uid=uid, gid=gid):
-            return f"restore-file {path} mode=0o{mode:o} owner={uid}:{gid}"
-        case SetMode(path=path, mode=mode):
-            return f"set-mode {path} 0o{mode:o}"
-        case SetOwner(path=path, uid=uid, gid=gid):
-            return f"set-owner {path} {uid}:{gid}"
+        case RemoveStaging(path=path):
+            return f"remove-staging {path}"
+        case RemoveEntry(path=path, directory=directory):
+            return f"remove-{'dir' if directory else 'file'} {path}"
+        case RestoreFile(path=path, old=old):
+            return f"restore-file {path} {_meta(old)}"
+        case SetMeta(path=path, old=old):
+            return f"set-meta {path} {_meta(old)}"
         case Unmount(path=path):
             return f"unmount {path}"
         case RemoveImage(ref=ref):

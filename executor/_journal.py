@@ -2,56 +2,103 @@
 
 Theory of operation
 -------------------
-``begin`` names the plan, the scratch root and the Docker endpoint. Before each
-effect runs, an ``intent`` line holds the encoded effect and the prior state its
-inverse needs (``executor._inverse``); ``done`` follows when it finished. Rollback
-writes ``undone`` (or ``undo-failed``) per step and ``end``. Each line is one
+``begin`` names the journal format, the plan, the scratch root and the Docker
+endpoint. Before each effect runs, an ``intent`` line holds the encoded effect and
+its prior state (``executor._records``); a ``created`` line announces each entry the
+effect makes new before it gets its final name; ``done`` follows when it finished,
+with the stamps it left. Rollback writes, per step, ``undoing``, then
+``undo-failed`` or ``changed`` (left as it is: changed since the apply) per action
+that did not go back, then ``undone`` or ``not-undone``; and ``end``. Each line is one
 ``write()`` on an ``O_APPEND`` descriptor, which is all that survives the death of
 the process (the page cache keeps it); ``durable=True`` adds an ``fsync`` per line
 for power loss. A reader ignores a last line cut short by a crash.
 
-Rolling back needs only this file: the intents, in reverse, minus the steps
-already undone.
+Prior contents are not in the journal: they are files in its private directory
+(``executor._private_dir``), named from the intent with their size and sha256, so
+the journal stays small whatever the files' size.
+
+``read_journal`` validates the whole file before anything is undone: every line a
+JSON object of a known kind with exactly its fields, each effect and prior decoded,
+each index naming an intent. A problem is a ``JournalError`` naming the line and the
+field; nothing is ever half-undone from a corrupt journal.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator
+import stat
 from pathlib import Path
 from typing import final
 
 import attrs
 import orjson
+from returns.result import Failure, Result, Success
 
-from effects import Effect, Reader, decode_effect, encode_effect
+from effects import Invalid, Reader, decode_effect, encode_effect
 
-from ._inverse import Prior
+from ._record_codec import (
+    decode_created,
+    decode_left,
+    decode_prior,
+    encode_created,
+    encode_left,
+    encode_prior,
+    require_left,
+)
+from ._records import Created, Left, StepRecord
+from .errors import HostError, JournalError
 
-__all__ = ["Intent", "JournalState", "JournalWriter", "read_journal"]
+__all__ = ["FORMAT", "OUTCOMES", "JournalState", "JournalWriter", "read_journal"]
+
+FORMAT = 2  # 1 held prior contents as base64 inside the journal
+OUTCOMES = frozenset({"applied", "rolled-back", "rollback-incomplete"})
 
 
 @final
 class JournalWriter:
-    """Appends journal records to a new file (refuses to reuse one)."""
+    """Appends journal records to a file of its own."""
 
-    def __init__(self, path: Path, *, durable: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        self._fd = os.open(path, flags, 0o600)
+    def __init__(self, fd: int, path: Path, *, durable: bool) -> None:
+        self._fd = fd
         self._durable = durable
         self.path = path
+
+    @staticmethod
+    def check_new(path: Path) -> None:
+        """Make the journal's directory; ``HostError`` if ``path`` is taken or bad."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"{exc.filename or path.parent}: {exc.strerror or exc}"
+            raise HostError("create journal", str(path), reason) from exc
+        if os.path.lexists(path):
+            raise _taken(path)
+
+    @classmethod
+    def create(cls, path: Path, *, durable: bool) -> JournalWriter:
+        """A new journal at ``path`` (its directory made by ``check_new``)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
+        try:
+            fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise _taken(path) from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise HostError("create journal", str(path), reason) from exc
         if durable:
             _fsync_dir(path.parent)
+        return cls(fd, path, durable=durable)
 
     @classmethod
     def reopen(cls, path: Path) -> JournalWriter:
-        """Append to an existing journal (rollback after a crash)."""
-        writer = cls.__new__(cls)
-        writer._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # noqa: SLF001
-        writer._durable = True  # a recovery is rare; make every record stick  # noqa: SLF001
-        writer.path = path
-        return writer
+        """Append to an existing journal (rollback); every record is fsynced."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise HostError("open journal", str(path), reason) from exc
+        return cls(fd, path, durable=True)
 
     def append(self, record: dict[str, object]) -> None:
         """Write one record as one line with one ``write()``."""
@@ -63,21 +110,42 @@ class JournalWriter:
         if self._durable:
             os.fsync(self._fd)
 
-    def intent(self, index: int, stage: str, effect: Effect, prior: Prior) -> None:
-        """Record what is about to run and what undoes it."""
+    def intent(self, record: StepRecord) -> None:
+        """Record what is about to run and what its undo needs."""
         self.append(
             {
                 "kind": "intent",
+                "index": record.index,
+                "stage": record.stage,
+                "effect": encode_effect(record.effect),
+                "prior": encode_prior(record.prior),
+            }
+        )
+
+    def created(self, index: int, created: Created) -> None:
+        """Announce an entry step ``index`` made new (before its final name)."""
+        self.append({"kind": "created", "index": index, **encode_created(created)})
+
+    def done(self, index: int, seconds: float, left: Left) -> None:
+        """Record that step ``index`` finished and what it left."""
+        self.append(
+            {
+                "kind": "done",
                 "index": index,
-                "stage": stage,
-                "effect": encode_effect(effect),
-                "prior": prior,
+                "seconds": seconds,
+                "left": encode_left(left),
             }
         )
 
     def close(self) -> None:
         """Close the journal file."""
         os.close(self._fd)
+
+
+def _taken(path: Path) -> HostError:
+    kind = "a directory" if path.is_dir() else "a file"
+    reason = f"{kind} exists there; a journal is never reused (name a new one)"
+    return HostError("create journal", str(path), reason)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -90,17 +158,6 @@ def _fsync_dir(directory: Path) -> None:
 
 @final
 @attrs.frozen(kw_only=True)
-class Intent:
-    """One recorded intent."""
-
-    index: int
-    stage: str
-    effect: Effect
-    prior: Prior
-
-
-@final
-@attrs.frozen(kw_only=True)
 class JournalState:
     """What a journal says happened."""
 
@@ -108,75 +165,203 @@ class JournalState:
     kernel_id: str
     scratch_root: Path
     docker: str | None
-    intents: tuple[Intent, ...]
-    done: frozenset[int]
+    steps: tuple[StepRecord, ...]
     undone: frozenset[int]
     outcome: str | None
+    interrupted: frozenset[int] = frozenset()
 
-    def pending_undo(self) -> Iterator[Intent]:
-        """Intents to undo, last first, skipping those already undone."""
-        return (i for i in reversed(self.intents) if i.index not in self.undone)
+    def pending_undo(self) -> tuple[StepRecord, ...]:
+        """Steps to undo, last first, skipping those already undone.
 
-
-def read_journal(path: Path) -> JournalState:
-    """Parse a journal; raises ``ValueError`` naming the line of a corrupt record."""
-    lines = path.read_bytes().split(b"\n")
-    records = [_record(line, number) for number, line in enumerate(lines[:-1], 1)]
-    if not records or records[0].get("kind") != "begin":
-        msg = f"{path}: not a kplan journal (no begin record)"
-        raise ValueError(msg)
-    begin = records[0]
-    intents, done, undone, outcome = [], set(), set(), None
-    for record in records[1:]:
-        kind = record.get("kind")
-        if kind == "intent":
-            intents.append(_intent(record))
-        elif kind == "done":
-            done.add(_index(record))
-        elif kind == "undone":
-            undone.add(_index(record))
-        elif kind == "end":
-            outcome = str(record.get("outcome"))
-    return JournalState(
-        plan_id=str(begin["plan_id"]),
-        kernel_id=str(begin["kernel_id"]),
-        scratch_root=Path(str(begin["scratch_root"])),
-        docker=None if begin.get("docker") is None else str(begin["docker"]),
-        intents=tuple(intents),
-        done=frozenset(done),
-        undone=frozenset(undone),
-        outcome=outcome,
-    )
+        A step whose undo a crash interrupted may be half put back: it comes as
+        unfinished (``left`` None), so its undo checks identity, not the stamps.
+        """
+        return tuple(
+            attrs.evolve(step, left=None) if step.index in self.interrupted else step
+            for step in reversed(self.steps)
+            if step.index not in self.undone
+        )
 
 
-def _record(line: bytes, number: int) -> dict[str, object]:
+def read_journal(path: Path) -> Result[JournalState, JournalError]:
+    """Parse and validate a whole journal (see the module docstring)."""
     try:
-        record = orjson.loads(line)
+        data = _read_regular(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ELOOP:
+            reason = "a symlink: kplan reads a journal only as the file itself"
+        error = JournalError(journal=str(path), line=0, field="(file)", reason=reason)
+        return Failure(error)
+    parser = _Parser(str(path))
+    try:
+        return Success(parser.parse(data.split(b"\n")[:-1]))
+    except Invalid as exc:
+        return Failure(
+            JournalError(
+                journal=str(path), line=parser.line, field=exc.field, reason=exc.reason
+            )
+        )
+
+
+def _read_regular(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
+
+
+@final
+class _Parser:
+    """Reads records in order, keeping the line number for error messages."""
+
+    def __init__(self, journal: str) -> None:
+        self.journal = journal
+        self.line = 0
+        self.steps: dict[int, StepRecord] = {}
+        self.undone: set[int] = set()
+        self.undoing: set[int] = set()
+        self.outcome: str | None = None
+
+    def parse(self, lines: list[bytes]) -> JournalState:
+        if not lines:
+            raise Invalid("(file)", "empty: not a kplan journal")
+        records = iter(enumerate(lines, 1))
+        self.line, first = next(records)
+        begin = self._begin(_object(first))
+        for self.line, raw in records:
+            self._record(_object(raw))
+        return attrs.evolve(
+            begin,
+            steps=tuple(self.steps.values()),
+            undone=frozenset(self.undone),
+            outcome=self.outcome,
+            interrupted=frozenset(self.undoing),
+        )
+
+    def _begin(self, record: Reader) -> JournalState:
+        if record.text("kind") != "begin":
+            record.fail("kind", "the first record must be 'begin': not a kplan journal")
+        version = record.integer("format", 1) if record.has("format") else 1
+        if version != FORMAT:
+            record.fail(
+                "format", f"journal format {version}; this kplan reads format {FORMAT}"
+            )
+        root = record.text("scratch_root")
+        if not root.startswith("/") or "\0" in root:
+            record.fail("scratch_root", "expected an absolute path")
+        state = JournalState(
+            plan_id=record.text("plan_id"),
+            kernel_id=record.text("kernel_id"),
+            scratch_root=Path(root),
+            docker=record.opt_text("docker"),
+            steps=(),
+            undone=frozenset(),
+            outcome=None,
+        )
+        record.integer("pid", 0)
+        _number(record, "time")
+        record.done()
+        return state
+
+    def _record(self, record: Reader) -> None:
+        kind = record.text("kind")
+        handler = {
+            "intent": self._intent,
+            "created": self._created,
+            "done": self._done,
+            "undoing": self._undoing,
+            "undone": self._undone,
+            "not-undone": self._not_undone,
+            "undo-failed": self._undo_failed,
+            "changed": self._changed,
+            "end": self._end,
+        }.get(kind)
+        if handler is None:
+            record.fail("kind", f"unknown record kind {kind!r}")
+        handler(record)
+        record.done()
+
+    def _intent(self, record: Reader) -> None:
+        index = record.integer("index", 0)
+        if index in self.steps or any(i > index for i in self.steps):
+            record.fail("index", f"step {index} is out of order or journaled twice")
+        effect = decode_effect(record.child("effect"))
+        self.steps[index] = StepRecord(
+            index=index,
+            stage=record.text("stage"),
+            effect=effect,
+            prior=decode_prior(effect, record.child("prior")),
+            line=self.line,
+        )
+
+    def _step(self, record: Reader) -> StepRecord:
+        index = record.integer("index", 0)
+        step = self.steps.get(index)
+        if step is None:
+            record.fail("index", f"no intent for step {index} before this line")
+        return step
+
+    def _created(self, record: Reader) -> None:
+        step = self._step(record)
+        if step.left is not None:
+            record.fail("index", f"step {step.index} already finished")
+        created = decode_created(step.effect, record)
+        self.steps[step.index] = attrs.evolve(step, created=(*step.created, created))
+
+    def _done(self, record: Reader) -> None:
+        step = self._step(record)
+        if step.left is not None:
+            record.fail("index", f"step {step.index} finished twice")
+        _number(record, "seconds")
+        finished = attrs.evolve(step, left=decode_left(step.effect, record))
+        require_left(finished, record.field("left"))
+        self.steps[step.index] = finished
+
+    def _undoing(self, record: Reader) -> None:
+        self.undoing.add(self._step(record).index)
+
+    def _undone(self, record: Reader) -> None:
+        index = self._step(record).index
+        self.undone.add(index)
+        self.undoing.discard(index)
+
+    def _not_undone(self, record: Reader) -> None:
+        self.undoing.discard(self._step(record).index)
+
+    def _undo_failed(self, record: Reader) -> None:
+        self._step(record)
+        record.text("action")
+        record.text("reason")
+
+    def _changed(self, record: Reader) -> None:
+        self._step(record)
+        record.text("path")
+        record.text("reason")
+
+    def _end(self, record: Reader) -> None:
+        outcome = record.text("outcome")
+        if outcome not in OUTCOMES:
+            record.fail("outcome", f"unknown outcome {outcome!r}")
+        self.outcome = outcome
+
+
+def _object(line: bytes) -> Reader:
+    try:
+        value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        msg = f"journal line {number} is not JSON: {exc}"
-        raise ValueError(msg) from exc
-    if not isinstance(record, dict):
-        msg = f"journal line {number} is not an object"
-        raise ValueError(msg)  # noqa: TRY004  (a corrupt file, not a type error)
-    return record
+        raise Invalid("(line)", f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise Invalid("(line)", "not a JSON object")
+    return Reader(value, "")
 
 
-def _index(record: dict[str, object]) -> int:
-    index = record.get("index")
-    if not isinstance(index, int) or isinstance(index, bool):
-        msg = f"journal record has no step index: {record!r}"
-        raise ValueError(msg)  # noqa: TRY004  (a corrupt file, not a type error)
-    return index
-
-
-def _intent(record: dict[str, object]) -> Intent:
-    prior = record.get("prior")
-    if not isinstance(prior, dict):
-        msg = f"journal intent {record.get('index')} has no prior state"
-        raise ValueError(msg)  # noqa: TRY004
-    return Intent(
-        index=_index(record),
-        stage=str(record["stage"]),
-        effect=decode_effect(Reader(record["effect"], "effect")),
-        prior=prior,
-    )
+def _number(record: Reader, key: str) -> float:
+    value = record.raw(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        record.fail(key, "expected a number")
+    return float(value)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from effects import Tree, decode_tree, kernel_entries, tree_from_document
 from executor import snapshot
@@ -28,7 +28,15 @@ from planner import (
     legacy_inputs,
 )
 
-__all__ = ["LegacyOutcome", "against_legacy", "against_tree", "kernel_subtrees", "only_crashes"]
+from ._input_files import read_input_file
+
+__all__ = [
+    "LegacyOutcome",
+    "against_legacy",
+    "against_tree",
+    "kernel_subtrees",
+    "only_crashes",
+]
 
 Reader = Callable[[PurePosixPath], bytes | None]
 TEXT_LIMIT = 64 * 1024
@@ -52,25 +60,40 @@ def kernel_subtrees(tree: Tree, kernel_id: str) -> Tree:
 def against_tree(ctx: Context, quirks: tuple[str, ...], target: Path) -> Diff | str:
     """Compare with a tree file or a real scratch root directory; or an error text."""
     plan = compile_plan(ctx, quirks).unwrap()
-    if target.is_dir():
+    match _other_side(target):
+        case Success((tree, reader)):
+            other = Outcome(tree=kernel_subtrees(tree, ctx.kernel_id), content=reader)
+            return compare(ctx, plan, other, quirks=quirks)
+        case Failure(error):
+            return str(error)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+
+
+def _other_side(target: Path) -> Result[tuple[Tree, Reader], str]:
+    """The tree of a directory (with its small files) or of a tree file."""
+    if not target.is_dir():
+        return read_input_file(target).bind(_decoded_tree(target))
+    try:
         tree, contents = snapshot(
             target, keep_content=lambda _p, size: size <= TEXT_LIMIT
         )
-        reader: Reader = _digest_reader(tree, contents)
-    else:
-        try:
-            data = target.read_bytes()
-        except OSError as exc:
-            return f"{target}: {exc.strerror}"
+    except OSError as exc:  # an unreadable entry: name it, as one line
+        return Failure(f"{exc.filename or target}: cannot read it: {exc.strerror}")
+    return Success((tree, _digest_reader(tree, contents)))
+
+
+def _decoded_tree(target: Path) -> Callable[[bytes], Result[tuple[Tree, Reader], str]]:
+    def decoded(data: bytes) -> Result[tuple[Tree, Reader], str]:
         match decode_tree(data):
-            case Success(decoded):
-                tree, reader = decoded, _no_content
+            case Success(tree):
+                return Success((tree, _no_content))
             case Failure(error):
-                return f"{target}: {error}"
+                return Failure(f"{target}: {error}")
             case _:
                 raise AssertionError("unreachable")  # returns#1361
-    other = Outcome(tree=kernel_subtrees(tree, ctx.kernel_id), content=reader)
-    return compare(ctx, plan, other, quirks=quirks)
+
+    return decoded
 
 
 def against_legacy(

@@ -1,15 +1,29 @@
-"""``kplan apply`` and ``kplan rollback``: the executor from the command line."""
+"""``kplan apply`` and ``kplan rollback``: the executor from the command line.
+
+Every expected failure is one line on stderr and exit 1: a refused plan or context,
+an apply refused before any change (the kernel locked by another kplan, a journal
+path that exists or cannot be made, a planted ``<journal>.private``), a failed step
+(with how its rollback went), a rollback refused before it undid anything, or one
+that left paths changed since the apply (``--force`` puts them back anyway).
+
+SIGINT and SIGTERM during an apply cancel it: the executor rolls back what it did
+(shielded, so a second signal does not cut the undo short) and kplan exits 130 or
+143 with one line saying how the rollback went.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import final
 
+import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
@@ -18,9 +32,11 @@ from executor import (
     ApplyFailed,
     ApplyOptions,
     ApplyReport,
+    RollbackOutcome,
     apply_plan,
     default_tools,
     model_apply,
+    read_journal,
     rollback_journal,
     scratch_facts,
 )
@@ -31,7 +47,19 @@ from ._exit import Exit
 from ._load import load_document, load_plan
 from ._render import render_errors
 
-__all__ = ["apply", "journal_path", "rollback"]
+__all__ = ["Stopped", "apply", "journal_path", "rollback"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_EXITS = {signal.SIGINT: Exit.INTERRUPTED, signal.SIGTERM: Exit.TERMINATED}
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Stopped:
+    """An apply stopped by SIGINT or SIGTERM; its rollback ran (see the journal)."""
+
+    signal: signal.Signals
+    journal: Path
 
 
 def journal_path(plan: Plan) -> Path:
@@ -43,12 +71,12 @@ def journal_path(plan: Plan) -> Path:
     return Path(state) / "kplan" / "journals" / name
 
 
-def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
+def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit]:
     """The plan (from a context or a plan file) and the tree it starts from."""
     match load_document(args.target):
         case Failure(error):
             sys.stderr.write(render_errors([error]))
-            return Exit.ERROR
+            return Failure(Exit.ERROR)
         case Success(document):
             pass
         case _:
@@ -57,37 +85,39 @@ def _plan_and_before(args: argparse.Namespace) -> tuple[Plan, Tree] | int:
         return _from_plan_file(args.target)
     match compile_document(document, args.quirk, docker_url=args.docker):
         case Success((ctx, plan)):
-            pass
-        case Failure(errors):
-            sys.stderr.write(render_errors(errors))
-            return Exit.ERROR
+            if args.docker is None:
+                plan = scratch_only(plan)  # without Docker only the scratch applies
+            return Success((plan, ctx.facts.scratch_tree))
+        case Failure(refusals):
+            sys.stderr.write(render_errors(refusals))
+            return Failure(Exit.ERROR)
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    if args.docker is None:
-        plan = scratch_only(plan)  # without Docker only the scratch can be applied
-    return plan, ctx.facts.scratch_tree
 
 
-def _from_plan_file(path: Path) -> tuple[Plan, Tree] | int:
+def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
     match load_plan(path):
         case Success(plan):
             root = Path(str(plan.header.scratch_root))
             entries, _ = scratch_facts(root, plan.header.kernel_id)
-            return plan, tree_from_document(entries)
+            return Success((plan, tree_from_document(entries)))
         case Failure(error):
             sys.stderr.write(f"kplan: {path}: invalid plan: {error}\n")
-            return Exit.ERROR
+            return Failure(Exit.ERROR)
         case _:
             raise AssertionError("unreachable")  # returns#1361
 
 
 def apply(args: argparse.Namespace) -> int:
     """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL] [--durable]``."""
-    loaded = _plan_and_before(args)
-    if isinstance(loaded, int):
-        return loaded
-    plan, before = loaded
-    result: Result[ApplyReport, ApplyFailed | str]
+    match _plan_and_before(args):
+        case Failure(code):
+            return int(code)
+        case Success((plan, before)):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    result: Result[ApplyReport, ApplyFailed | Stopped]
     if args.dry_run:
         result = model_apply(plan, before)
     else:
@@ -98,16 +128,50 @@ def apply(args: argparse.Namespace) -> int:
             durable=args.durable,
             on_step=_progress(plan),
         )
-        result = asyncio.run(apply_plan(plan, options))
+        result = asyncio.run(_until_signal(plan, options))
     match result:
         case Success(report):
             _show_report(args, report)
             return Exit.OK
-        case Failure(failure):
+        case Failure(Stopped() as stopped):
+            return _show_stopped(args, stopped)
+        case Failure(ApplyFailed() as failure):
             _show_failure(args, failure)
             return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
+
+
+async def _until_signal(
+    plan: Plan, options: ApplyOptions
+) -> Result[ApplyReport, ApplyFailed | Stopped]:
+    """``apply_plan``, turning SIGINT and SIGTERM into a cancellation of it.
+
+    The cancellation ends here, after the executor rolled back: it was asked for by
+    the signal, and a signal stops the command with an exit code, not a traceback.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101  (always run as a task by asyncio.run)
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await apply_plan(plan, options)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        while task.cancelling():
+            task.uncancel()
+        return Failure(Stopped(signal=received[0], journal=options.journal))
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 def _progress(plan: Plan) -> Callable[[int, Step], None] | None:
@@ -168,50 +232,71 @@ def _report_document(report: ApplyReport) -> dict[str, object]:
     }
 
 
-def _show_failure(args: argparse.Namespace, failure: ApplyFailed | str) -> None:
+def _show_failure(args: argparse.Namespace, failure: ApplyFailed) -> None:
     sys.stderr.write(f"kplan: apply failed: {failure}\n")
     if args.format != "json":
         return
-    if isinstance(failure, str):
-        document: dict[str, object] = {"ok": False, "cause": failure}
-    else:
-        document = {
-            "ok": False,
-            "index": failure.index,
-            "stage": failure.stage,
-            "effect": failure.effect,
-            "cause": failure.cause,
-            "journal": failure.journal,
-            "rollback": {
-                "complete": failure.rollback.complete,
-                "undone": failure.rollback.undone,
-                "failures": [str(f) for f in failure.rollback.failures],
-            },
-        }
+    document = {
+        "ok": False,
+        "index": failure.index,
+        "stage": failure.stage,
+        "effect": failure.effect,
+        "cause": failure.cause,
+        "journal": failure.journal or None,
+        "rollback": _outcome_document(failure.rollback),
+    }
     sys.stdout.buffer.write(dumps(document))
 
 
-def rollback(args: argparse.Namespace) -> int:
-    """``kplan rollback JOURNAL [--docker URL]``: undo what the journal's apply did."""
-    try:
-        outcome = asyncio.run(
-            rollback_journal(args.journal, default_tools(runner_dir()), args.docker)
-        )
-    except (OSError, ValueError) as exc:
-        sys.stderr.write(f"kplan: cannot roll back {args.journal}: {exc}\n")
-        return Exit.ERROR
+def _outcome_document(outcome: RollbackOutcome) -> dict[str, object]:
+    return {
+        "complete": outcome.complete,
+        "undone": outcome.undone,
+        "failures": [str(f) for f in outcome.failures],
+        "changed": [str(c) for c in outcome.changed],
+    }
+
+
+def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
+    name = stopped.signal.name
+    match read_journal(stopped.journal):
+        case Success(state) if state.outcome == "rolled-back":
+            done = f"rollback complete, {len(state.undone)} steps undone"
+        case Success(state) if state.outcome == "rollback-incomplete":
+            done = f"rollback INCOMPLETE: kplan rollback {stopped.journal} retries it"
+        case _:
+            done = "nothing was applied"
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")  # after the progress bar
+    sys.stderr.write(f"kplan: apply stopped by {name}: {done} ({stopped.journal})\n")
     if args.format == "json":
-        document = {
-            "complete": outcome.complete,
-            "undone": outcome.undone,
-            "failures": [str(f) for f in outcome.failures],
-        }
-        sys.stdout.buffer.write(
-            orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
-        )
+        document = {"ok": False, "stopped_by": name, "journal": str(stopped.journal)}
+        sys.stdout.buffer.write(dumps(document))
+    return _STOP_EXITS[stopped.signal]
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """``kplan rollback JOURNAL [--docker URL] [--force]``: undo a journal's apply."""
+    tools = default_tools(runner_dir())
+    result = asyncio.run(
+        rollback_journal(args.journal, tools, args.docker, force=args.force)
+    )
+    match result:
+        case Failure(refused):
+            sys.stderr.write(f"kplan: {refused}\n")
+            if args.format == "json":
+                document = {"ok": False, "refused": str(refused)}
+                sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
+            return Exit.ERROR
+        case Success(outcome):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+    if args.format == "json":
+        document = _outcome_document(outcome)
+        sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
     else:
-        state = "complete" if outcome.complete else "INCOMPLETE"
-        sys.stdout.write(f"rollback {state}: {outcome.undone} steps undone\n")
-        for failure in outcome.failures:
-            sys.stderr.write(f"  {failure}\n")
+        sys.stdout.write(f"{outcome.summary()}\n")
+        for item in (*outcome.failures, *outcome.changed):
+            sys.stderr.write(f"  {item}\n")
     return Exit.OK if outcome.complete else Exit.ERROR

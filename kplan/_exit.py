@@ -13,3 +13,5 @@ class Exit(enum.IntEnum):
     OK = 0  # done, or no differences found
     ERROR = 1  # an error, or input refused (every problem is on stderr)
     DIFFERENT = 2  # kplan diff found differences
+    INTERRUPTED = 130  # SIGINT (128 + 2): an apply was rolled back first
+    TERMINATED = 143  # SIGTERM (128 + 15): an apply was rolled back first

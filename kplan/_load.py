@@ -1,7 +1,7 @@
 """Loading context documents and plan files (the CLI's file edge).
 
-``sample`` names the built-in sample kernel. Facts are completed by
-``kplan._completion``.
+``sample`` names the built-in sample kernel. Files are read only when regular and
+not too large (``kplan._input_files``). Facts are completed by ``kplan._completion``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from effects import DecodeError, Plan, decode
 from planner import ContextError
 
 from ._completion import SAMPLE_KERNEL
+from ._input_files import read_input_file
 
 __all__ = ["load_document", "load_plan"]
 
@@ -22,10 +23,15 @@ __all__ = ["load_document", "load_plan"]
 def load_document(path: Path) -> Result[dict[str, object], ContextError]:
     """Read a JSON object from ``path`` (``sample`` names the built-in kernel)."""
     source = SAMPLE_KERNEL if str(path) == "sample" else path
+    match read_input_file(source):
+        case Failure(reason):
+            return Failure(ContextError(field="(file)", reason=reason))
+        case Success(data):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     try:
-        document = orjson.loads(source.read_bytes())
-    except OSError as exc:
-        return Failure(ContextError(field="(file)", reason=f"{source}: {exc.strerror}"))
+        document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return Failure(
             ContextError(field="(file)", reason=f"{source}: not JSON: {exc}")
@@ -39,8 +45,10 @@ def load_document(path: Path) -> Result[dict[str, object], ContextError]:
 
 def load_plan(path: Path) -> Result[Plan, DecodeError]:
     """Read and verify a plan file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return Failure(DecodeError(field="(file)", reason=f"{path}: {exc.strerror}"))
-    return decode(data)
+    match read_input_file(path):
+        case Failure(reason):
+            return Failure(DecodeError(field="(file)", reason=reason))
+        case Success(data):
+            return decode(data)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361

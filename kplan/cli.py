@@ -1,7 +1,8 @@
 """``kplan``: plan, expect, graph, diff, snapshot, apply, rollback, demo.
 
 Exit codes (documented in the README): 0 ok or no difference, 1 error or refused
-input, 2 differences found. JSON goes to stdout as one document; messages go to
+input, 2 differences found, 130 and 143 an apply stopped by SIGINT or SIGTERM (and
+rolled back). JSON goes to stdout as one document; messages go to
 stderr.
 """
 
@@ -68,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     undo = commands.add_parser("rollback", help="undo an apply from its journal")
     undo.add_argument("journal", type=Path)
     undo.add_argument("--docker", help="Docker endpoint (default: the journal's)")
+    undo.add_argument(
+        "--force",
+        action="store_true",
+        help="also put back paths changed since the apply (their changes are lost)",
+    )
     _format(undo)
     return parser
 
@@ -108,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "apply": _apply_cmd.apply,
         "rollback": _apply_cmd.rollback,
     }[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:  # outside an apply, which rolls back and says so itself
+        sys.stderr.write("\nkplan: interrupted\n")
+        return Exit.INTERRUPTED
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -116,7 +126,11 @@ def _snapshot(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         sys.stderr.write(f"kplan: {directory} is not a directory\n")
         return Exit.ERROR
-    tree = without_volatile_content(snapshot(directory)[0])
+    try:
+        tree = without_volatile_content(snapshot(directory)[0])
+    except OSError as exc:  # an unreadable entry: name it, as one line
+        sys.stderr.write(f"kplan: {exc.filename or directory}: {exc.strerror}\n")
+        return Exit.ERROR
     if args.format == "json":
         sys.stdout.buffer.write(encode_tree(tree))
     else:

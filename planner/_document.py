@@ -41,7 +41,7 @@ import orjson
 from returns.result import Failure, Result, Success
 
 # JsonObject: cattrs resolves the string alias Json in this module too
-from effects import RUNNER_ASSETS, Invalid, Json, JsonObject, tree_from_document
+from effects import RUNNER_ASSETS, Invalid, Json, tree_from_document
 
 from ._binary_size import parse_binary_size
 from ._context import Allocations, Context

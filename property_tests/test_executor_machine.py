@@ -119,7 +119,7 @@ class ApplyMachine(RuleBasedStateMachine):
     @rule()
     def rollback_last(self) -> None:
         last = self.applied.pop()
-        outcome = asyncio.run(rollback_journal(last.journal, TOOLS))
+        outcome = asyncio.run(rollback_journal(last.journal, TOOLS)).unwrap()
         assert outcome.complete
         self.model = last.before
 

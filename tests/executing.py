@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from returns.result import Result
 
@@ -45,16 +45,27 @@ def has_dropbear() -> bool:
     return tools().dropbearkey is not None
 
 
-def context_at(root: Path, **changes: Any) -> Context:
-    """The test context (``tests.contexts``) at scratch root ``root``, with facts
-    about what ``root`` holds now (as ``kplan`` gathers them)."""
+def document_at(root: Path, **changes: Any) -> dict[str, Any]:
+    """The test context document (``tests.contexts``) at scratch root ``root``, with
+    facts about what ``root`` holds now (as ``kplan`` gathers them)."""
     doc = document(**changes)
     doc["local_config"]["container"]["scratch_root"] = str(root)
     runner = doc["facts"]["runner"]
     runner["has_dropbear"] = has_dropbear() and runner.get("has_dropbear", True)
     entries, contents = scratch_facts(root, KERNEL_ID)
     doc["facts"].update(scratch=entries, contents=contents)
-    return context_from_document(copy.deepcopy(doc)).unwrap()
+    return doc
+
+
+def context_at(root: Path, **changes: Any) -> Context:
+    """``document_at`` parsed."""
+    return context_from_document(document_at(root, **changes)).unwrap()
+
+
+def context_file(root: Path, path: Path, **changes: Any) -> Path:
+    """``document_at`` written to ``path``, for ``kplan`` commands."""
+    path.write_bytes(orjson.dumps(document_at(root, **changes)))
+    return path
 
 
 def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:

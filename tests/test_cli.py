@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -10,7 +13,7 @@ import pytest
 
 from effects import decode, decode_tree
 
-from .commands import kplan
+from .commands import ROOT, kplan
 from .contexts import document
 from .executing import has_dropbear
 
@@ -175,3 +178,37 @@ def test_the_demo_says_clearly_when_legacy_cannot_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "== its plan" in done.stdout
     assert "legacy comparison NOT run: no Python 3.13 found" in done.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: drops to nobody: needs root")
+def test_an_unreadable_directory_is_one_line_not_a_traceback() -> None:
+    # As root every directory is readable: run kplan as nobody, in a directory
+    # nobody can reach (pytest's tmp_path is private to root).
+    with tempfile.TemporaryDirectory() as holder:
+        base = Path(holder)
+        base.chmod(0o755)
+        (base / "root" / "secret").mkdir(parents=True)
+        (base / "root" / "secret").chmod(0o000)
+        for args in (
+            ("diff", "sample", "--against", str(base / "root")),
+            ("snapshot", str(base / "root")),
+        ):
+            done = _as_nobody(*args)
+            assert done.returncode == 1, done.stderr
+            assert "Traceback" not in done.stderr
+            assert done.stderr.count("\n") == 1, done.stderr
+            assert f"{base}/root/secret" in done.stderr
+            assert "Permission denied" in done.stderr
+
+
+def _as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {"KPLAN_RUNNER_DIR": str(ROOT / "kplan" / "samples" / "runner")}
+    return subprocess.run(
+        [*nobody, sys.executable, "-m", "kplan", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 from returns.result import Failure, Success
 
 from effects import GenerateHostKey, Plan, Tree
-from executor import read_journal, rollback_journal
+from executor import ApplyOptions, Tools, apply_plan, read_journal, rollback_journal
+from executor import _rollback as executor_rollback
 from executor._host import to_completion
 
 from .contexts import KERNEL_ID
@@ -115,7 +117,7 @@ def test_a_failure_at_any_step_leaves_the_exact_prior_state(
     assert failure.index == index
     assert failure.rollback.complete
     assert snapshot(root) == before  # user data and old contents included
-    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+    assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
 
 
 def test_every_step_index_rolls_back_on_a_fresh_root(tmp_path: Path) -> None:
@@ -196,8 +198,8 @@ def test_rollback_from_the_journal_is_safe_twice(tmp_path: Path) -> None:
     root.mkdir()
     _, plan = plan_at(root, **FULL)
     assert isinstance(apply(plan, tmp_path / "journal"), Success)
-    first = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
-    second = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    first = asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
+    second = asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
     assert first.complete
     assert first.undone == len(plan.steps)
     assert second.complete
@@ -223,7 +225,7 @@ def test_a_cancellation_during_the_last_step_still_rolls_back(tmp_path: Path) ->
     last = len(plan.steps) - 1  # the kernel record: its apply never awaits
     assert apply_cancelled_at(plan, last, tmp_path / "journal")
     assert list(root.iterdir()) == []
-    assert read_journal(tmp_path / "journal").outcome == "rolled-back"
+    assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
 
 
 @pytest.mark.skipif(
@@ -260,3 +262,96 @@ def test_a_cancelled_operation_finishes_before_the_cancellation_propagates() -> 
         assert finished.is_set()
 
     asyncio.run(main())
+
+
+SET_ID_DOTFILES = [
+    {"path": "/home/work/bin/tool", "perm": "4755", "data": "#!/bin/sh\n"},
+    {"path": ".both", "perm": "6755", "data": "b"},
+    {"path": ".group", "perm": "2755", "data": "g"},
+    {"path": ".locking", "perm": "2745", "data": "l"},
+]
+
+
+def test_the_model_clears_set_id_bits_on_chown_as_the_real_kernel_does(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx, plan = plan_at(root, **{"kernel_config.uid": 2001, DOTFILES: SET_ID_DOTFILES})
+    assert isinstance(apply(plan, tmp_path / "journal"), Success)
+    real = {str(p): n.mode for p, n in snapshot(root).entries}
+    modelled = {str(p): n.mode for p, n in model(plan, ctx.facts.scratch_tree).entries}
+    work = f"{KERNEL_ID}/work"
+    assert real[f"{work}/bin/tool"] == 0o755
+    assert real[f"{work}/.both"] == 0o755
+    assert real[f"{work}/.group"] == 0o755
+    assert real[f"{work}/.locking"] == 0o2745
+    assert modelled == real
+
+
+def test_a_rolled_back_chown_gives_back_the_set_id_bits_it_cleared(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, first = plan_at(root, **{DOTFILES: SET_ID_DOTFILES})
+    assert isinstance(apply(first, tmp_path / "first"), Success)
+    tool = root / KERNEL_ID / "work" / "bin" / "tool"
+    tool.chmod(0o4755)  # the user sets it again; a restart chowns it once more
+    _, restart = plan_at(root, restarting=True, **{DOTFILES: SET_ID_DOTFILES})
+    before = snapshot(root)
+    result = apply(
+        restart, tmp_path / "restart", on_step=fail_at(-1 % len(restart.steps))
+    )
+    assert isinstance(result, Failure)
+    assert snapshot(root) == before
+
+
+def test_an_undo_that_times_out_is_waited_for_not_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker thread cannot be stopped: a timed-out undo must still end before the
+    # rollback goes on (and before it returns), or it lands afterwards.
+    marker = tmp_path / "umount-finished"
+    slow_umount = tmp_path / "slow-umount"
+    slow_umount.write_text(
+        f'#!/bin/sh\nsleep 1\n{shutil.which("umount")} "$@" && touch {marker}\n'
+    )
+    slow_umount.chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    memory = {
+        "local_config.container.scratch_type": "memory",
+        "local_config.container.scratch_size": "16m",
+    }
+    _, plan = plan_at(root, **memory)
+    monkeypatch.setattr(executor_rollback, "UNDO_TIMEOUT", 0.2)
+    slow = attrs_evolve_tools(umount=str(slow_umount))
+
+    async def run() -> tuple[object, bool]:
+        options = ApplyOptions(
+            journal=tmp_path / "journal",
+            tools=slow,
+            on_step=fail_at(len(plan.steps) - 1),
+        )
+        result = await apply_plan(plan, options)
+        return result, marker.exists()
+
+    result, finished = asyncio.run(run())
+    assert finished, "the rollback returned while its umount still ran"
+    assert isinstance(result, Failure)
+    (late,) = result.failure().rollback.failures
+    assert "TimeoutError" in late.reason
+    assert "the interrupted operation finished" in late.reason
+    assert list(root.iterdir()) == []  # unmounted in time for the rmdir after it
+
+
+def attrs_evolve_tools(**changes: str) -> Tools:
+    base = tools()
+    fields = {
+        "dropbearkey": base.dropbearkey,
+        "mount": base.mount,
+        "umount": base.umount,
+        "mkfs": base.mkfs,
+    }
+    return Tools(**{**fields, **changes})  # type: ignore[arg-type]

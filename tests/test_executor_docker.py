@@ -97,7 +97,7 @@ def test_a_kernel_container_is_created_verified_and_rolled_back(
     assert info["Config"]["Labels"]["ai.backend.kernel-id"] == KERNEL_ID
     mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
     assert mounts["/home/work"] == str(root / KERNEL_ID / "work")
-    outcome = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    outcome = asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
     assert outcome.complete, outcome.failures
     assert asyncio.run(_containers(docker_engine.url, plan.header.plan_id)) == []
     assert list(root.iterdir()) == []

@@ -138,3 +138,22 @@ def test_the_diff_cli_refuses_hazards_with_exit_1(tmp_path: Path) -> None:
     done = kplan("diff", str(tmp_path / "ctx.json"), "--against", "legacy")
     assert done.returncode == 1
     assert "kernel_config.internal_data.dotfiles[0].path" in done.stderr
+
+
+def test_set_id_dotfiles_end_with_the_modes_legacy_leaves(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    # Legacy chmods a dotfile, then chowns it: the kernel clears set-user-ID and
+    # (with group-execute) set-group-ID, so a 4755 dotfile ends 0o755.
+    doc = sample_document()
+    dotfiles = doc["kernel_config"]["internal_data"]["dotfiles"]
+    dotfiles += [
+        {"path": "/home/work/bin/tool", "perm": "4755", "data": "#!/bin/sh\n"},
+        {"path": ".both", "perm": "6755", "data": "b"},
+        {"path": ".locking", "perm": "2745", "data": "l"},
+    ]
+    ctx = context_from_document(copy.deepcopy(doc)).unwrap()
+    diff, outcome = against_legacy(ctx, doc, (), legacy_bridge)
+    assert outcome.error is None
+    assert diff is not None
+    assert diff.same, diff.differences

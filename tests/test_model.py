@@ -216,3 +216,61 @@ def test_the_error_names_the_step_and_the_path() -> None:
 def test_a_tree_needs_every_parent_as_a_directory(bad: list[tuple[P, Node]]) -> None:
     with pytest.raises(ValueError, match="parent"):
         Tree(bad)
+
+
+SOCKET = Node(type="socket", mode=0o755, uid=0, gid=0)
+FIFO = Node(type="fifo", mode=0o644, uid=0, gid=0)
+SPECIAL = Tree([*BASE.entries, (P("k/sock"), SOCKET), (P("k/fifo"), FIFO)])
+
+
+@pytest.mark.parametrize(("name", "kind"), [("k/sock", "socket"), ("k/fifo", "fifo")])
+def test_sockets_and_fifos_are_names_nothing_is_written_through(
+    name: str, kind: str
+) -> None:
+    path = P(name)
+    write = WriteFile(path=path, blob=DATA.digest, mode=0o644)
+    assert f"is a {kind}, cannot write a file over it" in refused(SPECIAL, write)
+    assert "not a directory" in refused(SPECIAL, MakeDir(path=path, mode=0o755))
+    assert f"is a {kind}" in refused(SPECIAL, Chmod(path=path, mode=0o600))
+    assert f"is a {kind}" in refused(SPECIAL, Chown(path=path, uid=1, gid=1))
+    below = WriteFile(path=path / "x", blob=DATA.digest, mode=0o644)
+    assert "not a directory" in refused(SPECIAL, below)
+    assert "already exists" in refused(
+        SPECIAL, GenerateHostKey(path=path, kind="rsa", bits=2048)
+    )
+
+
+def test_sockets_and_fifos_stay_as_they_are_around_other_effects() -> None:
+    tree = run(SPECIAL, WriteFile(path=P("k/new"), blob=DATA.digest, mode=0o600))
+    assert tree.nodes[P("k/sock")] == SOCKET
+    assert tree.nodes[P("k/fifo")] == FIFO
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (0o4755, 0o755),
+        (0o6755, 0o755),
+        (0o2755, 0o755),
+        (0o2745, 0o2745),  # no group-execute: the bit means mandatory locking
+        (0o6745, 0o2745),
+        (0o4644, 0o644),
+        (0o6711, 0o711),
+        (0o1755, 0o1755),
+    ],
+)
+def test_a_chown_clears_setuid_and_setgid_of_a_file_as_the_kernel_does(
+    before: int, after: int
+) -> None:
+    tree = Tree([(P("k"), d()), (P("k/file"), f(mode=before))])
+    for chown in (
+        Chown(path=P("k/file"), uid=5, gid=6),
+        Chown(path=P("k/file"), uid=None, gid=6),
+        Chown(path=P("k/file"), uid=0, gid=0),  # the same owner: cleared all the same
+    ):
+        assert run(tree, chown).nodes[P("k/file")].mode == after
+
+
+def test_a_chown_keeps_the_set_id_bits_of_a_directory() -> None:
+    tree = Tree([(P("k"), d(mode=0o6755))])
+    assert run(tree, Chown(path=P("k"), uid=5, gid=6)).nodes[P("k")].mode == 0o6755

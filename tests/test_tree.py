@@ -73,6 +73,30 @@ def test_a_directory_has_no_content_and_a_file_needs_it() -> None:
         Node(type="file", mode=0o644, uid=0, gid=0)
 
 
+@pytest.mark.parametrize("kind", ["socket", "fifo"])
+def test_sockets_and_fifos_have_a_type_mode_and_owner_and_no_content(
+    kind: str,
+) -> None:
+    node = Node(type=kind, mode=0o755, uid=1000, gid=1000)  # type: ignore[arg-type]
+    tree = Tree(
+        [(P("k"), Node(type="dir", mode=0o755, uid=0, gid=0)), (P("k/s"), node)]
+    )
+    document = orjson.loads(encode_tree(tree))
+    assert document[1] == {
+        "path": "k/s",
+        "type": kind,
+        "mode": "0o755",
+        "uid": 1000,
+        "gid": 1000,
+        "size": None,
+        "sha256": None,
+        "volatile": False,
+    }
+    assert decode_tree(encode_tree(tree)).unwrap() == tree
+    with pytest.raises(ValueError, match=f"a {kind} node has no size"):
+        Node(type=kind, mode=0o755, uid=0, gid=0, size=0, sha256=DIGEST)  # type: ignore[arg-type]
+
+
 def test_volatile_paths_are_host_keys_and_scratch_images() -> None:
     from effects import is_volatile_path  # noqa: PLC0415
 

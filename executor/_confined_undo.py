@@ -1,0 +1,185 @@
+"""The undo actions on the confined scratch root: look first, then act or report.
+
+Each function observes the path (``lstat``, and the digest of a regular file when
+the judgement needs it), asks ``executor._inverse`` whether to act, and then acts
+through the same confined descriptors as an apply. It returns ``None`` when the
+path is as it was before the step (acted or nothing to do) and a ``Changed`` when
+the path is left as it is because it changed since the apply. ``force`` acts
+anyway, except where acting would lose data that is not the apply's (a directory
+that holds entries the apply did not make); a path the user deleted is brought
+back only where kplan holds its old content (a file written over), and otherwise
+stays deleted (there is no mode or owner to put back on nothing). Looking before
+acting makes the undo of something that never happened a no-op, even on a
+read-only or immutable scratch where removing an absent entry fails.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import assert_never
+
+from ._confined_fs import ScratchRoot, check_single_link, host_error, proc_path
+from ._inverse import (
+    Changed,
+    RemoveEntry,
+    RemoveStaging,
+    RestoreFile,
+    SetMeta,
+    Unmount,
+    Verdict,
+    judge_in_place,
+    judge_removal,
+    judge_unmount,
+    needs_digest,
+)
+from ._private_dir import PrivateDir
+from ._streams import copy_stream
+from .errors import MissingPathError
+
+__all__ = ["FsUndo", "undo_on"]
+
+FsUndo = RemoveStaging | RemoveEntry | RestoreFile | SetMeta | Unmount
+_WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def undo_on(fs: ScratchRoot, action: FsUndo, *, force: bool) -> Changed | None:
+    """Run one filesystem undo action (see the module docstring)."""
+    match action:
+        case RemoveStaging():
+            _remove_staging(fs, action)
+            return None
+        case RemoveEntry():
+            return _remove_entry(fs, action, force=force)
+        case RestoreFile():
+            return _restore_file(fs, action, force=force)
+        case SetMeta():
+            return _set_meta(fs, action, force=force)
+        case Unmount():
+            return _unmount(fs, action, force=force)
+        case _:
+            assert_never(action)
+
+
+def _acts(verdict: Verdict, *, force: bool) -> bool:
+    return verdict == "proceed" or (isinstance(verdict, Changed) and force)
+
+
+def _reported(verdict: Verdict) -> Changed | None:
+    return verdict if isinstance(verdict, Changed) else None
+
+
+def _remove_staging(fs: ScratchRoot, action: RemoveStaging) -> None:
+    """An entry under the apply's own staging name: remove it if it is there."""
+    try:
+        info = fs.lstat(action.path)
+    except MissingPathError:
+        return  # its directory is gone: so is it
+    if info is not None:
+        _remove(fs, action, directory=stat.S_ISDIR(info.st_mode))
+
+
+def _remove_entry(
+    fs: ScratchRoot, action: RemoveEntry, *, force: bool
+) -> Changed | None:
+    now = fs.stamp(action.path, digest=needs_digest(action))
+    verdict = judge_removal(action.guard, now)
+    if not _acts(verdict, force=force):
+        return _reported(verdict)
+    return _remove(fs, action, directory=action.directory)
+
+
+def _remove(
+    fs: ScratchRoot, action: RemoveEntry | RemoveStaging, *, directory: bool
+) -> Changed | None:
+    path = action.path
+    with fs.parent(path) as parent:
+        try:
+            if directory:
+                os.rmdir(path.name, dir_fd=parent)
+            else:
+                os.unlink(path.name, dir_fd=parent)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in {errno.ENOTEMPTY, errno.EEXIST}:
+                return Changed("it holds entries the apply did not make")
+            operation = "rmdir" if directory else "unlink"
+            raise host_error(operation, path, exc) from exc
+    return None
+
+
+def _restore_file(
+    fs: ScratchRoot, action: RestoreFile, *, force: bool
+) -> Changed | None:
+    now = fs.stamp(action.path, digest=True)
+    verdict = judge_in_place(action, now)
+    if not _acts(verdict, force=force):
+        return _reported(verdict)
+    private = fs.need_private("restore", action.path)
+    if now is None:
+        with fs.parent(action.path) as parent:
+            try:
+                fd = os.open(action.path.name, _NEW, 0o600, dir_fd=parent)
+            except OSError as exc:
+                raise host_error("restore", action.path, exc) from exc
+        _put_back(fd, action, private)
+        return None
+    with fs.node(action.path, "restore", _WRITE) as (fd, info):
+        check_single_link("restore", action.path, info)
+        _put_back(os.dup(fd), action, private)
+    return None
+
+
+def _put_back(fd: int, action: RestoreFile, private: PrivateDir) -> None:
+    """Content (streamed from the private copy), owner, then mode; closes ``fd``."""
+    old = action.old
+    try:
+        with private.reading(action.saved) as source:
+            os.ftruncate(fd, 0)
+            copy_stream(source, fd)
+        os.fchown(fd, old.uid, old.gid)
+        os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
+    except OSError as exc:
+        raise host_error("restore", action.path, exc) from exc
+    finally:
+        os.close(fd)
+
+
+def _set_meta(fs: ScratchRoot, action: SetMeta, *, force: bool) -> Changed | None:
+    now = fs.stamp(action.path, digest=needs_digest(action))
+    verdict = judge_in_place(action, now)
+    if not _acts(verdict, force=force):
+        return _reported(verdict)
+    if now is None:
+        return None  # forced: nothing to set; a write's undo may bring it back later
+    old = action.old
+    with fs.node(action.path, "set-meta") as (fd, info):
+        check_single_link("set-meta", action.path, info)
+        try:
+            os.fchown(fd, old.uid, old.gid)
+            os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
+        except OSError as exc:
+            raise host_error("set-meta", action.path, exc) from exc
+    return None
+
+
+def _unmount(fs: ScratchRoot, action: Unmount, *, force: bool) -> Changed | None:
+    path = action.path
+    try:
+        with fs.parent(path) as parent:
+            try:
+                info = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return None
+            verdict = judge_unmount(action, info.st_dev)
+            if not _acts(verdict, force=force):
+                return _reported(verdict)
+            # The parent's descriptor names the mount point without pinning it.
+            command = [fs.tools.umount, f"{proc_path(parent)}/{path.name}"]
+            fs.run("umount", path, command)
+    except MissingPathError:
+        return None
+    return None

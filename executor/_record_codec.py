@@ -1,0 +1,278 @@
+"""The journal encoding of step records: one explicit encoder and decoder per value.
+
+Field names are chosen for a reader of the journal, never derived from the attrs
+classes (``executor._records`` has the values); modes are ``"0o755"`` strings. A
+decoder raises ``Invalid`` naming the field that is wrong (``prior.old.mode``) and
+``read_journal`` adds the line. Names a rollback acts on without further checks are
+validated here: a staging name must be one of kplan's (``.kplan-<token>-<step>``), a
+saved copy's name ``prior-<step>``, a path one the step's effect touches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import assert_never
+
+from effects import (
+    AllocateHostPorts,
+    AppendContainerId,
+    Chmod,
+    Chown,
+    ConnectNetworks,
+    ContainerConfig,
+    ContainerMount,
+    CreateContainer,
+    Effect,
+    GenerateHostKey,
+    Invalid,
+    MakeDir,
+    MountScratch,
+    ProvisionSudo,
+    PullImage,
+    Reader,
+    RegisterKernel,
+    ServeSocketProxy,
+    StartContainer,
+    VerifyContainer,
+    WaitKernelReady,
+    WriteFile,
+    mode_text,
+    rel,
+)
+
+from ._records import (
+    ENTRY_KINDS,
+    SAVED,
+    STAGING,
+    Created,
+    DirPrior,
+    FilePrior,
+    HostKeyPrior,
+    ImagePrior,
+    Left,
+    MetaPrior,
+    MountPrior,
+    NoPrior,
+    Prior,
+    SavedFile,
+    Stamp,
+    StepRecord,
+    creatable_paths,
+)
+
+__all__ = [
+    "decode_created",
+    "decode_left",
+    "decode_prior",
+    "encode_created",
+    "encode_left",
+    "encode_prior",
+    "require_left",
+]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _stamp_json(stamp: Stamp | None) -> dict[str, object] | None:
+    if stamp is None:
+        return None
+    return {
+        "kind": stamp.kind,
+        "dev": stamp.dev,
+        "ino": stamp.ino,
+        "mode": mode_text(stamp.mode),
+        "uid": stamp.uid,
+        "gid": stamp.gid,
+        "sha256": stamp.sha256,
+    }
+
+
+def encode_prior(prior: Prior) -> dict[str, object]:  # noqa: PLR0911  (one per kind)
+    """The journal's JSON for ``prior`` (the effect says which kind it is)."""
+    match prior:
+        case DirPrior(existed=existed, staging=staging):
+            return {"existed": existed, "staging": staging}
+        case FilePrior(old=old, saved=saved, staging=staging):
+            saved_json = (
+                None
+                if saved is None
+                else {"name": saved.name, "sha256": saved.sha256, "size": saved.size}
+            )
+            return {"old": _stamp_json(old), "saved": saved_json, "staging": staging}
+        case MetaPrior(old=old):
+            return {"old": _stamp_json(old)}
+        case HostKeyPrior(staging=staging, public_staging=public):
+            return {"staging": staging, "public_staging": public}
+        case MountPrior(dev=dev, staging=staging):
+            return {"dev": dev, "staging": staging}
+        case ImagePrior(present=present):
+            return {"present": present}
+        case NoPrior():
+            return {}
+        case _:
+            raise AssertionError(prior)  # the union is closed
+
+
+def encode_created(created: Created) -> dict[str, object]:
+    """The ``path``, ``dev`` and ``ino`` fields of a ``created`` record."""
+    return {"path": str(created.path), "dev": created.dev, "ino": created.ino}
+
+
+def encode_left(left: Left) -> list[dict[str, object]]:
+    """The ``left`` list of a ``done`` record."""
+    return [{"path": str(path), "stamp": _stamp_json(stamp)} for path, stamp in left]
+
+
+def decode_prior(effect: Effect, prior: Reader) -> Prior:
+    """Decode the prior of ``effect``; raises ``Invalid`` naming the bad field."""
+    match effect:
+        case MakeDir():
+            decoded: Prior = DirPrior(
+                existed=prior.boolean("existed"), staging=_staging(prior, "staging")
+            )
+        case WriteFile():
+            decoded = _file_prior(prior)
+        case Chmod() | Chown():
+            decoded = MetaPrior(old=_stamp(prior.child("old")))
+        case GenerateHostKey():
+            staging = _staging(prior, "staging")
+            if staging is None:
+                prior.fail("staging", "is required")
+            public = _staging(prior, "public_staging")
+            decoded = HostKeyPrior(staging=staging, public_staging=public)
+        case MountScratch():
+            decoded = MountPrior(
+                dev=prior.integer("dev", 0), staging=_staging(prior, "staging")
+            )
+        case PullImage():
+            decoded = ImagePrior(present=prior.boolean("present"))
+        case (
+            CreateContainer()
+            | StartContainer()
+            | VerifyContainer()
+            | ContainerMount()
+            | ContainerConfig()
+            | RegisterKernel()
+            | ServeSocketProxy()
+            | AllocateHostPorts()
+            | AppendContainerId()
+            | ProvisionSudo()
+            | ConnectNetworks()
+            | WaitKernelReady()
+        ):
+            decoded = NoPrior()
+        case _:
+            assert_never(effect)
+    prior.done()
+    return decoded
+
+
+def _file_prior(prior: Reader) -> FilePrior:
+    old, saved = prior.optional("old"), prior.optional("saved")
+    staging = _staging(prior, "staging")
+    if (old is None) != (saved is None) or (old is None) == (staging is None):
+        prior.fail("old", "a write's prior has old and saved, or a staging name")
+    return FilePrior(
+        old=None if old is None else _stamp(Reader(old, prior.field("old"))),
+        saved=None if saved is None else _saved(Reader(saved, prior.field("saved"))),
+        staging=staging,
+    )
+
+
+def _staging(reader: Reader, key: str) -> str | None:
+    name = reader.opt_text(key)
+    if name is not None and STAGING.fullmatch(name) is None:
+        reader.fail(key, f"{name!r} is not a kplan staging name")
+    return name
+
+
+def _saved(saved: Reader) -> SavedFile:
+    name = saved.text("name")
+    if SAVED.fullmatch(name) is None:
+        saved.fail("name", f"{name!r} is not a kplan prior-content name")
+    value = SavedFile(
+        name=name, sha256=_digest(saved, "sha256"), size=saved.integer("size", 0)
+    )
+    saved.done()
+    return value
+
+
+def _digest(reader: Reader, key: str) -> str:
+    text = reader.text(key)
+    if _SHA256.fullmatch(text) is None:
+        reader.fail(key, f"expected a sha256 hex digest, got {text!r}")
+    return text
+
+
+def _stamp(stamp: Reader) -> Stamp:
+    kind = stamp.text("kind")
+    if kind not in ENTRY_KINDS:
+        stamp.fail("kind", f"unknown entry kind {kind!r}")
+    digest = None if stamp.optional("sha256") is None else _digest(stamp, "sha256")
+    value = Stamp(
+        kind=kind,
+        dev=stamp.integer("dev", 0),
+        ino=stamp.integer("ino", 0),
+        mode=stamp.mode("mode"),
+        uid=stamp.integer("uid", 0),
+        gid=stamp.integer("gid", 0),
+        sha256=digest,
+    )
+    stamp.done()
+    return value
+
+
+def _path(reader: Reader, key: str, allowed: Iterable[PurePosixPath]) -> PurePosixPath:
+    text = reader.text(key)
+    try:
+        path = rel(text)
+    except ValueError as exc:
+        reader.fail(key, str(exc))
+    if path not in set(allowed):
+        reader.fail(key, f"{text!r} is not a path this step touches")
+    return path
+
+
+def decode_created(effect: Effect, created: Reader) -> Created:
+    """Decode a ``created`` record's fields for a step of ``effect``."""
+    return Created(
+        path=_path(created, "path", creatable_paths(effect)),
+        dev=created.integer("dev", 0),
+        ino=created.integer("ino", 0),
+    )
+
+
+def decode_left(effect: Effect, done: Reader) -> Left:
+    """Decode a ``done`` record's ``left`` list for a step of ``effect``."""
+    allowed = (*creatable_paths(effect), *_changed_in_place(effect))
+    entries = []
+    for number, item in enumerate(done.array("left")):
+        entry = Reader(item, done.field(f"left[{number}]"))
+        entries.append((_path(entry, "path", allowed), _stamp(entry.child("stamp"))))
+        entry.done()
+    return tuple(entries)
+
+
+def _changed_in_place(effect: Effect) -> tuple[PurePosixPath, ...]:
+    match effect:
+        case WriteFile(path=path) | Chmod(path=path) | Chown(path=path):
+            return (path,)
+        case MountScratch(path=path):
+            return (path,)
+        case _:
+            return ()
+
+
+def require_left(record: StepRecord, field: str) -> None:
+    """A finished in-place change must say what it left at its path."""
+    match record.effect, record.prior:
+        case (WriteFile(path=path), FilePrior(old=Stamp())) | (
+            (Chmod(path=path) | Chown(path=path)),
+            MetaPrior(),
+        ):
+            if record.stamp_left(path) is None:
+                raise Invalid(field, f"has no stamp for {str(path)!r}")
+        case _:
+            return

@@ -1,0 +1,52 @@
+"""Streaming file copies and digests in fixed-size chunks: memory stays bounded.
+
+A prior content may be a 200 MiB sparse ``.vimrc``: it is copied into the journal's
+private directory, and back on rollback, one chunk at a time. All-zero chunks are
+skipped with ``lseek`` and the size set at the end, so a sparse file stays sparse
+(a hole costs neither memory nor disk). ``os.write`` may write less than asked (a
+signal, a full disk, a file size limit): the rest is written again until all is
+written or the write fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+__all__ = ["CHUNK", "copy_stream", "digest_of", "write_all"]
+
+CHUNK = 1 << 20
+_ZERO = bytes(CHUNK)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` at the current offset (short writes are continued)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def copy_stream(source: int, target: int) -> tuple[str, int]:
+    """Copy ``source`` from its offset to the end into ``target``: sha256 and size.
+
+    ``target`` must be empty at its offset 0 (new, or truncated).
+    """
+    digest, size = hashlib.sha256(), 0
+    while chunk := os.read(source, CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if len(chunk) == CHUNK and chunk == _ZERO:
+            os.lseek(target, CHUNK, os.SEEK_CUR)  # a hole: nothing to write
+        else:
+            write_all(target, chunk)
+    os.ftruncate(target, size)  # a trailing hole still counts in the size
+    return digest.hexdigest(), size
+
+
+def digest_of(fd: int) -> tuple[str, int]:
+    """sha256 and size of what ``fd`` holds (read with ``pread``, offset untouched)."""
+    digest, offset = hashlib.sha256(), 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest(), offset

@@ -1,0 +1,203 @@
+"""What an apply never does, whatever it meets (issue 9, items 1 and 2).
+
+No write, chmod or chown reaches an inode with more than one link (a planted
+hardlink to a file outside the scratch, §16 H36); one apply or rollback per kernel
+at a time; and an undo never removes what its own step did not create.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Result, Success
+
+from effects import GenerateHostKey, MakeDir, Step, Tree, WriteFile
+from executor import ApplyFailed, ApplyReport, read_journal
+
+from .commands import kplan
+from .contexts import KERNEL_ID
+from .executing import (
+    apply,
+    context_file,
+    has_dropbear,
+    model,
+    needs_root,
+    plan_at,
+    snapshot,
+)
+
+pytestmark = needs_root
+DOTFILES = {
+    "kernel_config.uid": 2001,
+    "kernel_config.internal_data.dotfiles": [
+        {"path": "/home/work/.bashrc", "perm": "600", "data": "mine"},
+    ],
+}
+
+
+def _first_run(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, first = plan_at(root, **DOTFILES)
+    assert isinstance(apply(first, tmp_path / "first"), Success)
+    return root
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside" / "passwd"
+    outside.parent.mkdir()
+    outside.write_text("root:x:0:0:root:/root:/bin/sh\n")
+    outside.chmod(0o644)
+    return outside
+
+
+def _state(path: Path) -> tuple[bytes, int, int, int]:
+    info = path.stat()
+    return path.read_bytes(), info.st_mode, info.st_uid, info.st_gid
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "work/.bashrc",  # written, chmodded and chowned by the restart (a dotfile)
+        "config/ssh/dropbear_rsa_host_key",  # only chowned by the restart (OWN)
+    ],
+)
+def test_a_hardlink_to_an_outside_file_is_refused_and_nothing_changes(
+    tmp_path: Path, planted: str
+) -> None:
+    if "dropbear" in planted and not has_dropbear():
+        pytest.skip("LOUD SKIP: no dropbear, so no host key to plant a link at")
+    root = _first_run(tmp_path)
+    outside = _outside(tmp_path)
+    link = root / KERNEL_ID / planted
+    link.unlink()
+    os.link(outside, link)
+    _, restart = plan_at(root, restarting=True, **DOTFILES)
+    before, outside_before = snapshot(root), _state(outside)
+    result = apply(restart, tmp_path / "restart")
+    assert isinstance(result, Failure), "the outside file was reached"
+    failure = result.failure()
+    assert planted in failure.cause
+    assert "2 hard links" in failure.cause
+    assert "H36" in failure.cause
+    assert planted in failure.effect
+    assert failure.rollback.complete, failure
+    assert _state(outside) == outside_before
+    assert snapshot(root) == before
+
+
+def test_a_hardlink_met_by_a_new_kernel_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **DOTFILES)  # a new kernel, planned from nothing
+    outside = _outside(tmp_path)
+    work = root / KERNEL_ID / "work"
+    work.mkdir(parents=True)
+    os.link(outside, work / ".bashrc")
+    before, outside_before = snapshot(root), _state(outside)
+    result = apply(plan, tmp_path / "journal")
+    assert isinstance(result, Failure)
+    assert "hard links" in result.failure().cause
+    assert _state(outside) == outside_before
+    assert snapshot(root) == before
+    assert not list((tmp_path / "journal.private").glob("prior-*"))
+
+
+def _shape(tree: Tree) -> list[tuple[object, ...]]:
+    return [(p, n.type, n.mode, n.uid, n.gid) for p, n in tree.entries]
+
+
+def _index(
+    steps: tuple[Step, ...], kind: type[MakeDir | WriteFile], suffix: str
+) -> int:
+    return next(
+        i
+        for i, step in enumerate(steps)
+        if isinstance(step.effect, kind) and str(step.effect.path).endswith(suffix)
+    )
+
+
+def test_an_undo_never_removes_what_its_own_step_did_not_create(
+    tmp_path: Path,
+) -> None:
+    # Entries appear between a step's observation and its effect: a directory
+    # where a mkdir goes (kept), a file where an exclusive create goes (refused).
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **DOTFILES)
+    work = root / KERNEL_ID / "work"
+    jupyter = _index(plan.steps, MakeDir, "work/.jupyter")
+    bashrc = _index(plan.steps, WriteFile, "work/.bashrc")
+
+    def race(index: int, _step: Step) -> None:
+        if index == jupyter:
+            (work / ".jupyter").mkdir(mode=0o700)
+        if index == bashrc:
+            (work / ".bashrc").write_text("theirs\n")
+
+    result = apply(plan, tmp_path / "journal", on_step=race)
+    assert isinstance(result, Failure)
+    failure = result.failure()
+    assert failure.index == bashrc
+    assert "exists" in failure.cause
+    assert (work / ".bashrc").read_text() == "theirs\n"
+    assert (work / ".jupyter").is_dir()
+    assert list((work / ".jupyter").iterdir()) == []  # the plan's custom/ is gone
+    assert {c.path for c in failure.rollback.changed} == {
+        f"{KERNEL_ID}/work",
+        KERNEL_ID,
+    }  # they hold what the apply did not make: left, and said so
+    assert not failure.rollback.failures
+    assert read_journal(tmp_path / "journal").unwrap().outcome == (
+        "rollback-incomplete"
+    )
+
+
+def test_a_second_apply_or_rollback_of_the_kernel_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx, plan = plan_at(root, **DOTFILES)
+    context = context_file(root, tmp_path / "ctx.json", **DOTFILES)
+    paused, resume = threading.Event(), threading.Event()
+    results: list[Result[ApplyReport, ApplyFailed]] = []
+
+    def pause(index: int, _step: Step) -> None:
+        if isinstance(_step.effect, GenerateHostKey) or index == 20:
+            paused.set()
+            resume.wait(60)
+
+    first = threading.Thread(
+        target=lambda: results.append(apply(plan, tmp_path / "first", on_step=pause))
+    )
+    first.start()
+    try:
+        assert paused.wait(30)
+        started = time.monotonic()
+        second = kplan("apply", str(context), "--journal", str(tmp_path / "second"))
+        undo = kplan("rollback", str(tmp_path / "first"))
+        assert time.monotonic() - started < 20  # refused at once, not waited for
+    finally:
+        resume.set()
+        first.join(60)
+    for done in (second, undo):
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "is being applied or rolled back by another kplan process" in (
+            done.stderr
+        )
+        assert f"pid {os.getpid()}" in done.stderr
+    assert not (tmp_path / "second").exists()
+    (result,) = results
+    assert isinstance(result, Success), result
+    assert _shape(snapshot(root)) == _shape(model(plan, ctx.facts.scratch_tree))
+    again = kplan("rollback", str(tmp_path / "first"))  # the lock went with it
+    assert again.returncode == 0, again.stderr

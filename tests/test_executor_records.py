@@ -1,0 +1,208 @@
+"""The pure parts of undo: step records, their journal codec, the undo decisions.
+
+``executor._records`` and ``executor._record_codec`` (issue 8, item 6: the prior
+state is a frozen value per effect kind, encoded explicitly) and the judgements of
+``executor._inverse`` (issue 9, items 2, 3 and 9).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath as P
+
+import attrs
+import orjson
+import pytest
+
+from effects import (
+    Chmod,
+    CreateContainer,
+    Effect,
+    GenerateHostKey,
+    Invalid,
+    MakeDir,
+    MountScratch,
+    PullImage,
+    Reader,
+    WriteFile,
+    freeze_object,
+)
+from executor._inverse import (
+    Changed,
+    Guard,
+    RemoveEntry,
+    RemoveStaging,
+    RestoreFile,
+    SetMeta,
+    Unmount,
+    inverse_of,
+    judge_in_place,
+    judge_removal,
+    judge_unmount,
+)
+from executor._record_codec import decode_prior, encode_prior
+from executor._records import (
+    Created,
+    DirPrior,
+    FilePrior,
+    HostKeyPrior,
+    ImagePrior,
+    MetaPrior,
+    MountPrior,
+    NoPrior,
+    Prior,
+    SavedFile,
+    Stamp,
+    StepRecord,
+)
+
+DIGEST = "a" * 64
+OTHER = "b" * 64
+STAGING = ".kplan-0123456789ab-7"
+FILE = Stamp(kind="file", dev=1, ino=10, mode=0o644, uid=0, gid=0, sha256=DIGEST)
+SAVED = SavedFile(name="prior-7", sha256=DIGEST, size=3)
+PATH = P("k/work/.bashrc")
+WRITE = WriteFile(path=PATH, blob=OTHER, mode=0o644)
+
+PAIRS: list[tuple[Effect, Prior]] = [
+    (MakeDir(path=P("k"), mode=0o755), DirPrior(existed=False, staging=STAGING)),
+    (MakeDir(path=P("k"), mode=0o755), DirPrior(existed=True, staging=None)),
+    (WRITE, FilePrior(old=None, saved=None, staging=STAGING)),
+    (WRITE, FilePrior(old=FILE, saved=SAVED, staging=None)),
+    (Chmod(path=PATH, mode=0o600), MetaPrior(old=FILE)),
+    (
+        GenerateHostKey(path=P("k/key"), kind="rsa", bits=2048),
+        HostKeyPrior(staging=STAGING, public_staging=f"{STAGING}-pub"),
+    ),
+    (MountScratch(kind="tmpfs", path=P("k"), size=1), MountPrior(dev=5, staging=None)),
+    (PullImage(ref="busybox", digest=None), ImagePrior(present=False)),
+    (CreateContainer(name="c", config=freeze_object({})), NoPrior()),
+]
+
+
+@pytest.mark.parametrize(("effect", "prior"), PAIRS)
+def test_every_prior_round_trips_through_its_journal_json(
+    effect: Effect, prior: Prior
+) -> None:
+    encoded = orjson.loads(orjson.dumps(encode_prior(prior)))
+    assert decode_prior(effect, Reader(encoded, "prior")) == prior
+
+
+@pytest.mark.parametrize(
+    ("effect", "prior", "field"),
+    [
+        (MakeDir(path=P("k"), mode=0o755), {"staging": None}, "prior.existed"),
+        (
+            Chmod(path=PATH, mode=0o600),
+            {"old": {"kind": "file", "dev": 1, "ino": 2, "uid": 0, "gid": 0}},
+            "prior.old.mode",
+        ),
+        (
+            WRITE,
+            {"old": None, "saved": None, "staging": "../../etc"},
+            "prior.staging",
+        ),
+        (
+            WRITE,
+            {
+                "old": orjson.loads(orjson.dumps(encode_prior(MetaPrior(old=FILE))))[
+                    "old"
+                ],
+                "saved": {"name": "/etc/passwd", "sha256": DIGEST, "size": 1},
+                "staging": None,
+            },
+            "prior.saved.name",
+        ),
+        (PullImage(ref="busybox", digest=None), {"present": "yes"}, "prior.present"),
+        (CreateContainer(name="c", config=freeze_object({})), {"x": 1}, "prior.x"),
+    ],
+)
+def test_a_bad_prior_names_its_field(
+    effect: Effect, prior: dict[str, object], field: str
+) -> None:
+    with pytest.raises(Invalid) as raised:
+        decode_prior(effect, Reader(prior, "prior"))
+    assert raised.value.field == field
+
+
+def _record(
+    effect: Effect,
+    prior: Prior,
+    created: tuple[Created, ...] = (),
+    left: tuple[tuple[P, Stamp], ...] | None = None,
+) -> StepRecord:
+    return StepRecord(
+        index=7, stage="t", effect=effect, prior=prior, created=created, left=left
+    )
+
+
+def test_a_mkdir_that_kept_a_directory_removes_only_its_staging_entry() -> None:
+    record = _record(
+        MakeDir(path=P("k/d"), mode=0o755),
+        DirPrior(existed=False, staging=STAGING),
+        created=(Created(path=P("k/d"), dev=1, ino=99),),
+        left=(),  # renaming found a directory there: kept, nothing left
+    )
+    assert inverse_of(record) == (RemoveStaging(path=P("k") / STAGING),)
+
+
+def test_an_unfinished_create_removes_only_the_entry_it_announced() -> None:
+    record = _record(
+        WRITE,
+        FilePrior(old=None, saved=None, staging=STAGING),
+        created=(Created(path=PATH, dev=1, ino=42),),
+    )
+    staged, removal = inverse_of(record)
+    assert staged == RemoveStaging(path=PATH.with_name(STAGING))
+    assert removal == RemoveEntry(
+        path=PATH, guard=Guard(dev=1, ino=42, left=None), directory=False
+    )
+    guard = removal.guard
+    assert judge_removal(guard, None) == "nothing"
+    assert judge_removal(guard, FILE) == "nothing"  # inode 10: not its own
+    assert judge_removal(guard, attrs.evolve(FILE, ino=42)) == "proceed"
+
+
+def test_a_finished_create_is_removed_only_while_it_is_what_the_step_left() -> None:
+    left = attrs.evolve(FILE, ino=42, sha256=OTHER)
+    guard = Guard(dev=1, ino=42, left=left)
+    assert judge_removal(guard, left) == "proceed"
+    edited = attrs.evolve(left, sha256=DIGEST)
+    assert judge_removal(guard, edited) == Changed(
+        "its content is not what the apply wrote"
+    )
+    replaced = attrs.evolve(left, ino=43)
+    assert isinstance(judge_removal(guard, replaced), Changed)
+    chmodded = attrs.evolve(left, mode=0o600)
+    assert judge_removal(guard, chmodded) == Changed("its mode is 0o600, not 0o644")
+
+
+def test_an_in_place_change_that_never_happened_needs_no_undo() -> None:
+    # A write refused on an immutable file: the path is still as before.
+    action = RestoreFile(
+        path=PATH, saved=SAVED, old=FILE, guard=Guard(dev=1, ino=10, left=None)
+    )
+    assert judge_in_place(action, FILE) == "nothing"
+    meta = SetMeta(path=PATH, old=FILE, guard=Guard(dev=1, ino=10, left=None))
+    assert judge_in_place(meta, attrs.evolve(FILE, sha256=None)) == ("nothing")
+
+
+def test_an_in_place_change_is_put_back_only_over_what_the_step_left() -> None:
+    left = attrs.evolve(FILE, sha256=OTHER)
+    action = RestoreFile(
+        path=PATH, saved=SAVED, old=FILE, guard=Guard(dev=1, ino=10, left=left)
+    )
+    assert judge_in_place(action, left) == "proceed"
+    assert judge_in_place(action, None) == Changed("it is gone")
+    edited = attrs.evolve(left, sha256="c" * 64)
+    assert isinstance(judge_in_place(action, edited), Changed)
+
+
+def test_an_unmount_undoes_only_the_step_s_own_mount() -> None:
+    assert judge_unmount(Unmount(path=P("k"), dev_before=5, mounted=9), 5) == "nothing"
+    assert judge_unmount(Unmount(path=P("k"), dev_before=5, mounted=9), 9) == "proceed"
+    assert judge_unmount(Unmount(path=P("k"), dev_before=5, mounted=None), 8) == (
+        "proceed"  # an unfinished mount: what changed the device was the step
+    )
+    assert isinstance(
+        judge_unmount(Unmount(path=P("k"), dev_before=5, mounted=9), 8), Changed
+    )
