@@ -40,8 +40,16 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-# JsonObject: cattrs resolves the string alias Json in this module too
-from effects import RUNNER_ASSETS, Invalid, Json, tree_from_document
+# JsonObject is unused here, but cattrs resolves the string alias Json in this
+# module's namespace, which must hold it
+from effects import (  # noqa: F401
+    RUNNER_ASSETS,
+    Invalid,
+    Json,
+    JsonObject,
+    thaw,
+    tree_from_document,
+)
 
 from ._binary_size import parse_binary_size
 from ._context import Allocations, Context
@@ -511,7 +519,7 @@ def _check_facts(facts: Facts) -> list[ContextError]:
             "facts.seccomp_profile_base64", facts.seccomp_profile_base64
         )
     try:
-        tree_from_document(list(facts.scratch))
+        tree_from_document([thaw(entry) for entry in facts.scratch])
     except Invalid as exc:
         problems.append(
             ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason)

@@ -21,7 +21,7 @@ from typing import Literal, final
 
 import attrs
 
-from effects import Json, JsonObject, Tree, tree_from_document
+from effects import Json, JsonObject, Tree, thaw, tree_from_document
 
 from ._inputs import doc
 
@@ -252,7 +252,7 @@ class Facts:
     @cached_property
     def scratch_tree(self) -> Tree:
         """The existing scratch as a tree (checked when the document was read)."""
-        return tree_from_document(list(self.scratch))
+        return tree_from_document([thaw(entry) for entry in self.scratch])
 
     @cached_property
     def content_table(self) -> Mapping[str, bytes]:

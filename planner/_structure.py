@@ -295,7 +295,7 @@ def structure(
         return Failure((ContextError(field=where or "(document)", reason=reason),))
     try:
         return Success(_CONVERTER.cattrs.structure(value, cls))
-    except Exception as exc:  # noqa: BLE001  (every structuring problem becomes a value)
+    except Exception as exc:  # noqa: BLE001  (bad input becomes values; _errors re-raises bugs)
         return Failure(tuple(_errors(exc, where)))
 
 
@@ -312,6 +312,8 @@ def _errors(exc: BaseException, where: str) -> Iterator[ContextError]:
     if isinstance(exc, KeyError):
         yield ContextError(field=where or "(document)", reason="is required")
         return
+    if not isinstance(exc, _RefusedError | ValueError | TypeError):
+        raise exc  # a bug, not bad input: never reported as a context error
     reason = (
         str(exc) if isinstance(exc, _RefusedError) else f"{type(exc).__name__}: {exc}"
     )

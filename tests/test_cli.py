@@ -19,13 +19,15 @@ from .executing import has_dropbear
 
 
 def context_file(
-    tmp_path: Path, changes: dict[str, object] | None = None, *, dropbear: bool = False
+    tmp_path: Path, changes: dict[str, object] | None = None, *, dropbear: bool = True
 ) -> Path:
     doc = document(**(changes or {}))
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)
     doc["local_config"]["container"]["scratch_root"] = str(root)
-    doc["facts"]["runner"]["has_dropbear"] = dropbear
+    # a new kernel needs dropbear (legacy's krunner mounts raise without it); the
+    # host key is generated only where the tool is there
+    doc["facts"]["runner"]["has_dropbear"] = dropbear and has_dropbear()
     path = tmp_path / "ctx.json"
     path.write_bytes(orjson.dumps(doc))
     return path
@@ -193,7 +195,7 @@ def test_an_unreadable_directory_is_one_line_not_a_traceback() -> None:
             ("diff", "sample", "--against", str(base / "root")),
             ("snapshot", str(base / "root")),
         ):
-            done = _as_nobody(*args)
+            done = _as_nobody(*args, home=base)
             assert done.returncode == 1, done.stderr
             assert "Traceback" not in done.stderr
             assert done.stderr.count("\n") == 1, done.stderr
@@ -201,9 +203,13 @@ def test_an_unreadable_directory_is_one_line_not_a_traceback() -> None:
             assert "Permission denied" in done.stderr
 
 
-def _as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+def _as_nobody(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    env = {"KPLAN_RUNNER_DIR": str(ROOT / "kplan" / "samples" / "runner")}
+    # nobody's own HOME: facts gathering reads ~/.config/backend.ai (§14.4 step 7)
+    env = {
+        "KPLAN_RUNNER_DIR": str(ROOT / "kplan" / "samples" / "runner"),
+        "HOME": str(home),
+    }
     return subprocess.run(
         [*nobody, sys.executable, "-m", "kplan", *args],
         capture_output=True,

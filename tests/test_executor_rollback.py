@@ -330,10 +330,15 @@ def test_an_immutable_entry_on_a_restart_fails_and_rolls_back_completely(
     root.mkdir()
     _, first = plan_at(root, **RESTART)
     assert isinstance(apply(first, tmp_path / "first"), Success)
+    # a restart plans the first run's kconfig.dat updated by the manager's
+    # updating_kernel_config, a shallow update (§15): the dotfiles come from there
     extra = {"path": ".newrc", "perm": "644", "data": "new"}
     dotfiles = [*RESTART["kernel_config.internal_data.dotfiles"], extra]  # type: ignore[misc]
-    changes = {**RESTART, "kernel_config.internal_data.dotfiles": dotfiles}
-    _, restart = plan_at(root, restarting=True, **changes)
+    update = {"internal_data": {"dotfiles": dotfiles}}
+    _, restart = plan_at(
+        root, restarting=True, updating_kernel_config=update, **RESTART
+    )
+    assert any(".newrc" in str(step.effect) for step in restart.steps)
     before = snapshot(root)
     with _immutable(root / WORK / target):
         result = apply(restart, tmp_path / "restart")
