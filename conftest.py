@@ -21,6 +21,8 @@ from tests.docker_engine import (
     build_busybox_image,
     is_required,
     make_base_dir,
+    prepare_kernel_support,
+    remove_kernel_network,
     start_engine,
     stop_engine,
     unavailable_reason,
@@ -30,7 +32,8 @@ from tests.legacy_engine import EXAMPLE_COUNTS, legacy_bridge_fixture
 
 @pytest.fixture(scope="session")
 def docker_engine(request: pytest.FixtureRequest) -> ReadyEngine:
-    """A running private dockerd with the busybox test image loaded.
+    """A running private dockerd with the busybox test image loaded, a bridge
+    network for kernels and the krunner volume.
 
     Skips the requesting tests, loudly and with the reason, when the machine cannot
     run the engine; fails them instead when ``KPLAN_REQUIRE_DOCKER=1``. The engine
@@ -46,9 +49,11 @@ def docker_engine(request: pytest.FixtureRequest) -> ReadyEngine:
     # A finalizer rather than a yield: it is registered before the image load, so a
     # failed load, an error or a Ctrl-C anywhere later still stops the engine.
     request.addfinalizer(partial(stop_engine, engine))
-    return ReadyEngine(
-        url=engine.url, image=asyncio.run(build_busybox_image(engine.url))
-    )
+    image = asyncio.run(build_busybox_image(engine.url))
+    # Finalizers run last first: the network goes before the engine stops.
+    request.addfinalizer(partial(remove_kernel_network, engine.url))
+    asyncio.run(prepare_kernel_support(engine.url, image))
+    return ReadyEngine(url=engine.url, image=image)
 
 
 def _unavailable(reason: str) -> NoReturn:

@@ -44,6 +44,7 @@ from effects import (
 
 from ._docker_host import DockerHost
 from ._host import Host, needs_docker
+from ._host_ports import HostPortPool
 from ._journal import FORMAT
 from ._private_dir import private_dir
 from ._records import Created, FilePrior, StepRecord
@@ -103,6 +104,8 @@ class ApplyReport:
 class ApplyOptions:
     """How to apply: where the journal goes, which Docker, durability, tools.
 
+    ``ports`` is the agent's pool of host ports (``executor.HostPortPool``); without
+    one the ports are checked free on this host (``EnginePorts``, the CLI's way).
     ``on_step`` is called after a step's intent is journaled and before the effect
     runs: the CLI draws progress there; tests inject failures and crashes there.
     """
@@ -112,6 +115,7 @@ class ApplyOptions:
     docker_url: str | None = None
     durable: bool = False
     on_step: StepHook | None = None
+    ports: HostPortPool | None = None
 
 
 def _refusal(plan: Plan, cause: str) -> ApplyFailed:
@@ -212,7 +216,12 @@ class _Run:
                 )
             token = secrets.token_hex(6)
             host = Host(
-                self.fs, docker, self.plan.blob_table, self.plan.header.kernel_id, token
+                self.fs,
+                docker,
+                self.plan.blob_table,
+                self.plan.header.kernel_id,
+                token,
+                ports=self.options.ports,
             )
             return await self._steps(host)
 

@@ -33,6 +33,7 @@ from ._streams import copy_stream, digest_of, write_all
 from .errors import HostError
 
 __all__ = [
+    "append_line",
     "change_meta",
     "copy_new",
     "host_key",
@@ -95,6 +96,22 @@ def write_over(
             return ((path, stamp_of(os.fstat(fd), digest)),)
         except OSError as exc:
             raise host_error("write", path, exc) from exc
+
+
+def append_line(fs: ScratchRoot, path: PurePosixPath, line: bytes, old: Stamp) -> Left:
+    """Append ``line`` to the file the prior observed (legacy's ``CID=`` line)."""
+    with fs.node(path, "append", WRITE) as (fd, info):
+        check_same("append", path, info, old)
+        check_single_link("append", path, info)
+        try:
+            os.lseek(fd, 0, os.SEEK_END)
+            write_all(fd, line)
+            if fs.durable:
+                os.fsync(fd)
+            digest, _ = digest_of(fd)
+            return ((path, stamp_of(os.fstat(fd), digest)),)
+        except OSError as exc:
+            raise host_error("append", path, exc) from exc
 
 
 def change_meta(

@@ -1,4 +1,5 @@
-"""The only aiodocker user: pull, create, start, verify and remove, typed and small.
+"""The aiodocker side of the executor: pull, create, start, sudo, networks, verify,
+readiness and remove, typed and small (the host ports' check is ``_host_ports``).
 
 Docker errors become ``HostError`` with the status and message. Containers get two
 labels so a leak is always findable: the kernel id and the plan id
@@ -9,7 +10,9 @@ plan's id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, Self, cast, final
 
@@ -17,12 +20,24 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from aiodocker.types import JSONObject
 
+from ._host_ports import published_ports
 from .errors import HostError
 
 __all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]
 
 PLAN_LABEL = "ai.backend.kplan.plan-id"
 KERNEL_LABEL = "ai.backend.kernel-id"
+SUDO_COMMAND = (
+    "sh",
+    "-c",
+    (
+        'mkdir -p /etc/sudoers.d && echo "work ALL=(ALL:ALL) NOPASSWD:ALL" '
+        "> /etc/sudoers.d/01-bai-work"
+    ),
+)
+READY_HOST = "127.0.0.1"  # the REPL ports are always bound there (§14.1)
+READY_POLL = 0.2
+ZMTP_FIRST, ZMTP_LAST = 0xFF, 0x7F
 NOT_FOUND = 404
 
 
@@ -37,10 +52,10 @@ async def docker_facts(
     async with aiodocker.Docker(url=url) as docker:
         try:
             listed = await docker.volumes.list()  # type: ignore[no-untyped-call]
-            containers = await docker.containers.list(all=True)
         except DockerError as exc:
-            raise _docker_error("list volumes and containers", url, exc) from exc
+            raise _docker_error("list volumes", url, exc) from exc
         state = await DockerHost.image_state(docker, image)
+        used = await published_ports(docker)
     volumes = listed.get("Volumes") or []
     facts: dict[str, object] = {
         "docker_volumes": sorted(str(v["Name"]) for v in volumes),
@@ -48,12 +63,6 @@ async def docker_facts(
         "image_id": state.get("id"),
     }
     if port_range is not None:
-        used = {
-            int(port["PublicPort"])
-            for container in containers
-            for port in container._container.get("Ports") or []  # noqa: SLF001
-            if port.get("PublicPort")
-        }
         start, end = port_range
         facts["host_ports"] = [p for p in range(start, end + 1) if p not in used]
     return facts
@@ -169,6 +178,90 @@ class DockerHost:
                     f"did not stay up for {grace_ms} ms: {_why(later)}",
                 )
 
+    async def verify_ports(self, name: str, ports: tuple[tuple[int, int], ...]) -> None:
+        """Docker bound each container port to the planned host port (B17)."""
+        container = self.docker.containers.container(name)
+        for container_port, host_port in ports:
+            try:
+                bound = await container.port(container_port) or []
+            except DockerError as exc:
+                raise _docker_error("verify container", name, exc) from exc
+            actual = {str(b.get("HostPort")) for b in bound}
+            if str(host_port) not in actual:
+                reason = (
+                    f"port {container_port} is bound to {sorted(actual) or 'nothing'}, "
+                    f"not the planned {host_port}"
+                )
+                raise HostError("verify container", name, reason)
+
+    async def provision_sudo(self, name: str) -> None:
+        """Give the work user passwordless sudo, as root inside the container (B16).
+
+        Legacy treats any output as failure and ignores the exit status; kplan
+        waits for the command and needs status 0.
+        """
+        container = self.docker.containers.container(name)
+        try:
+            run = await container.exec(list(SUDO_COMMAND), user="root")
+            async with run.start(detach=False) as stream:
+                output = b""
+                while (message := await stream.read_out()) is not None:
+                    output += message.data
+            inspected = await run.inspect()
+        except DockerError as exc:
+            raise _docker_error("provision sudo", name, exc) from exc
+        code = inspected.get("ExitCode")
+        if code != 0 or output:
+            text = output.decode(errors="replace").strip()
+            raise HostError("provision sudo", name, f"exit {code}: {text!r}")
+
+    async def connect_networks(self, name: str, networks: tuple[str, ...]) -> None:
+        """Attach the container to each network it is not attached to yet (B16)."""
+        info = await self._inspect(name)
+        if info is None:
+            raise HostError("connect networks", name, "no such container")
+        attached = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        known = set(attached) | {
+            n["NetworkID"] for n in attached.values() if n and n.get("NetworkID")
+        }
+        for network in networks:
+            if network in known:
+                continue
+            try:
+                await (await self.docker.networks.get(network)).connect(
+                    {"Container": info["Id"]}
+                )
+            except DockerError as exc:
+                raise _docker_error("connect network", network, exc) from exc
+
+    async def wait_ready(
+        self, name: str, ports: tuple[int, ...], timeout_ms: int
+    ) -> None:
+        """Wait until the kernel runner greets on each REPL host port (B19).
+
+        The runner's REPL sockets are ZeroMQ: a listener sends the ZMTP signature
+        (``0xff``, 8 bytes, ``0x7f``) as soon as a peer connects. A bare TCP connect
+        proves nothing here (Docker's proxy accepts for a container that listens
+        on nothing), so the signature is what counts. The container dying while
+        waited for fails at once.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        waiting = list(ports)
+        while waiting:
+            if await _greets(READY_HOST, waiting[0]):
+                waiting.pop(0)
+                continue
+            state = await self._state(name)
+            if not state.get("Running"):
+                reason = f"exited while waited for: {_why(state)}"
+                raise HostError("wait for the kernel", name, reason)
+            if time.monotonic() >= deadline:
+                reason = (
+                    f"port {waiting[0]} gave no ZMTP greeting within {timeout_ms} ms"
+                )
+                raise HostError("wait for the kernel", name, reason)
+            await asyncio.sleep(READY_POLL)
+
     async def remove_container(self, name: str) -> None:
         """Remove (force) the plan's container; absent is fine, another's is refused."""
         info = await self._inspect(name)
@@ -199,6 +292,24 @@ class DockerHost:
             raise HostError("verify container", name, "no such container")
         state = info.get("State")
         return state if isinstance(state, dict) else {}
+
+
+async def _greets(host: str, port: int) -> bool:
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), READY_POLL
+        )
+    except (OSError, TimeoutError):
+        return False
+    try:
+        greeting = await asyncio.wait_for(reader.readexactly(10), READY_POLL * 5)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return greeting[0] == ZMTP_FIRST and greeting[9] == ZMTP_LAST
 
 
 def _check_alive(name: str, state: Mapping[str, Any]) -> None:

@@ -175,7 +175,9 @@ def runner_facts(runner_dir: Path) -> dict[str, object]:
         "origin": str(runner_dir.resolve()),
         "files": files,
         "has_dropbear": dropbear_binary(runner_dir).exists(),
-        "listing": sorted(os.listdir(runner_dir)) if runner_dir.is_dir() else [],
+        "listing": sorted(p.name for p in runner_dir.iterdir())
+        if runner_dir.is_dir()
+        else [],
     }
 
 

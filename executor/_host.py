@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any, TypeVar, final
 
 import attrs
@@ -42,6 +43,7 @@ from effects import (
 )
 
 from ._confined_apply import (
+    append_line,
     change_meta,
     host_key,
     make_dir,
@@ -59,14 +61,17 @@ from ._confined_observe import (
 )
 from ._confined_undo import undo_on
 from ._docker_host import DockerHost
+from ._host_ports import EnginePorts, HostPortPool
 from ._inverse import (
     Changed,
+    ReleasePorts,
     RemoveContainer,
     RemoveEntry,
     RemoveImage,
     RemoveStaging,
     RestoreFile,
     SetMeta,
+    StopProxy,
     Undo,
     Unmount,
 )
@@ -80,8 +85,10 @@ from ._records import (
     MountPrior,
     NoPrior,
     Prior,
+    ProxyPrior,
     Stamp,
 )
+from ._socket_proxy import make_dirs, observe_proxy, start_proxy, stop_proxy
 from .errors import HostError
 
 __all__ = ["Applied", "Host", "needs_docker", "to_completion"]
@@ -152,20 +159,31 @@ class Host:
     ``token`` makes this apply's staging names (``.kplan-<token>-<step>``) its own.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917  (the host's parts, each needed)
         self,
         fs: ScratchRoot,
         docker: DockerHost | None,
         blobs: Mapping[str, bytes],
         kernel_id: str,
         token: str = "",
+        ports: HostPortPool | None = None,
     ) -> None:
         self.fs = fs
         self._docker = docker
         self._blobs = blobs
         self._kernel_id = kernel_id
         self._token = token
+        self._ports = ports
         self.container_id: str | None = None
+
+    def _need_ports(self) -> HostPortPool:
+        if self._ports is not None:
+            return self._ports
+        if self._docker is not None:
+            return EnginePorts(self._docker.docker)
+        raise HostError(
+            "host ports", "(pool)", "no port pool and no Docker endpoint was given"
+        )
 
     def _need_docker(self, what: str) -> DockerHost:
         if self._docker is None:
@@ -196,7 +214,9 @@ class Host:
         """
         return await to_completion(self._undo(action, force=force))
 
-    async def _observe(self, index: int, effect: Effect) -> Prior:  # noqa: PLR0911  (one per effect)
+    async def _observe(  # noqa: C901, PLR0911  (one case per effect)
+        self, index: int, effect: Effect
+    ) -> Prior:
         fs, staging = self.fs, self._staging(index)
         match effect:
             case MakeDir(path=path):
@@ -221,10 +241,18 @@ class Host:
             case CreateContainer(name=name):
                 await self._need_docker("create").observe_container(name)
                 return NoPrior()
+            case ServeSocketProxy(path=path):
+                return await asyncio.to_thread(observe_proxy, Path(path))
+            case AppendContainerId(path=path):
+                saved = f"prior-{index}"
+                prior = await asyncio.to_thread(observe_file, fs, path, "", saved)
+                if prior.old is None:
+                    raise HostError("append container id", str(path), "no such file")
+                return prior
             case _:
                 return NoPrior()
 
-    async def _apply(  # noqa: C901  (one case per effect and prior)
+    async def _apply(  # noqa: C901, PLR0912  (one case per effect and prior)
         self, effect: Effect, prior: Prior, announce: Announce
     ) -> Applied:
         fs = self.fs
@@ -266,6 +294,15 @@ class Host:
                 return Applied(outcome="kept")
             case PullImage(ref=ref), ImagePrior():
                 await self._need_docker("pull").pull(ref)
+                left = ()
+            case AppendContainerId(path=path), FilePrior(old=Stamp() as old):
+                if self.container_id is None:
+                    raise HostError("append container id", str(path), "no container")
+                line = f"CID={self.container_id}\n".encode()
+                left = await asyncio.to_thread(append_line, fs, path, line, old)
+            case ServeSocketProxy(path=path, target=target), ProxyPrior(made=made):
+                await asyncio.to_thread(make_dirs, made)
+                await asyncio.to_thread(start_proxy, Path(path), target)
                 left = ()
             case _:
                 return await self._container_step(effect)
@@ -310,4 +347,8 @@ class Host:
                 await self._need_docker("remove image").remove_image(ref)
             case RemoveContainer(name=name):
                 await self._need_docker("remove container").remove_container(name)
+            case StopProxy(path=path, made=made):
+                await asyncio.to_thread(stop_proxy, path, made)
+            case ReleasePorts(ports=ports):
+                await self._need_ports().release(ports)
         return None

@@ -29,8 +29,13 @@ Chmod, Chown  put the owner, then the mode back (a chown clears set-ids)
 HostKey       remove a new ``.pub`` and the key (and their staging entries)
 MountScratch  unmount what the step mounted; remove the image it made
 PullImage     remove the image if it was not present
+SocketProxy   remove the proxy's socket (its process then exits by itself) and
+              the directories the step made, if empty
+HostPorts     give the ports back to the pool
 Create        remove the container (force; only one carrying the plan's label)
-others        nothing: they change nothing on the host
+AppendCID     put the file's content, owner and mode back, as WriteFile
+others        nothing: start, sudo, networks and checks act inside the container,
+              which the undo of Create removes
 ============= ==================================================================
 """
 
@@ -73,6 +78,7 @@ from ._records import (
     MetaPrior,
     MountPrior,
     NoPrior,
+    ProxyPrior,
     SavedFile,
     Stamp,
     StepRecord,
@@ -81,12 +87,14 @@ from ._records import (
 __all__ = [
     "Changed",
     "Guard",
+    "ReleasePorts",
     "RemoveContainer",
     "RemoveEntry",
     "RemoveImage",
     "RemoveStaging",
     "RestoreFile",
     "SetMeta",
+    "StopProxy",
     "Undo",
     "Unmount",
     "Verdict",
@@ -175,6 +183,23 @@ class RemoveContainer:
     name: str
 
 
+@final
+@attrs.frozen(kw_only=True)
+class StopProxy:
+    """Remove a proxy's socket (so its process exits) and the dirs the step made."""
+
+    path: str
+    made: tuple[str, ...]
+
+
+@final
+@attrs.frozen
+class ReleasePorts:
+    """Give host ports back to the pool."""
+
+    ports: tuple[int, ...]
+
+
 Undo: TypeAlias = (
     RemoveStaging
     | RemoveEntry
@@ -183,6 +208,8 @@ Undo: TypeAlias = (
     | Unmount
     | RemoveImage
     | RemoveContainer
+    | StopProxy
+    | ReleasePorts
 )
 
 
@@ -197,15 +224,16 @@ class Changed:
 Verdict: TypeAlias = Literal["proceed", "nothing"] | Changed
 
 
-def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: PLR0911  (one per effect)
+def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: C901, PLR0911  (one per effect)
     """The undo actions for one journaled step (see the table above)."""
     match record.effect, record.prior:
         case MakeDir(path=path), DirPrior(staging=staging):
             return (*_staged(path, staging), *_removal(record, path, directory=True))
         case WriteFile(path=path), FilePrior(old=None, staging=staging):
             return (*_staged(path, staging), *_removal(record, path, directory=False))
-        case WriteFile(path=path), FilePrior(
-            old=Stamp() as old, saved=SavedFile() as s
+        case (
+            (WriteFile(path=path) | AppendContainerId(path=path)),
+            FilePrior(old=Stamp() as old, saved=SavedFile() as s),
         ):
             guard = _guard(record, path, old)
             return (RestoreFile(path=path, saved=s, old=old, guard=guard),)
@@ -219,6 +247,10 @@ def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: PLR0911  (one p
             return () if present else (RemoveImage(ref),)
         case CreateContainer(name=name), NoPrior():
             return (RemoveContainer(name),)
+        case ServeSocketProxy(path=path), ProxyPrior(made=made):
+            return (StopProxy(path=str(path), made=made),)
+        case AllocateHostPorts(ports=ports), NoPrior():
+            return (ReleasePorts(ports),)
         case (
             (
                 StartContainer()
@@ -226,9 +258,6 @@ def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: PLR0911  (one p
                 | ContainerMount()
                 | ContainerConfig()
                 | RegisterKernel()
-                | ServeSocketProxy()
-                | AllocateHostPorts()
-                | AppendContainerId()
                 | ProvisionSudo()
                 | ConnectNetworks()
                 | WaitKernelReady()
@@ -379,6 +408,8 @@ def undo_path(action: Undo) -> str:
             return ref
         case RemoveContainer(name=name):
             return name
+        case ReleasePorts(ports=ports):
+            return ",".join(map(str, ports))
         case _:
             return str(action.path)
 
@@ -404,5 +435,9 @@ def describe_undo(action: Undo) -> str:  # noqa: PLR0911  (one line per action t
             return f"remove-image {ref}"
         case RemoveContainer(name=name):
             return f"remove-container {name}"
+        case StopProxy(path=path):
+            return f"stop-socket-proxy {path}"
+        case ReleasePorts(ports=ports):
+            return f"release-host-ports {','.join(map(str, ports))}"
         case _:
             assert_never(action)

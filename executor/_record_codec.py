@@ -56,6 +56,7 @@ from ._records import (
     MountPrior,
     NoPrior,
     Prior,
+    ProxyPrior,
     SavedFile,
     Stamp,
     StepRecord,
@@ -109,6 +110,8 @@ def encode_prior(prior: Prior) -> dict[str, object]:  # noqa: PLR0911  (one per 
             return {"dev": dev, "staging": staging}
         case ImagePrior(present=present):
             return {"present": present}
+        case ProxyPrior(made=made):
+            return {"made": list(made)}
         case NoPrior():
             return {}
         case _:
@@ -125,7 +128,7 @@ def encode_left(left: Left) -> list[dict[str, object]]:
     return [{"path": str(path), "stamp": _stamp_json(stamp)} for path, stamp in left]
 
 
-def decode_prior(effect: Effect, prior: Reader) -> Prior:
+def decode_prior(effect: Effect, prior: Reader) -> Prior:  # noqa: C901  (one per effect)
     """Decode the prior of ``effect``; raises ``Invalid`` naming the bad field."""
     match effect:
         case MakeDir():
@@ -148,6 +151,12 @@ def decode_prior(effect: Effect, prior: Reader) -> Prior:
             )
         case PullImage():
             decoded = ImagePrior(present=prior.boolean("present"))
+        case ServeSocketProxy(path=path):
+            decoded = ProxyPrior(made=_made_dirs(prior, PurePosixPath(path)))
+        case AppendContainerId():
+            decoded = _file_prior(prior)
+            if decoded.old is None:
+                prior.fail("old", "an append's prior is the file it appends to")
         case (
             CreateContainer()
             | StartContainer()
@@ -155,9 +164,7 @@ def decode_prior(effect: Effect, prior: Reader) -> Prior:
             | ContainerMount()
             | ContainerConfig()
             | RegisterKernel()
-            | ServeSocketProxy()
             | AllocateHostPorts()
-            | AppendContainerId()
             | ProvisionSudo()
             | ConnectNetworks()
             | WaitKernelReady()
@@ -179,6 +186,20 @@ def _file_prior(prior: Reader) -> FilePrior:
         saved=None if saved is None else _saved(Reader(saved, prior.field("saved"))),
         staging=staging,
     )
+
+
+def _made_dirs(prior: Reader, socket: PurePosixPath) -> tuple[str, ...]:
+    """The directories a proxy's apply made: ancestors of its socket, outermost
+    first (a journal may name no other path: the undo removes them)."""
+    made = []
+    ancestors = {str(p) for p in socket.parents if p != PurePosixPath("/")}
+    for number, item in enumerate(prior.array("made")):
+        if not isinstance(item, str) or item not in ancestors:
+            prior.fail(f"made[{number}]", f"{item!r} is not a parent of {socket}")
+        made.append(item)
+    if made != sorted(made, key=len):
+        prior.fail("made", "the directories are not outermost first")
+    return tuple(made)
 
 
 def _staging(reader: Reader, key: str) -> str | None:
@@ -257,7 +278,12 @@ def decode_left(effect: Effect, done: Reader) -> Left:
 
 def _changed_in_place(effect: Effect) -> tuple[PurePosixPath, ...]:
     match effect:
-        case WriteFile(path=path) | Chmod(path=path) | Chown(path=path):
+        case (
+            WriteFile(path=path)
+            | Chmod(path=path)
+            | Chown(path=path)
+            | AppendContainerId(path=path)
+        ):
             return (path,)
         case MountScratch(path=path):
             return (path,)
@@ -268,10 +294,10 @@ def _changed_in_place(effect: Effect) -> tuple[PurePosixPath, ...]:
 def require_left(record: StepRecord, field: str) -> None:
     """A finished in-place change must say what it left at its path."""
     match record.effect, record.prior:
-        case (WriteFile(path=path), FilePrior(old=Stamp())) | (
-            (Chmod(path=path) | Chown(path=path)),
-            MetaPrior(),
-        ):
+        case (
+            (WriteFile(path=path) | AppendContainerId(path=path)),
+            FilePrior(old=Stamp()),
+        ) | ((Chmod(path=path) | Chown(path=path)), MetaPrior()):
             if record.stamp_left(path) is None:
                 raise Invalid(field, f"has no stamp for {str(path)!r}")
         case _:

@@ -22,6 +22,9 @@ GenerateHostKey ``HostKeyPrior``: the staging names of the key and of ``.pub``
                 (``None`` when a ``.pub`` was there: dropbear's is not copied in)
 MountScratch    ``MountPrior``: the mount point's device; the image's staging name
 PullImage       ``ImagePrior``: was the image present
+ServeSocketProxy ``ProxyPrior``: the socket's directories that were missing (the
+                apply makes them, as legacy does; the undo removes them if empty)
+AppendContainer ``FilePrior`` of the file it appends to (its stamp and content)
 others          ``NoPrior``
 =============== =================================================================
 
@@ -54,6 +57,7 @@ __all__ = [
     "MountPrior",
     "NoPrior",
     "Prior",
+    "ProxyPrior",
     "SavedFile",
     "Stamp",
     "StepRecord",
@@ -161,13 +165,29 @@ class ImagePrior:
 
 
 @final
+@attrs.frozen(kw_only=True)
+class ProxyPrior:
+    """``ServeSocketProxy``: the missing directories the apply creates, outermost
+    first (absolute host paths: the proxy socket lives outside the scratch)."""
+
+    made: tuple[str, ...]
+
+
+@final
 @attrs.frozen
 class NoPrior:
     """Effects whose undo needs nothing observed (or that change nothing)."""
 
 
 Prior: TypeAlias = (
-    DirPrior | FilePrior | MetaPrior | HostKeyPrior | MountPrior | ImagePrior | NoPrior
+    DirPrior
+    | FilePrior
+    | MetaPrior
+    | HostKeyPrior
+    | MountPrior
+    | ImagePrior
+    | ProxyPrior
+    | NoPrior
 )
 Left: TypeAlias = tuple[tuple[PurePosixPath, Stamp], ...]
 

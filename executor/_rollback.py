@@ -31,6 +31,7 @@ from returns.result import Failure, Result, Success
 
 from ._docker_host import DockerHost
 from ._host import Host
+from ._host_ports import HostPortPool
 from ._inverse import describe_undo, inverse_of, undo_path
 from ._journal import JournalState, JournalWriter, read_journal
 from ._private_dir import PrivateDir
@@ -135,7 +136,12 @@ def _reason(exc: Exception) -> str:
 
 
 async def rollback_journal(
-    path: Path, tools: Tools, docker_url: str | None = None, *, force: bool = False
+    path: Path,
+    tools: Tools,
+    docker_url: str | None = None,
+    *,
+    force: bool = False,
+    ports: HostPortPool | None = None,
 ) -> Result[RollbackOutcome, RollbackRefused]:
     """Undo what a journal's apply did, from the journal alone (safe to run twice).
 
@@ -144,6 +150,8 @@ async def rollback_journal(
         tools: the external programs (umount) the undo may run.
         docker_url: the Docker endpoint; the journal's own when ``None``.
         force: put back also the paths that changed since the apply.
+        ports: the agent's pool the apply took host ports from (``ApplyOptions``);
+            without one they went back with the removed container.
 
     Returns:
         The outcome: complete, or which undo actions failed and which paths were
@@ -177,7 +185,7 @@ async def rollback_journal(
         if problem is not None:
             return Failure(RollbackRefused(journal=str(path), reason=problem))
         outcome = await _undo_journal(
-            state, workspace, docker_url or state.docker, force
+            state, workspace, docker_url or state.docker, force, ports
         )
         if outcome.complete and workspace.private is not None:
             workspace.private.remove()
@@ -189,12 +197,13 @@ async def _undo_journal(
     workspace: Workspace,
     url: str | None,
     force: bool,  # noqa: FBT001
+    ports: HostPortPool | None,
 ) -> RollbackOutcome:
     async with AsyncExitStack() as stack:
         docker = None
         if url is not None:
             docker = await stack.enter_async_context(DockerHost(url, state.plan_id))
-        host = Host(workspace.fs, docker, {}, state.kernel_id)
+        host = Host(workspace.fs, docker, {}, state.kernel_id, ports=ports)
         return await undo_shielded(
             state.pending_undo(), host, workspace.journal, force=force
         )

@@ -43,6 +43,7 @@ from executor import (
 from planner import scratch_only
 
 from ._completion import compile_document, runner_dir
+from ._docker_endpoint import docker_endpoint, unreachable
 from ._exit import Exit
 from ._load import load_document, load_plan
 from ._render import render_errors
@@ -82,17 +83,49 @@ def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit
         case _:
             raise AssertionError("unreachable")  # returns#1361
     if "steps" in document and "header" in document:
-        return _from_plan_file(args.target)
+        return _from_plan_file(args.target).map(_only_scratch(args))
     match compile_document(document, args.quirk, docker_url=args.docker):
         case Success((ctx, plan)):
-            if args.docker is None:
-                plan = scratch_only(plan)  # without Docker only the scratch applies
-            return Success((plan, ctx.facts.scratch_tree))
+            return Success(_only_scratch(args)((plan, ctx.facts.scratch_tree)))
         case Failure(refusals):
             sys.stderr.write(render_errors(refusals))
             return Failure(Exit.ERROR)
         case _:
             raise AssertionError("unreachable")  # returns#1361
+
+
+def _only_scratch(
+    args: argparse.Namespace,
+) -> Callable[[tuple[Plan, Tree]], tuple[Plan, Tree]]:
+    def only(planned: tuple[Plan, Tree]) -> tuple[Plan, Tree]:
+        plan, before = planned
+        return (scratch_only(plan) if args.scratch_only else plan), before
+
+    return only
+
+
+def _endpoint(args: argparse.Namespace) -> Exit | None:
+    """Settle ``args.docker``: none for --scratch-only, else an engine that answers.
+
+    A dry run needs no engine: one given is used for the facts only.
+    """
+    if args.scratch_only:
+        if args.docker is not None:
+            sys.stderr.write("kplan: --scratch-only and --docker exclude each other\n")
+            return Exit.ERROR
+        return None
+    if args.dry_run:
+        return None
+    args.docker = docker_endpoint(args.docker)
+    reason = unreachable(args.docker)
+    if reason is not None:
+        sys.stderr.write(
+            f"kplan: no Docker engine answers at {args.docker} ({reason}); nothing "
+            "was changed: give --docker URL, or --scratch-only to apply only the "
+            "scratch\n"
+        )
+        return Exit.ERROR
+    return None
 
 
 def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
@@ -109,7 +142,11 @@ def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
 
 
 def apply(args: argparse.Namespace) -> int:
-    """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL] [--durable]``."""
+    """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL|--scratch-only]
+    [--durable]``: the whole kernel, container included, or only its scratch."""
+    refused = _endpoint(args)
+    if refused is not None:
+        return int(refused)
     match _plan_and_before(args):
         case Failure(code):
             return int(code)

@@ -39,7 +39,7 @@ def _compiled(args: argparse.Namespace) -> tuple[Context, Plan] | int:
     match (
         load_document(args.context)
         .alt(refusals)
-        .bind(lambda doc: compile_document(doc, args.quirk))
+        .bind(lambda doc: compile_document(doc, args.quirk, docker_url=args.docker))
     ):
         case Success((ctx, plan)):
             for note in ctx.notes:
@@ -150,7 +150,7 @@ def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
     loaded = (
         load_document(args.context)
         .alt(refusals)
-        .bind(lambda doc: complete_document(doc, runner=runner))
+        .bind(lambda doc: complete_document(doc, runner=runner, docker_url=args.docker))
     )
     match loaded.bind(lambda doc: context_from_document(doc).alt(list)):
         case Failure(errors):
@@ -199,7 +199,7 @@ def _difference_json(item: object) -> dict[str, object]:
 def demo(args: argparse.Namespace) -> int:
     """Plan the sample kernel, show its plan and tree, and diff it against legacy."""
     sample = argparse.Namespace(
-        context=SAMPLE_KERNEL, quirk=[], format="text", output=None
+        context=SAMPLE_KERNEL, quirk=[], format="text", output=None, docker=None
     )
     out = sys.stdout
     out.write(f"== the sample kernel: {SAMPLE_KERNEL}\n\n== its plan\n")

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "-o", "--output", type=Path, help="write the plan JSON here"
             )
+
     diff = commands.add_parser("diff", help="compare the plan's outcome with another")
     _context_arguments(diff)
     diff.add_argument(
@@ -57,8 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--quirk", action="append", default=[], choices=sorted(QUIRKS))
     apply.add_argument("--dry-run", action="store_true", help="apply to the pure model")
     apply.add_argument("--journal", type=Path, help="where to write the journal")
-    apply.add_argument(
-        "--docker", help="Docker endpoint (unix:///path): also run the container"
+    where = apply.add_mutually_exclusive_group()
+    where.add_argument(
+        "--docker",
+        help="Docker endpoint for the container (default: DOCKER_HOST, else "
+        "unix:///var/run/docker.sock)",
+    )
+    where.add_argument(
+        "--scratch-only",
+        action="store_true",
+        help="apply only the filesystem stages: no container, no host ports",
     )
     apply.add_argument(
         "--durable",
@@ -96,6 +105,12 @@ def _context_arguments(command: argparse.ArgumentParser) -> None:
         default=[],
         choices=sorted(QUIRKS),
         help="turn on a named fix of a legacy defect (repeatable)",
+    )
+    command.add_argument(
+        "--docker",
+        help="read Docker's facts (image, volumes, free host ports) from this "
+        "endpoint; without it the image counts as unknown and the whole port "
+        "range as free",
     )
     graph = command.prog.endswith("graph")
     _format(command, ("text", "json", "dot", "mermaid") if graph else ("text", "json"))

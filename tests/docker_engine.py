@@ -65,6 +65,8 @@ __all__ = [
     "busybox_image_archive",
     "is_required",
     "make_base_dir",
+    "prepare_kernel_support",
+    "remove_kernel_network",
     "start_engine",
     "stop_engine",
     "unavailable_reason",
@@ -79,7 +81,18 @@ GONE_TIMEOUT: Final = 5.0
 _POLL: Final = 0.05
 _MAX_SOCKET_PATH: Final = 107
 _LOG_TAIL: Final = 30
-_APPLETS: Final = ("sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps")
+_APPLETS: Final = (
+    *("sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps"),
+    *("nc", "printf", "mkdir", "env", "test", "cp"),
+)
+KERNEL_NETWORK: Final = "kplan-test"
+KRUNNER_VOLUME: Final = "backendai-krunner.v10.x86_64.static-gnu"
+# What the krunner volume holds on an agent, as far as the kernel's mounts need:
+# the bind targets of the kernel-runner and helpers packages must exist in it.
+_KRUNNER_DIRS: Final = (
+    "/v/lib/python3.13/site-packages/ai/backend/kernel",
+    "/v/lib/python3.13/site-packages/ai/backend/helpers",
+)
 _DIRS: Final = ("etc", "dev", "home", "home/config", "home/work", "opt", "proc", "sys")
 _GOARCH: Final = {"x86_64": "amd64", "aarch64": "arm64"}
 _PT_INTERP: Final = 3
@@ -113,10 +126,13 @@ class Engine:
 @final
 @attrs.frozen(kw_only=True)
 class ReadyEngine:
-    """What the ``docker_engine`` fixture yields: the API URL and a loaded image tag."""
+    """What the ``docker_engine`` fixture yields: the API URL, a loaded image tag, a
+    bridge network for kernels (``alternative_bridge``) and the krunner volume."""
 
     url: str
     image: str
+    network: str = KERNEL_NETWORK
+    krunner_volume: str = KRUNNER_VOLUME
 
 
 def unavailable_reason() -> str | None:
@@ -398,6 +414,49 @@ async def build_busybox_image(url: str, tag: str = DEFAULT_TAG) -> str:
         await docker.images.import_image(io.BytesIO(archive))
         await docker.images.inspect(tag)  # the load really produced the tag
     return tag
+
+
+async def prepare_kernel_support(url: str, image: str) -> None:
+    """The agent host's parts a kernel container needs: a bridge network for
+    kernels (design §9: a network the test creates; Docker's userland proxy
+    publishes its ports without iptables) and the krunner volume, populated."""
+    async with aiodocker.Docker(url=url) as docker:
+        await docker.networks.create({"Name": KERNEL_NETWORK, "Driver": "bridge"})
+        await docker.volumes.create({"Name": KRUNNER_VOLUME})
+        filler = await docker.containers.create(
+            {
+                "Image": image,
+                "Cmd": ["mkdir", "-p", *_KRUNNER_DIRS],
+                "HostConfig": {
+                    "NetworkMode": "none",
+                    "Mounts": [
+                        {"Type": "volume", "Source": KRUNNER_VOLUME, "Target": "/v"}
+                    ],
+                },
+            }
+        )
+        try:
+            await filler.start()
+            outcome = await filler.wait()
+        finally:
+            await filler.delete(force=True)
+        if outcome.get("StatusCode") != 0:
+            msg = f"filling the krunner volume failed: {outcome}"
+            raise EngineError(msg)
+
+
+def remove_kernel_network(url: str) -> None:
+    """Remove the kernels' network (its bridge interface is the host's, not the
+    engine's: stopping the engine would leave it behind)."""
+
+    async def remove() -> None:
+        async with aiodocker.Docker(url=url) as docker:
+            for container in await docker.containers.list(all=True):
+                await container.delete(force=True)
+            with contextlib.suppress(aiodocker.DockerError):
+                await (await docker.networks.get(KERNEL_NETWORK)).delete()
+
+    asyncio.run(remove())
 
 
 def busybox_image_archive(tag: str, busybox: Path = BUSYBOX) -> bytes:

@@ -1,0 +1,148 @@
+"""Kernels whose containers really run on the test engine (``docker_engine``).
+
+A kernel's container needs what an agent host has: the runner package (whose
+``entrypoint.sh`` the krunner mounts bind in, §9.2), the kernel and helpers
+packages beside it, the agent socket legacy mounts, the krunner volume and a
+network. ``KernelHost`` builds them below a test's directory, with an entrypoint
+script of the test's choosing in a copy of kplan's sample runner package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import attrs
+
+from effects import Plan
+from executor import PLAN_LABEL, docker_facts, host_probes, runner_facts
+from planner import Context, compile_plan, context_from_document
+
+from .contexts import SAMPLES, document
+from .docker_engine import ReadyEngine
+from .executing import has_dropbear
+
+__all__ = ["KernelHost", "containers", "show"]
+
+SLEEP = "#!/bin/sh\nexec sleep 600\n"
+# A stand-in for the kernel runner's REPL sockets: each port greets a peer with the
+# ZMTP signature, as a ZeroMQ listener does (executor: WaitKernelReady).
+GREETER = """#!/bin/sh
+printf '\\377\\0\\0\\0\\0\\0\\0\\0\\1\\177' > /tmp/greeting
+for port in 2000 2001; do
+  (while true; do nc -l -p "$port" < /tmp/greeting; done) &
+done
+exec sleep 600
+"""
+
+
+@attrs.frozen
+class KernelHost:
+    """An agent host's files for kernels, below ``base``."""
+
+    base: Path
+    engine: ReadyEngine
+
+    @classmethod
+    def make(cls, base: Path, engine: ReadyEngine, script: str = SLEEP) -> KernelHost:
+        """Lay out the runner package (with ``script`` as its entrypoint), the
+        kernel and helpers packages, the krunner python's version and the agent
+        socket, and an empty scratch root."""
+        shutil.copytree(SAMPLES, base / "pkg", ignore=shutil.ignore_patterns("*.json"))
+        host = cls(base, engine)
+        host.entrypoint(script)
+        (base / "ipc" / "container").mkdir(parents=True)
+        (base / "ipc" / "container" / "agent.i-test.sock").touch()
+        (base / "root").mkdir()
+        return host
+
+    @property
+    def runner(self) -> Path:
+        """The runner package directory."""
+        return self.base / "pkg" / "runner"
+
+    @property
+    def root(self) -> Path:
+        """The scratch root."""
+        return self.base / "root"
+
+    def entrypoint(self, script: str) -> None:
+        """Make ``script`` the kernel's entrypoint."""
+        path = self.runner / "entrypoint.sh"
+        path.write_text(script)
+        path.chmod(0o755)
+
+    def document(self, **changes: Any) -> dict[str, Any]:
+        """A context document for a kernel here, without facts."""
+        doc = document(
+            **{
+                "kernel_config.image": {
+                    "canonical": self.engine.image,
+                    "architecture": "x86_64",
+                    "registry": {"name": "kplan-test", "url": "https://invalid"},
+                    "labels": {"ai.backend.base-distro": "ubuntu22.04"},
+                    "is_local": True,
+                },
+                "local_config.container.alternative_bridge": self.engine.network,
+                "local_config.agent.ipc_base_path": str(self.base / "ipc"),
+                "local_config.container.scratch_root": str(self.root),
+                **changes,
+            }
+        )
+        del doc["facts"]
+        return doc
+
+    def facts(self) -> dict[str, Any]:
+        """The facts a CLI would gather here (Docker's from the engine)."""
+        docker = asyncio.run(
+            docker_facts(self.engine.url, self.engine.image, (30000, 31000))
+        )
+        runner = runner_facts(self.runner)
+        runner["has_dropbear"] = has_dropbear()
+        return {
+            "is_root": True,
+            "uid": 0,
+            "gid": 0,
+            "umask": "0o22",
+            "arch": "x86_64",
+            "runner": runner,
+            "krunner_python": {"static-gnu": "3.13"},
+            "scratch": [],
+            "contents": {},
+            "host": host_probes(),
+            "rlimits": {"nofile": [1048576, 1048576], "memlock": [-1, -1]},
+            **docker,
+        }
+
+    def context(self, **changes: Any) -> Context:
+        """The parsed context of a kernel here, facts included."""
+        doc = {**self.document(**changes), "facts": self.facts()}
+        return context_from_document(copy.deepcopy(doc)).unwrap()
+
+    def plan(self, *, wait_ready: bool = False, **changes: Any) -> Plan:
+        """The whole kernel's plan (its container included)."""
+        return compile_plan(self.context(**changes), wait_ready=wait_ready).unwrap()
+
+
+async def containers(url: str, plan_id: str) -> list[dict[str, Any]]:
+    """``docker inspect`` of every container carrying ``plan_id``'s label."""
+    async with aiodocker.Docker(url=url) as docker:
+        found = await docker.containers.list(
+            all=True, filters={"label": [f"{PLAN_LABEL}={plan_id}"]}
+        )
+        return [await c.show() for c in found]
+
+
+async def show(url: str, name: str, command: list[str]) -> str:
+    """Run ``command`` in container ``name`` and return its output."""
+    async with aiodocker.Docker(url=url) as docker:
+        run = await docker.containers.container(name).exec(command)
+        output = b""
+        async with run.start(detach=False) as stream:
+            while (message := await stream.read_out()) is not None:
+                output += message.data
+        return output.decode()
