@@ -533,9 +533,8 @@ def _check_facts(facts: Facts) -> list[ContextError]:
     try:
         _ = facts.scratch_tree  # what the planner decodes
     except Invalid as exc:
-        problems.append(
-            ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason)
-        )
+        inside = "" if exc.field.startswith("(") else exc.field  # "(document)"
+        problems.append(ContextError(field=f"facts.scratch{inside}", reason=exc.reason))
     return problems
 
 
