@@ -73,8 +73,9 @@ def doc(
 ) -> dict[str, object]:
     """Field metadata: its documentation and extra JSON Schema keywords."""
     unknown = set(schema) - KEYWORDS
-    if unknown:
-        msg = f"the parser does not enforce the keywords {sorted(unknown)}"
+    names = schema.get("propertyNames", {"enum": ()})
+    if unknown or not isinstance(names, Mapping) or set(names) != {"enum"}:
+        msg = f"the parser does not enforce the keywords {sorted(unknown) or names}"
         raise TypeError(msg)
     return {"doc": text, "schema": schema, EMPTY_IS_NONE: empty_is_none}
 
