@@ -7,13 +7,14 @@ and the facts. Reading one is three steps, each returning every problem found:
 
 1. *normalise* the raw JSON the way the agent would see it: the agent's config
    accepts ``scratch-root`` and ``scratch_root`` alike, so section keys lose their
-   dashes; ``kernel_config`` takes the manager's usual value for a key it lacks and
-   the top-level ``image``, ``kernel_id`` and ``session_id`` when it has none of
-   its own; ``cluster_info`` takes single-node defaults. What legacy receives is
+   dashes (a key given in both spellings is refused); ``kernel_config`` takes the
+   manager's usual value for a key it lacks and the top-level ``image``,
+   ``kernel_id`` and ``session_id`` when it has none of its own; ``cluster_info``
+   takes single-node defaults. What legacy receives is
    exactly this normalised document (``legacy_inputs``), so kplan and the legacy
    bridge can never disagree about defaults;
-2. *structure* it into the typed classes (``planner._structure``): types checked,
-   unknown keys refused;
+2. *structure* it into the typed classes (``planner._structure``): types and the
+   fields' schema keywords checked, unknown keys refused;
 3. *check* what types cannot say: ids, absolute paths, sizes, amounts, base64,
    the scratch tree.
 
@@ -29,6 +30,7 @@ import base64
 import binascii
 import hashlib
 import re
+import typing
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -40,23 +42,25 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-# JsonObject is unused here, but cattrs resolves the string alias Json in this
-# module's namespace, which must hold it
-from effects import (  # noqa: F401
-    RUNNER_ASSETS,
+from effects import (
     Invalid,
     Json,
-    JsonObject,
-    thaw,
-    tree_from_document,
+    JsonObject,  # noqa: F401  (cattrs resolves the string alias Json here too)
 )
 
 from ._binary_size import parse_binary_size
 from ._context import Allocations, Context
 from ._facts import Facts
 from ._image_ref import ImageRefError, image_ref, registry_of
-from ._inputs import ClusterInfo, ImageConfig, KernelConfig, LocalConfig, doc
-from ._structure import structure
+from ._inputs import (
+    DASHLESS,
+    ClusterInfo,
+    ImageConfig,
+    KernelConfig,
+    LocalConfig,
+    doc,
+)
+from ._structure import kind_of, structure
 from .errors import ContextError
 
 __all__ = [
@@ -69,16 +73,8 @@ __all__ = [
 ]
 
 Errors = tuple[ContextError, ...]
+Amount = str | int | float  # decimal text or a number (checked in step 3)
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
-_LOCAL_SECTIONS = (
-    "resource",
-    "container",
-    "agent",
-    "api",
-    "debug",
-    "container_logs",
-    "kernel_lifecycles",
-)
 # What the manager always sends; a context may leave these out (docs/context.md).
 MANAGER_DEFAULTS: Mapping[str, object] = MappingProxyType(
     {
@@ -128,7 +124,7 @@ CLUSTER_DEFAULTS: Mapping[str, object] = MappingProxyType(
 class ResourceSpecDocument:
     """``resource_spec``: the allocation the agent's ``allocate()`` made (§6)."""
 
-    allocations: Mapping[str, Mapping[str, Mapping[str, Json]]] = attrs.field(
+    allocations: Mapping[str, Mapping[str, Mapping[str, Amount]]] = attrs.field(
         default=MappingProxyType({}),
         metadata=doc("device -> slot -> device id -> amount, in allocation order"),
     )
@@ -201,12 +197,19 @@ def canonical_kernel_id(value: str) -> str:
     return value
 
 
-def _normalised(document: Mapping[str, object]) -> dict[str, object]:
-    """Step 1 of the module docstring (never fails; problems surface in step 2)."""
+def _normalised(
+    document: Mapping[str, object], clashes: list[ContextError] | None = None
+) -> dict[str, object]:
+    """Step 1 of the module docstring (never fails; problems surface in step 2).
+
+    A local config key given in both spellings is kept once, and named in
+    ``clashes`` when the caller asks (the agent's config refuses it too).
+    """
     result = {k: v for k, v in document.items() if k != "$schema"}
     local = result.get("local_config")
     if isinstance(local, Mapping):
-        result["local_config"] = _dashless_sections(local)
+        found = [] if clashes is None else clashes
+        result["local_config"] = _dashless(local, LocalConfig, "local_config", found)
     config = result.get("kernel_config")
     if isinstance(config, Mapping):
         result["kernel_config"] = _manager_config(result, config)
@@ -219,24 +222,30 @@ def _normalised(document: Mapping[str, object]) -> dict[str, object]:
     return result
 
 
-def _dashless_sections(local: Mapping[str, object]) -> dict[str, object]:
-    top = _dashless(local)
-    for name in _LOCAL_SECTIONS:
-        section = top.get(name)
-        if isinstance(section, Mapping):
-            top[name] = _dashless(section)
-    debug = top.get("debug")
-    if isinstance(debug, dict) and isinstance(debug.get("coredump"), Mapping):
-        debug["coredump"] = _dashless(debug["coredump"])
-    return top
-
-
-def _dashless(section: Mapping[str, object]) -> dict[str, object]:
+def _dashless(
+    section: Mapping[str, object],
+    cls: type,
+    where: str,
+    clashes: list[ContextError],
+) -> dict[str, object]:
+    """``section`` (of ``cls``, a ``DASHLESS`` class) with its fields' keys in
+    ``_`` spelling, its sub-sections likewise; other keys stay as given."""
+    fields = typing.get_type_hints(cls)
     result: dict[str, object] = {}
+    spelled: dict[str, str] = {}
     for key, value in section.items():
         plain = str(key).replace("-", "_")
-        # Both spellings of one key: keep both so structuring names the clash.
-        result[plain if plain not in result else str(key)] = value
+        name = plain if plain in fields else str(key)
+        if name in spelled:
+            reason = f"given twice, as {spelled[name]!r} and {key!r}"
+            clashes.append(ContextError(field=f"{where}.{name}", reason=reason))
+            continue
+        spelled[name] = str(key)
+        sub = fields.get(name)
+        if isinstance(value, Mapping) and isinstance(sub, type) and sub in DASHLESS:
+            result[name] = _dashless(value, sub, f"{where}.{name}", clashes)
+        else:
+            result[name] = value
     return result
 
 
@@ -269,7 +278,8 @@ def _image_config(
             name = ""  # the image stage reports the bad name
         registry = {"name": name, "url": f"https://{name}"}
     return {
-        "canonical": canonical,
+        # a missing canonical name stays missing: structuring names it required
+        **({"canonical": canonical} if "canonical" in image else {}),
         "project": image.get("project"),
         "architecture": image.get("architecture", "x86_64"),
         "digest": image.get("digest") or "",
@@ -285,12 +295,17 @@ def read_document(document: object) -> Result[ContextDocument, Errors]:
     """Normalise, structure and check a context document (``facts`` optional)."""
     if not isinstance(document, Mapping):
         return Failure((ContextError(field="(document)", reason="not a JSON object"),))
-    normalised = _normalised(document)
+    early: list[ContextError] = []
+    url = document.get("$schema", "")
+    if not isinstance(url, str):
+        reason = f"expected the schema's URL (a string), got {kind_of(url)}"
+        early.append(ContextError(field="$schema", reason=reason))
+    normalised = _normalised(document, early)
     match structure(normalised, ContextDocument):
         case Failure(errors):
-            return Failure(errors)
+            return Failure((*early, *errors))
         case Success(parsed):
-            problems = _checked(parsed)
+            problems = (*early, *_checked(parsed))
             return Failure(problems) if problems else Success(parsed)
         case _:
             raise AssertionError("unreachable")  # returns#1361
@@ -491,11 +506,8 @@ def _check_allocations(spec: ResourceSpecDocument) -> list[ContextError]:
 def _check_facts(facts: Facts) -> list[ContextError]:
     problems = []
     for name, item in facts.runner.files.items():
-        where = f"facts.runner.files.{name}"
-        if name not in RUNNER_ASSETS:
-            reason = "not one of the runner files legacy copies (§4.3)"
-            problems.append(ContextError(field=where, reason=reason))
-        problems += _check_base64(f"{where}.content_base64", item.content_base64)
+        where = f"facts.runner.files.{name}.content_base64"
+        problems += _check_base64(where, item.content_base64)
     for digest, text in (facts.contents or {}).items():
         where = f"facts.contents.{digest}"
         bad = _check_base64(where, text)
@@ -519,11 +531,10 @@ def _check_facts(facts: Facts) -> list[ContextError]:
             "facts.seccomp_profile_base64", facts.seccomp_profile_base64
         )
     try:
-        tree_from_document([thaw(entry) for entry in facts.scratch])
+        _ = facts.scratch_tree  # what the planner decodes
     except Invalid as exc:
-        problems.append(
-            ContextError(field=f"facts.scratch{exc.field}", reason=exc.reason)
-        )
+        inside = "" if exc.field.startswith("(") else exc.field  # "(document)"
+        problems.append(ContextError(field=f"facts.scratch{inside}", reason=exc.reason))
     return problems
 
 

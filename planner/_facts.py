@@ -21,7 +21,7 @@ from typing import Literal, final
 
 import attrs
 
-from effects import Json, JsonObject, Tree, thaw, tree_from_document
+from effects import RUNNER_ASSETS, Json, JsonObject, Tree, thaw, tree_from_document
 
 from ._inputs import doc
 
@@ -66,7 +66,10 @@ class RunnerFacts:
     origin: str = attrs.field(metadata=doc("the runner directory, resolved"))
     has_dropbear: bool = attrs.field(metadata=doc("is dropbearmulti.<arch>.bin there"))
     files: Mapping[str, RunnerFile] = attrs.field(
-        metadata=doc("the ten files prepare_scratch copies, by name")
+        metadata=doc(
+            "the ten files prepare_scratch copies, by name (§4.3)",
+            propertyNames={"enum": sorted(RUNNER_ASSETS)},
+        )
     )
     listing: tuple[str, ...] | None = attrs.field(
         default=None,

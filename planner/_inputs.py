@@ -6,7 +6,10 @@ its ``ImageConfig``, vfolder mounts and ``internal_data``), ``ClusterInfo``, and
 sections of the agent's local config that kernel creation reads. They are the one
 source of truth of the context format: ``planner._document`` structures JSON into
 them (cattrs, strict types, unknown keys refused) and ``planner._schema`` derives
-the JSON Schema from them. A field's ``metadata["doc"]`` is its documentation.
+the JSON Schema from them. A field's ``metadata["doc"]`` is its documentation,
+``metadata["schema"]`` extra JSON Schema keywords the parser enforces too
+(``KEYWORDS``), and ``metadata["empty_is_none"]`` marks a field where an empty
+object means "not given", as legacy's truthiness test reads it.
 
 Legacy keeps the manager's mapping as it came (it pickles it into
 ``config/kconfig.dat``, §2 B14), so free-form values stay JSON (``Json``) and the
@@ -24,6 +27,9 @@ import attrs
 from effects import EMPTY, Json, JsonObject
 
 __all__ = [
+    "DASHLESS",
+    "EMPTY_IS_NONE",
+    "KEYWORDS",
     "LENIENT",
     "AgentSection",
     "ApiSection",
@@ -56,13 +62,25 @@ UsageMode = Literal["general", "model", "data"]
 NO_MAP: Mapping[str, str] = MappingProxyType({})
 
 
-def doc(text: str, **schema: object) -> dict[str, object]:
+# The JSON Schema keywords a field's metadata may carry: the parser enforces each
+# (planner._structure), so the schema never promises what the parser lets through.
+KEYWORDS = frozenset({"minimum", "minLength", "pattern", "propertyNames"})
+EMPTY_IS_NONE = "empty_is_none"
+
+
+def doc(
+    text: str, *, empty_is_none: bool = False, **schema: object
+) -> dict[str, object]:
     """Field metadata: its documentation and extra JSON Schema keywords."""
-    return {"doc": text, "schema": schema}
+    unknown = set(schema) - KEYWORDS
+    names = schema.get("propertyNames", {"enum": ()})
+    if unknown or not isinstance(names, Mapping) or set(names) != {"enum"}:
+        msg = f"the parser does not enforce the keywords {sorted(unknown) or names}"
+        raise TypeError(msg)
+    return {"doc": text, "schema": schema, EMPTY_IS_NONE: empty_is_none}
 
 
-def _field(text: str, **schema: object) -> dict[str, object]:
-    return doc(text, **schema)
+_field = doc
 
 
 # --- the manager's kernel_config ---------------------------------------------------
@@ -135,7 +153,11 @@ class InternalData:
         default=None, metadata=_field("written to docker-creds.json when truthy")
     )
     ssh_keypair: SshKeyPair | None = attrs.field(
-        default=None, metadata=_field("the container user's key pair (§12.4)")
+        default=None,
+        metadata=doc(
+            "the container user's key pair; {} or null: none (§12.4)",
+            empty_is_none=True,
+        ),
     )
     dotfiles: tuple[Dotfile, ...] | None = attrs.field(
         default=None, metadata=_field("user dotfiles (§12.5)")
@@ -220,7 +242,7 @@ class KernelConfig:
     supplementary_gids: tuple[int, ...] = attrs.field(
         default=(), metadata=_field("extra groups of the work user (§2.1 row 5)")
     )
-    resource_slots: Mapping[str, Json] = attrs.field(
+    resource_slots: Mapping[str, str | int | float | None] = attrs.field(
         default=NO_MAP, metadata=_field("requested amounts (ResourceSlot JSON)")
     )
     resource_opts: JsonObject = attrs.field(
@@ -459,6 +481,22 @@ LENIENT: frozenset[type] = frozenset(
         ApiSection,
         CoredumpSection,
         DebugSection,
+        ContainerLogsSection,
+        KernelLifecyclesSection,
+        ResourceSection,
+    }
+)
+
+
+# Sections whose keys the agent's config accepts with ``-`` or ``_`` alike.
+DASHLESS: frozenset[type] = frozenset(
+    {
+        LocalConfig,
+        ContainerSection,
+        AgentSection,
+        ApiSection,
+        DebugSection,
+        CoredumpSection,
         ContainerLogsSection,
         KernelLifecyclesSection,
         ResourceSection,

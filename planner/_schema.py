@@ -7,12 +7,18 @@ integer, ``X | None`` adds null, ``tuple[T, ...]`` an array, ``Mapping[str, T]``
 object of ``T``, ``Literal`` an enum, ``Json`` anything, ``object`` an accepted
 unused field), ``required`` the fields without a default, and no other properties
 unless the parser is lenient there too (``LENIENT``). A field's ``metadata`` gives
-its description and extra keywords. ``planner/context.schema.json`` is this output;
-a test checks the file is current and that the schema and the parser agree.
+its description and extra keywords (which the parser enforces too), and whether an
+empty object stands for null there (``empty_is_none``). The agent's config sections
+(``DASHLESS``) take each key spelled with ``-`` or ``_``, but only once. What the
+parser checks beyond types (ids, absolute paths, sizes, amounts, base64) is not
+expressed. ``planner/context.schema.json`` is ``schema_text()``; a test checks the
+file is current and that the schema and the parser agree.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import typing
 from collections.abc import Mapping
 from types import UnionType
@@ -23,10 +29,10 @@ import attrs
 from effects import JsonObject
 
 from ._document import ContextDocument
-from ._inputs import LENIENT
+from ._inputs import DASHLESS, EMPTY_IS_NONE, LENIENT
 from ._structure import is_json_type
 
-__all__ = ["context_schema"]
+__all__ = ["context_schema", "schema_text"]
 
 SCHEMA_ID = "https://kplan.invalid/context.schema.json"
 
@@ -48,8 +54,28 @@ def context_schema() -> dict[str, object]:
         "description": "The agent's inputs to create_kernel and the host facts "
         "(docs/context.md). Generated from planner/_inputs.py and planner/_facts.py.",
         **root,
+        # kernel_config.image, or, when kernel_config has no image key, the
+        # top-level one (planner._document reads it so)
+        "anyOf": [
+            {"properties": {"kernel_config": {"required": ["image"], **_AN_IMAGE}}},
+            {
+                "required": ["image"],
+                "properties": {
+                    "image": {"type": "object"},
+                    "kernel_config": {"not": {"required": ["image"]}},
+                },
+            },
+        ],
         "$defs": dict(sorted(defs.items())),
     }
+
+
+_AN_IMAGE = {"properties": {"image": {"type": "object"}}}
+
+
+def schema_text() -> str:
+    """The schema as ``planner/context.schema.json`` holds it."""
+    return json.dumps(context_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 def _class(cls: type, defs: dict[str, object]) -> dict[str, object]:
@@ -58,6 +84,8 @@ def _class(cls: type, defs: dict[str, object]) -> dict[str, object]:
     for field in attrs.fields(cls):
         schema = _type(hints[field.name], defs)
         meta = field.metadata
+        if meta.get(EMPTY_IS_NONE):
+            schema = {"anyOf": [schema, {"type": "object", "maxProperties": 0}]}
         if "doc" in meta:
             schema = {**schema, "description": meta["doc"], **meta.get("schema", {})}
         properties[field.name] = schema
@@ -69,9 +97,48 @@ def _class(cls: type, defs: dict[str, object]) -> dict[str, object]:
         "properties": properties,
         "additionalProperties": cls in LENIENT,
     }
-    if required:
+    if cls in DASHLESS:
+        result.update(_spellings(properties, required))
+    elif required:
         result["required"] = required
     return result
+
+
+def _spellings(
+    properties: Mapping[str, object], required: list[str]
+) -> dict[str, object]:
+    """A ``DASHLESS`` section's keywords: each field under any spelling, once."""
+    patterns, once, alternatives = {}, {}, []
+    for name, schema in properties.items():
+        spellings = _spelled(name)
+        if len(spellings) == 1:
+            continue
+        patterns["^" + "[-_]".join(name.split("_")) + "$"] = schema
+        for spelling in spellings:
+            once[spelling] = {
+                "properties": {other: False for other in spellings if other != spelling}
+            }
+        if name in required:
+            alternatives.append({"anyOf": [{"required": [s]} for s in spellings]})
+    result: dict[str, object] = {}
+    plain = [name for name in required if len(_spelled(name)) == 1]
+    if plain:
+        result["required"] = plain
+    if alternatives:
+        result["allOf"] = alternatives
+    if patterns:
+        result["patternProperties"] = patterns
+        result["dependentSchemas"] = once
+    return result
+
+
+def _spelled(name: str) -> list[str]:
+    """``name`` with each ``_`` as ``_`` or ``-``: every spelling the agent takes."""
+    first, *rest = name.split("_")
+    return [
+        first + "".join(sep + part for sep, part in zip(seps, rest, strict=True))
+        for seps in itertools.product("_-", repeat=len(rest))
+    ]
 
 
 def _ref(cls: type, defs: dict[str, object]) -> dict[str, object]:

@@ -19,6 +19,7 @@ exception groups.
 from __future__ import annotations
 
 import math
+import re
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, UnionType
@@ -38,7 +39,7 @@ from returns.result import Failure, Result, Success
 
 from effects import Json, JsonObject, freeze, freeze_object
 
-from ._inputs import LENIENT
+from ._inputs import EMPTY_IS_NONE, LENIENT
 from .errors import ContextError
 
 __all__ = ["is_json_type", "kind_of", "structure"]
@@ -150,6 +151,53 @@ def _is_literal(type_: object) -> bool:
     return get_origin(type_) is Literal
 
 
+def _is_input_class(type_: object) -> bool:
+    return isinstance(type_, type) and attrs.has(type_) and type_ is not JsonObject
+
+
+def _keyword_problems(
+    name: str, field_type: object, value: object, schema: Mapping[str, object]
+) -> list[Exception]:
+    """What the JSON Schema keywords of field ``name`` refuse in its ``value``, as
+    JSON Schema reads them: a keyword constrains only values of its own kind."""
+    found: list[tuple[str | None, str]] = []
+    minimum = schema.get("minimum")
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and isinstance(minimum, int | float)
+        and value < minimum
+    ):
+        found.append((None, f"{value!r} is less than {minimum}"))
+    if isinstance(value, str):
+        length = schema.get("minLength")
+        if isinstance(length, int) and len(value) < length:
+            short = (
+                "is empty" if length == 1 else f"is shorter than {length} characters"
+            )
+            found.append((None, short))
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and re.search(pattern, value) is None:
+            found.append((None, f"{value!r} does not match {pattern}"))
+    names = schema.get("propertyNames")
+    if isinstance(value, Mapping) and isinstance(names, Mapping):
+        allowed = names["enum"]
+        found += [
+            (str(key), f"not one of {', '.join(allowed)}")
+            for key in value
+            if key not in allowed
+        ]
+    problems: list[Exception] = []
+    for key, reason in found:
+        problem: Exception = _RefusedError(reason)
+        if key is not None:
+            problem.add_note(f"kplan-key:{key}")
+            problem = IterableValidationError("invalid keys", [problem], Mapping)
+        problem.add_note(AttributeValidationNote(reason, name, field_type))
+        problems.append(problem)
+    return problems
+
+
 class _Converter:
     """The strict converter (see the module docstring)."""
 
@@ -172,21 +220,45 @@ class _Converter:
             (_is_fixed_tuple, self._fixed),
             (_is_union, self._union),
             (_is_literal, self._literal),
-            (lambda t: t in LENIENT, self._lenient),
+            (_is_input_class, self._class),
         ]
         for predicate, factory in factories:
             self.cattrs.register_structure_hook_factory(predicate, factory)
 
-    def _lenient(self, cls: type) -> Callable[[object, object], object]:
+    def _class(self, cls: type) -> Callable[[object, object], object]:
+        """An attrs class: its fields' keywords and empty objects, then cattrs."""
         inner: Callable[[Mapping[str, object], object], object]
         inner = make_dict_structure_fn(
-            cls, self.cattrs, _cattrs_forbid_extra_keys=False
+            cls, self.cattrs, _cattrs_forbid_extra_keys=cls not in LENIENT
         )
+        fields = attrs.fields(cls)
+        empty_is_none = [f.name for f in fields if f.metadata.get(EMPTY_IS_NONE)]
+        keywords = [
+            (f.name, f.type, f.metadata["schema"])
+            for f in fields
+            if f.metadata.get("schema")
+        ]
 
         def structure(value: object, type_: object) -> object:
             if not isinstance(value, Mapping):
                 raise _RefusedError(f"expected an object, got {kind_of(value)}")
-            return inner(value, type_)
+            given = dict(value)
+            for name in empty_is_none:
+                if isinstance(given.get(name), Mapping) and not given[name]:
+                    given[name] = None
+            problems: list[Exception] = []
+            for name, field_type, schema in keywords:
+                if name in given:
+                    problems += _keyword_problems(name, field_type, given[name], schema)
+            try:
+                result = inner(given, type_)
+            except ClassValidationError as exc:
+                raise ClassValidationError(
+                    exc.message, [*exc.exceptions, *problems], cls
+                ) from None
+            if problems:
+                raise ClassValidationError(f"While structuring {cls}", problems, cls)
+            return result
 
         return structure
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 SOURCES = (
@@ -21,7 +23,11 @@ SOURCES = (
     "tests",
     "property_tests",
 )
-CITATION = re.compile(r"(?:(?P<doc>[a-z-]+)\.md )?§ ?(?P<section>\d+(?:\.\d+)*)")
+# a citation wrapped at the document name, in prose or a comment, still names it
+CITATION = re.compile(
+    r"(?:(?P<doc>[a-z-]+)\.md(?: |[ \t]*\n[ \t]*(?:# ?)?))?"
+    r"§ ?(?P<section>\d+(?:\.\d+)*)"
+)
 HAZARD = re.compile(r"\bH(?P<number>\d+)\b")
 HEADING = re.compile(r"^#{2,4} (?P<number>\d+(?:\.\d+)*)\.? ", re.MULTILINE)
 HAZARD_ROW = re.compile(r"^\| H(?P<number>\d+) \|", re.MULTILINE)
@@ -38,6 +44,26 @@ def _citing_files() -> list[Path]:
         for suffix in ("*.py", "*.md", "*.json"):
             files += sorted((ROOT / package).rglob(suffix))
     return files
+
+
+@pytest.mark.parametrize(
+    ("text", "doc", "section"),
+    [
+        ("see architecture.md §3.1.", "architecture", "3.1"),
+        # sections both documents have: this file is scanned too
+        ("(architecture.md\n§2)", "architecture", "2"),
+        ("    architecture.md\n    # §4 here", "architecture", "4"),
+        ("legacy-behaviour.md § 12.4", "legacy-behaviour", "12.4"),
+        ("as legacy does (§2 B14)", None, "2"),
+        ("architecture.md\n\n§4", None, "4"),  # a paragraph apart: not its document
+    ],
+)
+def test_citations_are_read_with_their_document(
+    text: str, doc: str | None, section: str
+) -> None:
+    match = CITATION.search(text)
+    assert match is not None
+    assert (match.group("doc"), match.group("section")) == (doc, section)
 
 
 def test_every_section_citation_resolves() -> None:
