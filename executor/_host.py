@@ -317,21 +317,23 @@ class Host:
                 )
             case StartContainer(name=name):
                 await self._need_docker("start").start(name)
-            case VerifyContainer(name=name, checks=checks, grace_ms=grace_ms):
-                await self._need_docker("verify").verify(name, checks, grace_ms)
-            case ContainerMount() | ContainerConfig() | RegisterKernel():
-                return Applied(
-                    outcome="recorded"
-                )  # data for the create body and the agent
-            case (
-                ServeSocketProxy()
-                | AllocateHostPorts()
-                | AppendContainerId()
-                | ProvisionSudo()
-                | ConnectNetworks()
-                | WaitKernelReady()
+            case VerifyContainer(
+                name=name, checks=checks, grace_ms=grace_ms, ports=ports
             ):
-                raise HostError(describe(effect), "(host)", "not supported yet")
+                docker = self._need_docker("verify")
+                await docker.verify(name, checks, grace_ms)
+                if "port-bindings" in checks:
+                    await docker.verify_ports(name, ports)
+            case AllocateHostPorts(ports=ports):
+                await self._need_ports().take(ports)
+            case ProvisionSudo(name=name):
+                await self._need_docker("provision sudo").provision_sudo(name)
+            case ConnectNetworks(name=name, networks=networks):
+                await self._need_docker("connect").connect_networks(name, networks)
+            case WaitKernelReady(name=name, ports=ports, timeout_ms=timeout_ms):
+                await self._need_docker("wait").wait_ready(name, ports, timeout_ms)
+            case ContainerMount() | ContainerConfig() | RegisterKernel():
+                return Applied(outcome="recorded")  # the create body's, the agent's
             case _:
                 msg = f"no prior of the right kind for {describe(effect)}"
                 raise AssertionError(msg)  # observe makes them in pairs

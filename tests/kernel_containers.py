@@ -17,9 +17,11 @@ from typing import Any
 
 import aiodocker
 import attrs
+import pytest
 
 from effects import Plan
 from executor import PLAN_LABEL, docker_facts, host_probes, runner_facts
+from legacy import legacy_runner_dir
 from planner import Context, compile_plan, context_from_document
 
 from .contexts import SAMPLES, document
@@ -52,8 +54,14 @@ class KernelHost:
         """Lay out the runner package (with ``script`` as its entrypoint), the
         kernel and helpers packages, the krunner python's version and the agent
         socket, and an empty scratch root."""
-        shutil.copytree(SAMPLES, base / "pkg", ignore=shutil.ignore_patterns("*.json"))
+        shutil.copytree(SAMPLES, base / "pkg", ignore=shutil.ignore_patterns("kernel.json"))
         host = cls(base, engine)
+        legacy = legacy_runner_dir()
+        name = "dropbearmulti.x86_64.bin"
+        if legacy is None or not (legacy / name).is_file():
+            pytest.skip("LOUD SKIP: no real dropbear here (the legacy venv ships it)")
+        # the sample's dropbearmulti is a placeholder: host keys need the real one
+        shutil.copy2(legacy / name, host.runner / name)
         host.entrypoint(script)
         (base / "ipc" / "container").mkdir(parents=True)
         (base / "ipc" / "container" / "agent.i-test.sock").touch()
