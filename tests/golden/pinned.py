@@ -46,6 +46,8 @@ from ..contexts import document, put
 __all__ = [
     "CASES_DIR",
     "KEPT",
+    "at_root",
+    "context_of",
     "golden_diff",
     "legacy_document",
     "legacy_side_calls",
