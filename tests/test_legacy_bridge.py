@@ -1,4 +1,12 @@
-"""The legacy bridge and ``kplan diff`` against the real backend.ai-agent (issue 4)."""
+"""The legacy bridge and ``kplan diff --against legacy`` (issue 4).
+
+The path kplan takes to the real backend.ai-agent 26.9.6: a new-format context
+document (the sample kernel, facts gathered from this host as the command line
+gathers them), its normalised inputs sent through the bridge to the real
+``create_kernel`` (and ``restart_kernel``), and the whole outcome compared with
+the plan (``kplan._against``). What the worker does with each input is
+tests/test_legacy_worker.py's.
+"""
 
 from __future__ import annotations
 
@@ -11,46 +19,112 @@ import pytest
 from returns.result import Failure
 
 from effects import dumps
-from kplan._against import against_legacy
-from kplan._load import SAMPLE_KERNEL, load_document, with_facts_from
+from kplan._against import _known_image, against_legacy, only_crashes
+from kplan._completion import SAMPLE_KERNEL, complete_document
+from kplan._load import load_document
 from legacy import LegacyBridge, legacy_runner_dir
-from planner import compile_plan, context_from_document
+from planner import Context, compile_plan, context_from_document, legacy_inputs
 
 from .commands import kplan
 from .contexts import document
 
 pytestmark = pytest.mark.legacy
 
+KID = "5a3c0c1e-7d2b-4e55-9a1f-000000000001"  # the sample kernel's
 
-def sample_document() -> dict[str, Any]:
+
+def sample_document(**changes: Any) -> dict[str, Any]:
+    """The sample kernel completed with this host's facts, as ``kplan diff`` has it."""
     runner = legacy_runner_dir()
-    assert runner is not None
-    return with_facts_from(load_document(SAMPLE_KERNEL).unwrap(), runner)
+    assert runner is not None  # the legacy_bridge fixture built the venv
+    raw = load_document(SAMPLE_KERNEL).unwrap()
+    for key, value in changes.items():
+        raw[key] = value
+    return complete_document(raw, runner=runner).unwrap()
 
 
-def test_the_worker_runs_the_released_legacy_code(legacy_bridge: LegacyBridge) -> None:
-    reply = legacy_bridge.run(sample_document())
+def context(doc: dict[str, Any]) -> Context:
+    return context_from_document(copy.deepcopy(doc)).unwrap()
+
+
+def run(bridge: LegacyBridge, doc: dict[str, Any]) -> dict[str, object]:
+    """The worker's reply for ``doc``, sent as ``against_legacy`` sends it."""
+    ctx = context(doc)
+    return bridge.run(_known_image({**doc, **legacy_inputs(ctx)}, ctx))
+
+
+def test_the_bridge_runs_the_released_create_kernel(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    doc = sample_document()
+    reply = run(legacy_bridge, doc)
     assert reply["ok"] is True, reply.get("error")
     paths = {entry["path"] for entry in reply["tree"]}  # type: ignore[attr-defined]
-    assert (
-        "5a3c0c1e-7d2b-4e55-9a1f-000000000001/config/ssh/dropbear_rsa_host_key" in paths
-    )
+    assert f"{KID}/config/ssh/dropbear_rsa_host_key" in paths
+    assert f"{KID}/config/kconfig.dat" in paths
+    create = reply["create"]
+    assert isinstance(create, dict)
+    assert create["name"] == f"kernel.python.{KID}"
+    assert reply["kernel"]["kernel_id"] == KID  # type: ignore[index]
 
 
 def test_the_sample_kernel_is_the_same_as_legacy(legacy_bridge: LegacyBridge) -> None:
     doc = sample_document()
-    ctx = context_from_document(copy.deepcopy(doc)).unwrap()
+    diff, outcome = against_legacy(context(doc), doc, (), legacy_bridge)
+    assert outcome.error is None
+    assert diff is not None
+    assert diff.same, diff.differences
+    assert f"{KID}/config/kconfig.dat: equal by unpickled value" in diff.normalised
+
+
+def test_a_restart_of_the_sample_is_the_same_as_legacy(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    doc = sample_document(restarting=True, updating_kernel_config={"idle_timeout": 60})
+    ctx = context(doc)
     diff, outcome = against_legacy(ctx, doc, (), legacy_bridge)
     assert outcome.error is None
     assert diff is not None
     assert diff.same, diff.differences
+    stages = {step.stage for step in compile_plan(ctx).unwrap().steps}
+    assert "first-run/container" in stages  # both creates were compared
+
+
+def test_a_predicted_legacy_exception_is_no_difference(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    doc = sample_document()
+    doc["kernel_config"]["preopen_ports"] = [2200]
+    ctx = context(doc)
+    planned = compile_plan(ctx)
+    assert isinstance(planned, Failure)
+    assert only_crashes(planned.failure())
+    diff, outcome = against_legacy(ctx, doc, (), legacy_bridge)
+    assert diff is not None
+    assert diff.same, diff.differences
+    assert outcome.error is not None
+    assert outcome.error["type"] == "PortConflictError"
+
+
+def test_a_plan_of_other_facts_differs_from_legacy(
+    legacy_bridge: LegacyBridge,
+) -> None:
+    """Legacy runs the document's facts; a plan made on others is told apart."""
+    doc = sample_document()
+    doc["facts"]["rlimits"] = {"nofile": [1024, 4096], "memlock": [-1, -1]}
+    planned_on = copy.deepcopy(doc)
+    planned_on["facts"]["rlimits"] = {"nofile": [2048, 4096], "memlock": [-1, -1]}
+    diff, _ = against_legacy(context(planned_on), doc, (), legacy_bridge)
+    assert diff is not None
+    assert [(d.kind, d.path) for d in diff.differences] == [
+        ("create-body", "create.HostConfig.Ulimits[0].Soft")
+    ]
 
 
 def test_quirks_are_labelled_in_the_diff(legacy_bridge: LegacyBridge) -> None:
     doc = sample_document()
-    ctx = context_from_document(copy.deepcopy(doc)).unwrap()
     quirks = ("dotfile-dir-mode", "unowned-jupyter-assets", "secret-file-modes")
-    diff, _ = against_legacy(ctx, doc, quirks, legacy_bridge)
+    diff, _ = against_legacy(context(doc), doc, quirks, legacy_bridge)
     assert diff is not None
     labels = {(d.path.split("/", 1)[1], d.kind, d.quirk) for d in diff.differences}
     assert ("work/.config", "mode", "dotfile-dir-mode") in labels
@@ -80,35 +154,44 @@ def test_kplan_diff_against_legacy_exits_0_when_the_same() -> None:
 def test_a_changed_legacy_snapshot_is_found(
     legacy_bridge: LegacyBridge, tmp_path: Path, field: str, value: object, kind: str
 ) -> None:
+    """``kplan diff --against TREE.json`` on legacy's tree, then on a changed one.
+
+    A bare tree holds digests only: kconfig.dat (compared by its unpickled value
+    against legacy) and resource.txt (compared without its ``CID=`` line) differ
+    from it by content already; the change must add exactly its own difference.
+    """
     doc = sample_document()
-    reply = legacy_bridge.run(doc)
+    reply = run(legacy_bridge, doc)
     tree = reply["tree"]
     assert isinstance(tree, list)
     # The plan must be made for the root legacy ran in: its paths are in resource.txt.
     doc["local_config"]["container"]["scratch-root"] = reply["scratch_root"]
     doc["facts"]["scratch_root_resolved"] = reply["scratch_root"]
     (tmp_path / "ctx.json").write_bytes(orjson.dumps(doc))
-    (tmp_path / "legacy.json").write_bytes(dumps(tree))
-    same = kplan(
-        "diff", str(tmp_path / "ctx.json"), "--against", str(tmp_path / "legacy.json")
-    )
-    assert same.returncode == 0, same.stdout
+
+    def differences(name: str, snapshot: list[Any]) -> list[tuple[str, str]]:
+        (tmp_path / name).write_bytes(dumps(snapshot))
+        done = kplan(
+            "diff",
+            str(tmp_path / "ctx.json"),
+            "--against",
+            str(tmp_path / name),
+            "--format",
+            "json",
+        )
+        assert done.returncode in {0, 2}, done.stdout + done.stderr
+        found = orjson.loads(done.stdout)["differences"]
+        return [(d["kind"], d["path"].split("/", 1)[1]) for d in found]
+
+    unchanged = differences("legacy.json", tree)
+    assert set(unchanged) <= {
+        ("content", "config/kconfig.dat"),
+        ("content", "config/resource.txt"),
+    }
     target = next(e for e in tree if e["path"].endswith("/work/.bashrc"))
     target[field] = value
-    (tmp_path / "changed.json").write_bytes(dumps(tree))
-    changed = kplan(
-        "diff",
-        str(tmp_path / "ctx.json"),
-        "--against",
-        str(tmp_path / "changed.json"),
-        "--format",
-        "json",
-    )
-    assert changed.returncode == 2
-    found = orjson.loads(changed.stdout)["differences"]
-    assert [(d["kind"], d["path"].split("/", 1)[1]) for d in found] == [
-        (kind, "work/.bashrc")
-    ]
+    changed = differences("changed.json", tree)
+    assert [d for d in changed if d not in unchanged] == [(kind, "work/.bashrc")]
 
 
 def test_inputs_the_planner_refuses_are_refused_by_the_worker(
@@ -121,7 +204,7 @@ def test_inputs_the_planner_refuses_are_refused_by_the_worker(
             ]
         }
     )
-    planned = compile_plan(context_from_document(copy.deepcopy(doc)).unwrap())
+    planned = compile_plan(context(doc))
     assert isinstance(planned, Failure)
     reply = legacy_bridge.run(doc)
     assert reply["ok"] is False

@@ -8,7 +8,8 @@ mount fragments, the jail options, the shared-memory size, the service-ports lab
 the compute plugins' Docker arguments and the local container-opts files. After the
 create legacy appends ``CID=<id>`` to resource.txt, starts the container, gives the
 work user sudo when asked, attaches the devices' networks, and checks Docker bound
-each port where it was asked to.
+each port where it was asked to. ``create_kernel`` raises any failure of
+``start_container`` as ``ContainerCreationFailedError`` (§2 B17).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def container_name(ctx: Context) -> str:
 def container(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan creating, starting and checking the kernel's container (§14)."""
     draft = Draft(ctx, up, STAGE)
+    if len(up.threaded.host_ports) != len(exposed_ports(up.threaded)):
+        return draft.result()  # the host-ports stage took no ports and said why
     body = container_body(ctx, up, draft)
     if body is None:
         return draft.result()
@@ -100,7 +103,8 @@ def container_body(
             "crash",
             "facts.devices",
             "docker_args",
-            f"{exc}: legacy's update_nested_dict raises TypeError",
+            f"{exc}: legacy raises ContainerCreationFailedError (update_nested_dict's "
+            "TypeError in start_container)",
         )
         return None
     return body
@@ -140,7 +144,7 @@ def _shared_memory(
             "kernel_config.resource_opts.shmem",
             repr(thaw(shmem)),
             "H15: the devices gave no HostConfig to put ShmSize in: legacy raises "
-            "KeyError",
+            "ContainerCreationFailedError (start_container's KeyError)",
         )
         return False
     text = str(shmem).strip()
@@ -149,7 +153,8 @@ def _shared_memory(
             "crash",
             "kernel_config.resource_opts.shmem",
             repr(thaw(shmem)),
-            "not an integer: legacy's int() raises ValueError",
+            "not an integer: legacy raises ContainerCreationFailedError "
+            "(start_container's int() ValueError)",
         )
         return False
     host["ShmSize"] = int(text)

@@ -10,7 +10,8 @@ from the overrides or ``uid-match`` (rows 2-3; an overriding gid with
 6, even for vfolders ``prevent_vfolder_mounts`` left out, H30); ``LD_PRELOAD``
 with the device hooks (row 7, new kernels only); the devices' extra groups (row 8)
 and allowed syscalls (§10, threaded to the seccomp rule); the corecount label's
-names (row 9, never overwriting); the GPU variables from the first allocated
+names (row 9, never overwriting; the cpu allocation is read even without the
+label); the GPU variables from the first allocated
 device that is not cpu or mem (row 10, H25); an inference session's model
 variables (row 11).
 """
@@ -119,17 +120,17 @@ def _device_groups(ctx: Context, draft: Draft, env: dict[str, str]) -> tuple[str
 
 
 def _corecount(ctx: Context, draft: Draft, env: dict[str, str]) -> None:
+    """B7: legacy counts the allocated cores whether or not the label names any."""
     label = ctx.label(CORECOUNT)
     names = label.split(",") if label else []
-    if not names:
-        return
     cpu = dict(dict(draft.threaded.resource_spec.allocations).get("cpu", ())).get("cpu")
     if cpu is None:
         draft.fail(
             "crash",
             "resource_spec.allocations.cpu",
             "missing",
-            f"the {CORECOUNT} label needs the cpu allocation: legacy raises KeyError",
+            "create_kernel counts the cores of the cpu allocation (B7): legacy "
+            "raises KeyError",
         )
         return
     for name in names:

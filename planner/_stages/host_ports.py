@@ -8,7 +8,9 @@ agent's free ports in that order (``facts.host_ports``; the whole ``port_range``
 when absent). The REPL ports and a storage agent's ``ttyd`` bind to 127.0.0.1, the
 others to ``bind_host``. A service with other than one container port breaks the
 port lists' alignment (H13). Taking ports from the pool is an effect, undone by
-giving them back: legacy leaks them on most failures (§2.2, H14).
+giving them back: legacy leaks them on most failures (§2.2, H14). Like every
+failure of ``start_container``, ``create_kernel`` raises these as
+``ContainerCreationFailedError`` (§2 B17).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def host_ports(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]
             "facts.host_ports",
             f"{len(pool)} free",
             f"{len(services) + len(REPL_PORTS)} ports are needed: legacy raises "
-            "PortPoolExhaustedError",
+            "ContainerCreationFailedError (start_container's PortPoolExhaustedError)",
         )
         return draft.result()
     taken = [pool.pop(0) for _ in REPL_PORTS]
@@ -66,7 +68,8 @@ def host_ports(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]
             "kernel_config.image.labels.ai.backend.service-ports",
             repr(multi),
             "services with other than one port misalign the port lists: legacy "
-            "raises InvalidArgumentError after taking the ports (H13)",
+            "raises ContainerCreationFailedError (start_container's "
+            "InvalidArgumentError, after taking the ports, H13)",
         )
         return draft.result()
     draft.add(AllocateHostPorts(ports=tuple(taken)))

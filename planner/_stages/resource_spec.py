@@ -3,9 +3,11 @@
 A new kernel's slots come from ``kernel_config.resource_slots``: ``cpu`` and ``mem``
 are required, a slot no loaded plugin knows must be zero (``UnsupportedResource``),
 unknown slots are dropped and every known slot left out is added as ``0``. The
-allocation is the agent's (``resource_spec.allocations``). A restart reads all of
-it back from the previous run's ``config/resource.txt`` instead, mounts included,
-and has no resource options. Either way ``unified_devices`` lists every loaded
+allocation is the agent's (``resource_spec.allocations``), in ``allocate()``'s
+order: every device of a slot, sorted by ``resource.allocation_order``, a device
+the kernel requested nothing of with an empty allocation (§6). A restart reads
+all of it back from the previous run's ``config/resource.txt`` instead, mounts
+included, and has no resource options. Either way ``unified_devices`` lists every loaded
 plugin's slots of type ``unified``.
 """
 
@@ -43,7 +45,9 @@ def resource_spec(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, .
     else:
         slots = _normalised(ctx, draft)
         spec = ResourceSpec(
-            slots=slots, allocations=ctx.allocations, unified_devices=unified
+            slots=slots,
+            allocations=_allocations(ctx, draft, slots),
+            unified_devices=unified,
         )
         draft.thread(resource_spec=spec, resource_opts=ctx.kernel_config.resource_opts)
     return draft.result()
@@ -117,7 +121,8 @@ def _restored(ctx: Context, draft: Draft, unified: tuple[tuple[str, str], ...]) 
             "crash",
             f"facts.scratch.{path}",
             "missing",
-            "a restart reads the previous resource.txt: legacy raises FileNotFoundError",
+            "a restart reads the previous resource.txt: legacy raises "
+            "FileNotFoundError",
         )
         return
     restored, problem = read_resource_txt(
