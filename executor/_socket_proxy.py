@@ -20,6 +20,7 @@ import contextlib
 import errno
 import os
 import select
+import socket
 import stat
 import subprocess
 import sys
@@ -81,11 +82,12 @@ def start_proxy(path: Path, target: str) -> None:
     assert child.stdout is not None  # noqa: S101  (stdout=PIPE)
     with child.stdout:
         answer = _read_answer(child.stdout.fileno(), START_TIMEOUT)
+    if answer != READY:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+    child.wait()  # the server forked off it: this is the exit of its parent
     if answer == READY:
         return
-    with contextlib.suppress(ProcessLookupError):
-        child.kill()
-    child.wait()
     reason = answer.decode(errors="replace").strip() or (
         f"the proxy process gave no answer within {START_TIMEOUT:.0f} s"
     )
@@ -112,14 +114,14 @@ def stop_proxy(path: str, made: Sequence[str]) -> None:
     Only a socket is removed: anything else at ``path`` is not the proxy's. A
     directory that is not empty holds someone else's entries and stays.
     """
-    socket = Path(path)
+    entry = Path(path)
     try:
-        info = socket.lstat()
+        info = entry.lstat()
     except FileNotFoundError:
         info = None
     if info is not None and stat.S_ISSOCK(info.st_mode):
         try:
-            socket.unlink(missing_ok=True)
+            entry.unlink(missing_ok=True)
         except OSError as exc:
             raise HostError("stop socket proxy", path, str(exc.strerror)) from exc
     for directory in reversed(made):
@@ -157,49 +159,58 @@ async def _connection(
     await asyncio.gather(_pipe(up_reader, down_writer), _pipe(down_reader, up_writer))
 
 
-async def _serve(path: str, target: str) -> None:
+async def _serve(listener: socket.socket, target: str, inode: int) -> None:
     async def handle(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         await _connection(target, reader, writer)
 
-    socket = Path(path)
-    server = await asyncio.start_unix_server(handle, path)
-    mine = _claim(socket)
-    os.write(1, READY)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # the parent stops reading: nothing more goes to the pipe
-    os.close(devnull)
+    path = Path(listener.getsockname())
+    server = await asyncio.start_unix_server(handle, sock=listener)
     async with server:
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            if not _still_mine(socket, mine):
+            if not _still_mine(path, inode):
                 return  # removed (kernel gone, apply undone) or replaced
 
 
-# Metadata calls on a local socket: instant, so made inline in this one-task process.
-def _claim(socket: Path) -> int:
-    """Legacy's mode (any container user may connect); the socket's inode."""
-    socket.chmod(0o666)  # legacy's mode (§5 row 11)
-    return socket.stat().st_ino
+def _bind(path: str) -> tuple[socket.socket, int]:
+    """The listening socket at ``path`` in legacy's mode; its inode."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    Path(path).chmod(0o666)  # legacy's mode (§5 row 11): any container user
+    listener.listen(128)
+    return listener, Path(path).stat().st_ino
 
 
-def _still_mine(socket: Path, inode: int) -> bool:
+def _still_mine(socket_path: Path, inode: int) -> bool:
     try:
-        return socket.stat().st_ino == inode
+        return socket_path.stat().st_ino == inode
     except FileNotFoundError:
         return False
 
 
 def main(argv: Sequence[str]) -> int:
-    """The proxy process: ``PATH TARGET``; one answer line, then serve."""
+    """The proxy process: ``PATH TARGET``; binds, detaches, answers, serves.
+
+    It forks once the socket is bound, and the parent exits at once: the server
+    is then nobody's child but init's (``start_proxy`` reaps the parent), and it
+    answers on the inherited pipe only after it is on its own.
+    """
     path, target = argv
     try:
-        asyncio.run(_serve(path, target))
+        listener, inode = _bind(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.write(1, f"cannot serve {path}: {exc.strerror or exc}\n".encode())
         return 1
+    if os.fork() != 0:
+        os._exit(0)  # the parent: nothing of asyncio to clean up yet
+    os.write(1, READY)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the parent stops reading: nothing more goes to the pipe
+    os.close(devnull)
+    asyncio.run(_serve(listener, target, inode))
     return 0
 
 

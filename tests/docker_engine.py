@@ -85,6 +85,10 @@ _APPLETS: Final = (
     *("sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps"),
     *("nc", "printf", "mkdir", "env", "test", "cp"),
 )
+_PASSWD: Final = (
+    b"root:x:0:0:root:/root:/bin/sh\nwork:x:1100:1200::/home/work:/bin/sh\n"
+)
+_GROUP: Final = b"root:x:0:\nwork:x:1200:\n"
 KERNEL_NETWORK: Final = "kplan-test"
 KRUNNER_VOLUME: Final = "backendai-krunner.v10.x86_64.static-gnu"
 # What the krunner volume holds on an agent, as far as the kernel's mounts need:
@@ -422,7 +426,7 @@ async def prepare_kernel_support(url: str, image: str) -> None:
     publishes its ports without iptables) and the krunner volume, populated."""
     async with aiodocker.Docker(url=url) as docker:
         await docker.networks.create({"Name": KERNEL_NETWORK, "Driver": "bridge"})
-        await docker.volumes.create({"Name": KRUNNER_VOLUME})
+        await docker.volumes.create({"Name": KRUNNER_VOLUME})  # type: ignore[no-untyped-call]
         filler = await docker.containers.create(
             {
                 "Image": image,
@@ -490,10 +494,15 @@ def _image_config(diff_id: str) -> bytes:
 
 
 def _rootfs_tar(busybox: bytes) -> bytes:
-    """bin/busybox, a link per applet, /tmp (1777) and the empty dirs of ``_DIRS``."""
+    """bin/busybox, a link per applet, /tmp (1777), the dirs of ``_DIRS``, the users."""
     members = [_dir("bin", 0o755), _file("bin/busybox", busybox, 0o755)]
     members += [_link(f"bin/{applet}", "busybox") for applet in _APPLETS]
     members += [_dir("tmp", 0o1777)] + [_dir(name, 0o755) for name in _DIRS]
+    # the users a kernel image has: root (docker exec --user root) and work
+    members += [
+        _file("etc/passwd", _PASSWD, 0o644),
+        _file("etc/group", _GROUP, 0o644),
+    ]
     return _tar(members)
 
 

@@ -9,8 +9,6 @@ script of the test's choosing in a copy of kplan's sample runner package.
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,13 +18,13 @@ import attrs
 import pytest
 
 from effects import Plan
-from executor import PLAN_LABEL, docker_facts, host_probes, runner_facts
+from executor import PLAN_LABEL
+from kplan._completion import complete_document
 from legacy import legacy_runner_dir
 from planner import Context, compile_plan, context_from_document
 
 from .contexts import SAMPLES, document
 from .docker_engine import ReadyEngine
-from .executing import has_dropbear
 
 __all__ = ["KernelHost", "containers", "show"]
 
@@ -54,14 +52,18 @@ class KernelHost:
         """Lay out the runner package (with ``script`` as its entrypoint), the
         kernel and helpers packages, the krunner python's version and the agent
         socket, and an empty scratch root."""
-        shutil.copytree(SAMPLES, base / "pkg", ignore=shutil.ignore_patterns("kernel.json"))
+        shutil.copytree(
+            SAMPLES, base / "pkg", ignore=shutil.ignore_patterns("kernel.json")
+        )
         host = cls(base, engine)
         legacy = legacy_runner_dir()
-        name = "dropbearmulti.x86_64.bin"
-        if legacy is None or not (legacy / name).is_file():
+        real = ("dropbearmulti.x86_64.bin", "default-seccomp.json")
+        if legacy is None or not all((legacy / name).is_file() for name in real):
             pytest.skip("LOUD SKIP: no real dropbear here (the legacy venv ships it)")
-        # the sample's dropbearmulti is a placeholder: host keys need the real one
-        shutil.copy2(legacy / name, host.runner / name)
+        # the sample's are stand-ins: host keys need the real dropbear, and the
+        # container runs under the real seccomp profile
+        for name in real:
+            shutil.copy2(legacy / name, host.runner / name)
         host.entrypoint(script)
         (base / "ipc" / "container").mkdir(parents=True)
         (base / "ipc" / "container" / "agent.i-test.sock").touch()
@@ -84,14 +86,17 @@ class KernelHost:
         path.write_text(script)
         path.chmod(0o755)
 
-    def document(self, **changes: Any) -> dict[str, Any]:
+    def document(self, **changes: object) -> dict[str, Any]:
         """A context document for a kernel here, without facts."""
         doc = document(
             **{
                 "kernel_config.image": {
                     "canonical": self.engine.image,
                     "architecture": "x86_64",
-                    "registry": {"name": "kplan-test", "url": "https://invalid"},
+                    "registry": {
+                        "name": "registry.invalid",
+                        "url": "https://registry.invalid",
+                    },
                     "labels": {"ai.backend.base-distro": "ubuntu22.04"},
                     "is_local": True,
                 },
@@ -104,36 +109,21 @@ class KernelHost:
         del doc["facts"]
         return doc
 
-    def facts(self) -> dict[str, Any]:
-        """The facts a CLI would gather here (Docker's from the engine)."""
-        docker = asyncio.run(
-            docker_facts(self.engine.url, self.engine.image, (30000, 31000))
-        )
-        runner = runner_facts(self.runner)
-        runner["has_dropbear"] = has_dropbear()
-        return {
-            "is_root": True,
-            "uid": 0,
-            "gid": 0,
-            "umask": "0o22",
-            "arch": "x86_64",
-            "runner": runner,
-            "krunner_python": {"static-gnu": "3.13"},
-            "scratch": [],
-            "contents": {},
-            "host": host_probes(),
-            "rlimits": {"nofile": [1048576, 1048576], "memlock": [-1, -1]},
-            **docker,
-        }
+    def context(self, **changes: object) -> Context:
+        """The parsed context of a kernel here, its facts gathered as ``kplan``
+        gathers them (Docker's from the engine)."""
+        completed = complete_document(
+            self.document(**changes), runner=self.runner, docker_url=self.engine.url
+        ).unwrap()
+        return context_from_document(completed).unwrap()
 
-    def context(self, **changes: Any) -> Context:
-        """The parsed context of a kernel here, facts included."""
-        doc = {**self.document(**changes), "facts": self.facts()}
-        return context_from_document(copy.deepcopy(doc)).unwrap()
-
-    def plan(self, *, wait_ready: bool = False, **changes: Any) -> Plan:
+    def plan(self, **changes: object) -> Plan:
         """The whole kernel's plan (its container included)."""
-        return compile_plan(self.context(**changes), wait_ready=wait_ready).unwrap()
+        return compile_plan(self.context(**changes)).unwrap()
+
+    def ready_plan(self, **changes: object) -> Plan:
+        """``plan``, waiting for the kernel runner to answer at the end."""
+        return compile_plan(self.context(**changes), wait_ready=True).unwrap()
 
 
 async def containers(url: str, plan_id: str) -> list[dict[str, Any]]:
