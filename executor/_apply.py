@@ -44,7 +44,7 @@ from effects import (
 
 from ._docker_host import DockerHost
 from ._host import Host, needs_docker
-from ._host_ports import HostPortPool
+from ._port_pool import HostPortPool
 from ._journal import FORMAT
 from ._private_dir import private_dir
 from ._records import Created, FilePrior, StepRecord

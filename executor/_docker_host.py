@@ -1,5 +1,5 @@
 """The aiodocker side of the executor: pull, create, start, sudo, networks, verify,
-readiness and remove, typed and small (the host ports' check is ``_host_ports``).
+readiness and remove, typed and small (the host ports' check is ``_port_pool``).
 
 Docker errors become ``HostError`` with the status and message. Containers get two
 labels so a leak is always findable: the kernel id and the plan id
@@ -20,7 +20,7 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from aiodocker.types import JSONObject
 
-from ._host_ports import published_ports
+from ._port_pool import published_ports
 from .errors import HostError
 
 __all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]

@@ -61,7 +61,7 @@ from ._confined_observe import (
 )
 from ._confined_undo import undo_on
 from ._docker_host import DockerHost
-from ._host_ports import EnginePorts, HostPortPool
+from ._port_pool import EnginePorts, HostPortPool
 from ._inverse import (
     Changed,
     ReleasePorts,

@@ -31,7 +31,7 @@ from returns.result import Failure, Result, Success
 
 from ._docker_host import DockerHost
 from ._host import Host
-from ._host_ports import HostPortPool
+from ._port_pool import HostPortPool
 from ._inverse import describe_undo, inverse_of, undo_path
 from ._journal import JournalState, JournalWriter, read_journal
 from ._private_dir import PrivateDir

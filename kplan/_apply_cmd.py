@@ -82,6 +82,9 @@ def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
+    refused = _endpoint(args)  # after the input's own checks, before any fact
+    if refused is not None:
+        return Failure(refused)
     if "steps" in document and "header" in document:
         return _from_plan_file(args.target).map(_only_scratch(args))
     match compile_document(document, args.quirk, docker_url=args.docker):
@@ -144,9 +147,6 @@ def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
 def apply(args: argparse.Namespace) -> int:
     """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL|--scratch-only]
     [--durable]``: the whole kernel, container included, or only its scratch."""
-    refused = _endpoint(args)
-    if refused is not None:
-        return int(refused)
     match _plan_and_before(args):
         case Failure(code):
             return int(code)

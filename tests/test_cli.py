@@ -112,7 +112,7 @@ def test_unknown_quirks_are_rejected(tmp_path: Path) -> None:
 
 def test_dry_run_reports_every_step_without_touching_the_root(tmp_path: Path) -> None:
     ctx = context_file(tmp_path)
-    done = kplan("apply", str(ctx), "--dry-run", "--format", "json")
+    done = kplan("apply", str(ctx), "--scratch-only", "--dry-run", "--format", "json")
     assert done.returncode == 0, done.stderr
     report = orjson.loads(done.stdout)
     assert report["dry_run"] is True
@@ -138,7 +138,7 @@ def test_apply_snapshot_expect_diff_and_rollback(tmp_path: Path) -> None:
     ctx = context_file(tmp_path, {"kernel_config.uid": 2001}, dropbear=has_dropbear())
     expected = kplan("expect", str(ctx), "--format", "json").stdout
     journal = tmp_path / "journal.jsonl"
-    applied = kplan("apply", str(ctx), "--journal", str(journal))
+    applied = kplan("apply", str(ctx), "--scratch-only", "--journal", str(journal))
     assert applied.returncode == 0, applied.stderr
     snapshot = kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout
     assert snapshot == expected
@@ -162,7 +162,7 @@ def test_apply_names_the_effect_in_the_way_and_changes_nothing(tmp_path: Path) -
     (kernel / "work").mkdir(parents=True)
     (kernel / "work" / ".zshrc").mkdir()  # a directory where a file goes
     before = kplan("snapshot", str(tmp_path / "root"), "--format", "json").stdout
-    done = kplan("apply", str(ctx), "--journal", str(tmp_path / "j"))
+    done = kplan("apply", str(ctx), "--scratch-only", "--journal", str(tmp_path / "j"))
     assert done.returncode == 1
     assert "work/.zshrc" in done.stderr
     assert "rollback complete" in done.stderr
