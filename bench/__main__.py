@@ -24,14 +24,15 @@ from pathlib import Path
 
 from effects import Chmod, Chown, MakeDir, Plan, WriteFile, encode, project
 from executor import ApplyOptions, apply_plan, default_tools
-from kplan._load import SAMPLE_KERNEL, load_document, runner_dir, with_facts_from
+from kplan._completion import SAMPLE_KERNEL, complete_document, runner_dir
+from kplan._load import load_document
 from legacy import (
     LegacyBridge,
     LegacyUnavailableError,
     WorkerError,
     legacy_runner_dir,
 )
-from planner import Context, compile_plan, context_from_document
+from planner import Context, compile_plan, context_from_document, scratch_only
 
 
 def _median(run: Callable[[], object], rounds: int) -> float:
@@ -46,7 +47,9 @@ def _median(run: Callable[[], object], rounds: int) -> float:
 def _context(root: Path) -> tuple[dict[str, object], Context]:
     document = load_document(SAMPLE_KERNEL).unwrap()
     document["local_config"]["container"]["scratch-root"] = str(root)  # type: ignore[index]
-    document = with_facts_from(document, legacy_runner_dir() or runner_dir())
+    document = complete_document(
+        document, runner=legacy_runner_dir() or runner_dir()
+    ).unwrap()
     return document, context_from_document(document).unwrap()
 
 
@@ -101,7 +104,7 @@ def _report(base: Path, rounds: int) -> None:
     root = base / "root"
     root.mkdir()
     document, ctx = _context(root)
-    plan = _without_host_key(compile_plan(ctx).unwrap())
+    plan = _without_host_key(scratch_only(compile_plan(ctx).unwrap()))
     plan_time = _median(
         lambda: project(compile_plan(ctx).unwrap(), ctx.facts.scratch_tree), rounds
     )

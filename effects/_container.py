@@ -202,9 +202,12 @@ def _checks(_instance: object, _attribute: object, value: object) -> None:
         raise ValueError(msg)
 
 
+PAIR = 2
+
+
 def _bindings(_instance: object, _attribute: object, value: object) -> None:
     if not isinstance(value, tuple) or not all(
-        isinstance(pair, tuple) and len(pair) == 2 for pair in value
+        isinstance(pair, tuple) and len(pair) == PAIR for pair in value
     ):
         msg = f"port bindings must be (container port, host port) pairs, got {value!r}"
         raise ValueError(msg)

@@ -17,8 +17,8 @@ from ._apply import (
 from ._directory_snapshot import snapshot
 from ._docker_host import PLAN_LABEL, docker_facts
 from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
-from ._port_pool import EnginePorts, HostPortPool
 from ._journal import JournalState, read_journal
+from ._port_pool import EnginePorts, HostPortPool
 from ._rollback import rollback_journal
 from ._tools import Tools, default_tools
 from .errors import (

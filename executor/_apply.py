@@ -44,8 +44,8 @@ from effects import (
 
 from ._docker_host import DockerHost
 from ._host import Host, needs_docker
-from ._port_pool import HostPortPool
 from ._journal import FORMAT
+from ._port_pool import HostPortPool
 from ._private_dir import private_dir
 from ._records import Created, FilePrior, StepRecord
 from ._rollback import undo_shielded

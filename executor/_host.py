@@ -61,7 +61,6 @@ from ._confined_observe import (
 )
 from ._confined_undo import undo_on
 from ._docker_host import DockerHost
-from ._port_pool import EnginePorts, HostPortPool
 from ._inverse import (
     Changed,
     ReleasePorts,
@@ -75,6 +74,7 @@ from ._inverse import (
     Undo,
     Unmount,
 )
+from ._port_pool import EnginePorts, HostPortPool
 from ._records import (
     DirPrior,
     FilePrior,

@@ -31,9 +31,9 @@ from returns.result import Failure, Result, Success
 
 from ._docker_host import DockerHost
 from ._host import Host
-from ._port_pool import HostPortPool
 from ._inverse import describe_undo, inverse_of, undo_path
 from ._journal import JournalState, JournalWriter, read_journal
+from ._port_pool import HostPortPool
 from ._private_dir import PrivateDir
 from ._records import FilePrior, StepRecord
 from ._tools import Tools

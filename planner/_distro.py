@@ -54,6 +54,6 @@ def match_distro(data: Mapping[str, T], distro: str) -> tuple[str, T]:
 
 
 def artifact_distro(name: str) -> str | None:
-    """The distro tag in a runner artefact's name (``libbaihook.ubuntu22.04.x86_64.so``)."""
+    """The distro tag in a runner artefact's name (as in ``jail.<distro>.<arch>``)."""
     match = _ARTIFACT.search(name)
     return None if match is None else match.group(1)

@@ -85,7 +85,7 @@ def _split(canonical: str, registry: str) -> tuple[str, str, str]:
         registry_part, rest = DEFAULT_REGISTRY, canonical
     else:
         first, remainder = canonical.split("/", 1)
-        if first == registry or registry == "*" or _is_ip_address(first):
+        if registry in {first, "*"} or _is_ip_address(first):
             registry_part, rest = first, remainder
         else:
             registry_part, rest = registry, canonical

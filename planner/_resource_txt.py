@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath
+from typing import Any
 
 import orjson
 
@@ -69,19 +70,10 @@ def read_resource_txt(
         if "=" in line:
             key, value = line.strip().split("=", 1)
             pairs[key] = value
-    for key in ("MOUNTS", "SCRATCH_SIZE", "SLOTS"):
-        if key not in pairs:
-            return None, f"resource.txt has no {key} line: legacy raises KeyError"
-    scratch = parse_binary_size(pairs["SCRATCH_SIZE"])
-    if scratch is None:
-        return None, "resource.txt SCRATCH_SIZE is not a size: legacy raises ValueError"
-    try:
-        slots = orjson.loads(pairs["SLOTS"])
-        unified = orjson.loads(pairs.get("UNIFIED_DEVICES") or "[]")
-    except orjson.JSONDecodeError:
-        return None, "resource.txt SLOTS or UNIFIED_DEVICES is not JSON: legacy raises"
-    if not isinstance(slots, dict):
-        return None, "resource.txt SLOTS is not a JSON object: legacy raises"
+    header, problem = _header(pairs)
+    if header is None:
+        return None, problem
+    scratch, slots, unified = header
     allocations, problem = _shares(pairs, slot_types)
     if allocations is None:
         return None, problem
@@ -100,6 +92,26 @@ def read_resource_txt(
         scratch_disk_size=scratch,
     )
     return (spec, tuple(mounts)), None
+
+
+def _header(
+    pairs: Mapping[str, str],
+) -> tuple[tuple[int, dict[str, Any], list[Any]], str] | tuple[None, str]:
+    """SCRATCH_SIZE, SLOTS and UNIFIED_DEVICES, or why legacy raises on them."""
+    for key in ("MOUNTS", "SCRATCH_SIZE", "SLOTS"):
+        if key not in pairs:
+            return None, f"resource.txt has no {key} line: legacy raises KeyError"
+    scratch = parse_binary_size(pairs["SCRATCH_SIZE"])
+    if scratch is None:
+        return None, "resource.txt SCRATCH_SIZE is not a size: legacy raises ValueError"
+    try:
+        slots = orjson.loads(pairs["SLOTS"])
+        unified = orjson.loads(pairs.get("UNIFIED_DEVICES") or "[]")
+    except orjson.JSONDecodeError:
+        return None, "resource.txt SLOTS or UNIFIED_DEVICES is not JSON: legacy raises"
+    if not isinstance(slots, dict):
+        return None, "resource.txt SLOTS is not a JSON object: legacy raises"
+    return (scratch, slots, unified), ""
 
 
 def _shares(

@@ -51,7 +51,7 @@ class PlanError:
 
     @property
     def raises(self) -> str | None:
-        """For a ``crash``, the exception class legacy raises, as the reason names it."""
+        """For a ``crash``: the exception class legacy raises, as the reason names."""
         if self.code != "crash":
             return None
         found = _RAISES.search(self.reason)

@@ -267,7 +267,8 @@ def vfolders(draw: st.DrawFn, *, model: bool) -> list[dict[str, Any]]:
                 "name": ".logs" if path.endswith(".logs") else f"vf{index}",
                 "vfid": str(draw(st.uuids(version=4))),
                 "vfsubpath": ".",
-                "host_path": f"/srv/vfroot/{draw(st.sampled_from(['u1', 'u2']))}/{index}",
+                "host_path": f"/srv/vfroot/{draw(st.sampled_from(['u1', 'u2']))}"
+                f"/{index}",
                 "kernel_path": path,
                 "mount_perm": draw(st.sampled_from(["ro", "rw", "wd"])),
                 "usage_mode": "model" if path == "/models" else "general",

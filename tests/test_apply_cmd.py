@@ -49,7 +49,12 @@ def _root(tmp_path: Path) -> tuple[Path, Path]:
 def test_an_unusable_state_directory_is_one_line(tmp_path: Path) -> None:
     root, context = _root(tmp_path)
     (tmp_path / "state").write_text("a file, not a directory\n")
-    done = kplan("apply", str(context), "--scratch-only", env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    done = kplan(
+        "apply",
+        str(context),
+        "--scratch-only",
+        env={"XDG_STATE_HOME": str(tmp_path / "state")},
+    )
     line = _one_line(done)
     assert "refused before any change: create journal" in line
     assert f"{tmp_path}/state/kplan" in line
@@ -65,7 +70,9 @@ def test_a_journal_path_that_is_taken_is_one_line(tmp_path: Path, kind: str) -> 
         journal.mkdir()
     else:
         journal.write_text("an earlier journal\n")
-    line = _one_line(kplan("apply", str(context), "--scratch-only", "--journal", str(journal)))
+    line = _one_line(
+        kplan("apply", str(context), "--scratch-only", "--journal", str(journal))
+    )
     assert f"a {kind} exists there; a journal is never reused" in line
     assert list(root.iterdir()) == []
     if kind == "file":
@@ -80,7 +87,9 @@ def test_a_planted_private_symlink_is_never_followed_by_an_apply(
     decoy.mkdir()
     journal = tmp_path / "journal.jsonl"
     (tmp_path / "journal.jsonl.private").symlink_to(decoy)
-    line = _one_line(kplan("apply", str(context), "--scratch-only", "--journal", str(journal)))
+    line = _one_line(
+        kplan("apply", str(context), "--scratch-only", "--journal", str(journal))
+    )
     assert "journal.jsonl.private: exists already" in line
     assert list(decoy.iterdir()) == []
     assert list(root.iterdir()) == []
@@ -92,7 +101,10 @@ def test_a_planted_private_symlink_is_never_followed_by_a_rollback(
 ) -> None:
     root, first = _root(tmp_path)
     assert (
-        kplan("apply", str(first), "--scratch-only", "--journal", str(tmp_path / "first")).returncode == 0
+        kplan(
+            "apply", str(first), "--scratch-only", "--journal", str(tmp_path / "first")
+        ).returncode
+        == 0
     )
     restart = context_file(root, tmp_path / "restart.json", restarting=True, **DOTFILES)
     journal = tmp_path / "restart.jsonl"

@@ -182,7 +182,13 @@ def test_a_second_apply_or_rollback_of_the_kernel_is_refused_at_once(
     try:
         assert paused.wait(30)
         started = time.monotonic()
-        second = kplan("apply", str(context), "--scratch-only", "--journal", str(tmp_path / "second"))
+        second = kplan(
+            "apply",
+            str(context),
+            "--scratch-only",
+            "--journal",
+            str(tmp_path / "second"),
+        )
         undo = kplan("rollback", str(tmp_path / "first"))
         assert time.monotonic() - started < 20  # refused at once, not waited for
     finally:

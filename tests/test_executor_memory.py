@@ -76,7 +76,9 @@ def test_a_huge_sparse_dotfile_costs_neither_memory_nor_journal_space(
     context = context_file(root, tmp_path / "restart.json", restarting=True, **DOTFILES)
     journal = tmp_path / "restart.jsonl"
 
-    code, rss, stderr = _run_measured("apply", str(context), "--scratch-only", "--journal", str(journal))
+    code, rss, stderr = _run_measured(
+        "apply", str(context), "--scratch-only", "--journal", str(journal)
+    )
     assert code == 0, stderr
     assert rss < RSS_LIMIT, f"apply peaked at {rss // MIB} MiB"
     assert journal.stat().st_size < 64 * 1024
