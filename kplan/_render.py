@@ -11,7 +11,18 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TextIO
 
-from effects import Plan, Tree, describe, mode_text
+import orjson
+
+from effects import (
+    AppendContainerId,
+    CreateContainer,
+    Effect,
+    Plan,
+    Tree,
+    describe,
+    mode_text,
+    thaw_object,
+)
 from planner import ContextError, Diff, PlanError
 
 __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]
@@ -46,7 +57,24 @@ def render_plan(plan: Plan) -> str:
     width = max((len(step.stage) for step in plan.steps), default=0)
     for index, step in enumerate(plan.steps):
         lines.append(f"{index:3d}  {step.stage:<{width}}  {describe(step.effect)}")
+        lines += _details(step.effect, " " * (width + 7))
     return "\n".join(lines) + "\n"
+
+
+def _details(effect: Effect, indent: str) -> list[str]:
+    """What one line cannot hold: the whole create body; what only apply knows."""
+    match effect:
+        case CreateContainer(config=config):
+            body = orjson.dumps(thaw_object(config), option=orjson.OPT_INDENT_2)
+            return [f"{indent}{line}" for line in body.decode().splitlines()]
+        case AppendContainerId(path=path):
+            note = (
+                f"{indent}appends 'CID=<id>' to {path}: the id is Docker's answer to "
+                "the create, known only when the plan is applied"
+            )
+            return [note]
+        case _:
+            return []
 
 
 def render_tree(tree: Tree) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from effects import decode, decode_tree
+from effects import CreateContainer, decode, decode_tree, thaw_object
 
 from .commands import ROOT, kplan
 from .contexts import document
@@ -41,6 +41,25 @@ def test_plan_prints_text_and_writes_a_valid_plan_file(tmp_path: Path) -> None:
     assert "mkdir 11111111-2222-4333-8444-555555555555/config" in done.stdout
     plan = decode((tmp_path / "plan.json").read_bytes()).unwrap()
     assert plan.header.plan_id in done.stdout
+
+
+def test_plan_shows_the_container_steps_with_their_whole_body(tmp_path: Path) -> None:
+    done = kplan("plan", str(context_file(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    plan = decode(kplan("plan", str(context_file(tmp_path)), "--format", "json").stdout)
+    steps = plan.unwrap().steps
+    (create,) = [s.effect for s in steps if isinstance(s.effect, CreateContainer)]
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "create-container" in line)
+    body_lines = []
+    for line in lines[start + 1 :]:
+        if line[:3].strip().isdigit():  # the next step
+            break
+        body_lines.append(line)
+    assert orjson.loads("\n".join(body_lines)) == thaw_object(create.config)
+    for later in ("append-container-id", "start-container", "verify-container"):
+        assert later in done.stdout
+    assert "known only when the plan is applied" in done.stdout
 
 
 def test_plan_json_is_the_canonical_encoding(tmp_path: Path) -> None:
