@@ -3,9 +3,11 @@
 Two filesystem steps depend on each other when their paths are equal or one lies
 under the other; each step gets an edge from the latest earlier step on every such
 path, which is enough because steps on one path are already chained. A mount hides
-its whole subtree and creates its image, so both paths count. Container steps run
-after every filesystem step they could observe: ``CreateContainer`` after the last
-step on every path and after ``PullImage``; start after create; verify after start.
+its whole subtree and creates its image, so both paths count. The host's other
+steps (socket proxies, the pull, host ports, the container's create, start, sudo,
+networks, checks and readiness) form one chain in plan order, each after the one
+before; ``CreateContainer`` also runs after the last step on every path (its
+mounts observe them all), and ``AppendContainerId`` is also a step on its file.
 Data-only effects (container mounts, config fragments, the kernel record) have no
 edges.
 """
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from effects import (
+    AppendContainerId,
     Chmod,
     Chown,
     CreateContainer,
@@ -23,11 +26,9 @@ from effects import (
     GenerateHostKey,
     MakeDir,
     MountScratch,
-    PullImage,
-    StartContainer,
     Step,
-    VerifyContainer,
     WriteFile,
+    is_container_effect,
 )
 
 __all__ = ["edges_of", "paths_of"]
@@ -42,6 +43,8 @@ def paths_of(effect: Effect) -> tuple[PurePosixPath, ...]:
             return (p, effect.public_path)
         case MountScratch(path=p, image=image):
             return (p,) if image is None else (p, image)
+        case AppendContainerId(path=p):
+            return (p,)
         case _:
             return ()
 
@@ -50,14 +53,19 @@ def edges_of(steps: Sequence[Step]) -> list[tuple[int, int]]:
     """The dependency edges of ``steps`` (see the module docstring)."""
     edges: set[tuple[int, int]] = set()
     last: dict[PurePosixPath, int] = {}
-    container: dict[type, int] = {}
+    host: int | None = None  # the latest step of the host chain
     for index, step in enumerate(steps):
         effect = step.effect
         for path in paths_of(effect):
             edges.update((before, index) for before in _related(last, path))
+        if isinstance(effect, CreateContainer):
+            edges.update((before, index) for before in last.values())
+        if is_container_effect(effect):
+            if host is not None:
+                edges.add((host, index))
+            host = index
         for path in paths_of(effect):
             last[path] = index
-        edges.update(_container_edges(effect, index, last, container))
     return sorted(edges)
 
 
@@ -67,22 +75,3 @@ def _related(last: dict[PurePosixPath, int], path: PurePosixPath) -> set[int]:
         for other, index in last.items()
         if other == path or other in path.parents or path in other.parents
     }
-
-
-def _container_edges(
-    effect: Effect, index: int, last: dict[PurePosixPath, int], seen: dict[type, int]
-) -> set[tuple[int, int]]:
-    edges: set[tuple[int, int]] = set()
-    if isinstance(effect, CreateContainer):
-        edges.update((before, index) for before in last.values())
-        if PullImage in seen:
-            edges.add((seen[PullImage], index))
-    elif isinstance(effect, StartContainer) and CreateContainer in seen:
-        edges.add((seen[CreateContainer], index))
-    elif isinstance(effect, VerifyContainer) and StartContainer in seen:
-        edges.add((seen[StartContainer], index))
-    if isinstance(
-        effect, PullImage | CreateContainer | StartContainer | VerifyContainer
-    ):
-        seen[type(effect)] = index
-    return edges

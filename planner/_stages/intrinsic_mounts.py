@@ -123,7 +123,10 @@ def _proxies(ctx: Context, draft: Draft) -> list[Mount]:
     for target, token in zip(wanted, tokens, strict=False):
         path = proxy_dir / f"{token}.sock"
         draft.add(ServeSocketProxy(path=path, target=target))
-        mounts.append(_bind(path, target, "rw"))
+        # legacy mounts the proxy at the socket's path exactly as given
+        mounts.append(
+            Mount(type="bind", source=str(path), target=target, permission="rw")
+        )
     return mounts
 
 
