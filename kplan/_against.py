@@ -34,7 +34,10 @@ __all__ = [
     "LegacyOutcome",
     "against_legacy",
     "against_tree",
+    "crash_diff",
     "kernel_subtrees",
+    "known_image",
+    "legacy_outcome",
     "only_crashes",
 ]
 
@@ -110,7 +113,7 @@ def against_legacy(
     ``document`` is the completed context document (facts included); legacy gets
     its normalised inputs (``planner.legacy_inputs``), exactly what kplan planned.
     """
-    reply = bridge.run(_known_image({**document, **legacy_inputs(ctx)}, ctx))
+    reply = bridge.run(known_image({**document, **legacy_inputs(ctx)}, ctx))
     error = reply.get("error")
     outcome = LegacyOutcome(
         refused=_list(reply, "refused"),
@@ -123,9 +126,9 @@ def against_legacy(
     moved = _at_root(ctx, PurePosixPath(root))
     match compile_plan(moved, quirks):
         case Success(plan):
-            diff = compare(moved, plan, _outcome(reply), quirks=quirks)
+            diff = compare(moved, plan, legacy_outcome(reply), quirks=quirks)
         case Failure(errors):
-            return _crash_diff(errors, outcome.error), outcome
+            return crash_diff(errors, outcome.error), outcome
         case _:
             raise AssertionError("unreachable")  # returns#1361
     if outcome.error is not None:
@@ -148,9 +151,7 @@ def only_crashes(errors: Sequence[PlanError]) -> bool:
     return all(error.code == "crash" for error in errors)
 
 
-def _crash_diff(
-    errors: Sequence[PlanError], error: Mapping[str, object] | None
-) -> Diff:
+def crash_diff(errors: Sequence[PlanError], error: Mapping[str, object] | None) -> Diff:
     """The plan predicts legacy raises; the same if it raised one of the classes."""
     if not only_crashes(errors):
         msg = f"against_legacy got a context kplan refuses: {errors[0]}"
@@ -173,7 +174,7 @@ def _crash_diff(
     )
 
 
-def _known_image(document: dict[str, object], ctx: Context) -> dict[str, object]:
+def known_image(document: dict[str, object], ctx: Context) -> dict[str, object]:
     """An image not known to be missing counts as present and current, as the plan
     has it (it pulls nothing; the executor looks again): legacy must be told."""
     facts = document.get("facts")
@@ -183,7 +184,8 @@ def _known_image(document: dict[str, object], ctx: Context) -> dict[str, object]
     return {**document, "facts": {**facts, **known}}
 
 
-def _outcome(reply: Mapping[str, object]) -> Outcome:
+def legacy_outcome(reply: Mapping[str, object]) -> Outcome:
+    """What the worker's reply says legacy left, as ``compare`` takes it."""
     contents = reply.get("contents")
     environ = reply.get("environ")
     kernel = reply.get("kernel")

@@ -19,7 +19,7 @@ import pytest
 from returns.result import Failure
 
 from effects import dumps
-from kplan._against import _known_image, against_legacy, only_crashes
+from kplan._against import against_legacy, known_image, only_crashes
 from kplan._completion import SAMPLE_KERNEL, complete_document
 from kplan._load import load_document
 from legacy import LegacyBridge, legacy_runner_dir
@@ -50,7 +50,7 @@ def context(doc: dict[str, Any]) -> Context:
 def run(bridge: LegacyBridge, doc: dict[str, Any]) -> dict[str, object]:
     """The worker's reply for ``doc``, sent as ``against_legacy`` sends it."""
     ctx = context(doc)
-    return bridge.run(_known_image({**doc, **legacy_inputs(ctx)}, ctx))
+    return bridge.run(known_image({**doc, **legacy_inputs(ctx)}, ctx))
 
 
 def test_the_bridge_runs_the_released_create_kernel(

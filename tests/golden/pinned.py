@@ -30,7 +30,7 @@ from effects import (
     ServeSocketProxy,
 )
 from executor import host_probes
-from kplan._against import _crash_diff, _outcome, only_crashes
+from kplan._against import crash_diff, legacy_outcome, only_crashes
 from planner import (
     FIRST_RUN,
     Context,
@@ -130,11 +130,11 @@ def golden_diff(case: Mapping[str, Any]) -> Diff:
     ctx = context_of(case)
     match compile_plan(ctx):
         case Success(plan):
-            diff = compare(ctx, plan, _outcome(legacy))
+            diff = compare(ctx, plan, legacy_outcome(legacy))
         case Failure(errors):
             if not only_crashes(errors):
                 raise AssertionError(f"kplan refuses a pinned case: {errors[0]}")
-            return _crash_diff(errors, error)
+            return crash_diff(errors, error)
         case _:
             raise AssertionError("unreachable")  # returns#1361
     if error is None:
