@@ -27,7 +27,6 @@ from ._encoding import (
     dumps,
     encode,
     encode_effect,
-    mode_text,
     seal,
 )
 from ._fs import (
@@ -42,9 +41,8 @@ from ._fs import (
 )
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
 from ._model import project
-from ._paths import check_absolute, check_relative, kernel_entries, rel
+from ._paths import kernel_entries
 from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
-from ._reader import Invalid, Reader, parse_mode
 from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
 from ._tree import (
     Node,
@@ -81,7 +79,6 @@ __all__ = [
     "EffectError",
     "GenerateHostKey",
     "Header",
-    "Invalid",
     "Json",
     "JsonObject",
     "MakeDir",
@@ -91,7 +88,6 @@ __all__ = [
     "Plan",
     "ProvisionSudo",
     "PullImage",
-    "Reader",
     "RegisterKernel",
     "ServeSocketProxy",
     "StartContainer",
@@ -101,8 +97,6 @@ __all__ = [
     "WaitKernelReady",
     "WriteFile",
     "blob_of",
-    "check_absolute",
-    "check_relative",
     "decode",
     "decode_effect",
     "decode_tree",
@@ -116,11 +110,8 @@ __all__ = [
     "is_container_effect",
     "is_volatile_path",
     "kernel_entries",
-    "mode_text",
-    "parse_mode",
     "project",
     "public_key_path",
-    "rel",
     "seal",
     "thaw",
     "thaw_object",

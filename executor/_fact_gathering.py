@@ -22,7 +22,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from effects import RUNNER_ASSETS, kernel_entries, mode_text, tree_document
+from effects import RUNNER_ASSETS, kernel_entries, tree_document
+from effects.decoding import mode_text
 
 from ._directory_snapshot import snapshot
 from ._tools import dropbear_binary

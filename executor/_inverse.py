@@ -67,8 +67,8 @@ from effects import (
     WaitKernelReady,
     WriteFile,
     describe,
-    mode_text,
 )
+from effects.decoding import mode_text
 
 from ._records import (
     DirPrior,

@@ -35,7 +35,8 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-from effects import Invalid, Reader, decode_effect, encode_effect
+from effects import decode_effect, encode_effect
+from effects.decoding import Invalid, Reader
 
 from ._record_codec import (
     decode_created,

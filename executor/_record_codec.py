@@ -26,21 +26,18 @@ from effects import (
     CreateContainer,
     Effect,
     GenerateHostKey,
-    Invalid,
     MakeDir,
     MountScratch,
     ProvisionSudo,
     PullImage,
-    Reader,
     RegisterKernel,
     ServeSocketProxy,
     StartContainer,
     VerifyContainer,
     WaitKernelReady,
     WriteFile,
-    mode_text,
-    rel,
 )
+from effects.decoding import Invalid, Reader, mode_text, rel
 
 from ._records import (
     ENTRY_KINDS,

@@ -20,9 +20,9 @@ from effects import (
     Plan,
     Tree,
     describe,
-    mode_text,
     thaw_object,
 )
+from effects.decoding import mode_text
 from planner import ContextError, Diff, PlanError
 
 __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]

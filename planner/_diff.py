@@ -27,7 +27,8 @@ from typing import Literal, final
 import attrs
 import orjson
 
-from effects import Node, Tree, mode_text
+from effects import Node, Tree
+from effects.decoding import mode_text
 
 __all__ = ["Diff", "Difference", "DifferenceKind", "diff_json", "diff_trees"]
 

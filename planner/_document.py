@@ -43,10 +43,10 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from effects import (
-    Invalid,
     Json,
     JsonObject,  # noqa: F401  (cattrs resolves the string alias Json here too)
 )
+from effects.decoding import Invalid
 
 from ._binary_size import parse_binary_size
 from ._context import Allocations, Context

@@ -26,12 +26,11 @@ from effects import (
     VerifyContainer,
     WriteFile,
     blob_of,
-    check_absolute,
     freeze,
     freeze_object,
-    rel,
     thaw,
 )
+from effects.decoding import check_absolute, rel
 
 DIGEST = blob_of(b"x").digest
 

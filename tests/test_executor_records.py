@@ -18,14 +18,13 @@ from effects import (
     CreateContainer,
     Effect,
     GenerateHostKey,
-    Invalid,
     MakeDir,
     MountScratch,
     PullImage,
-    Reader,
     WriteFile,
     freeze_object,
 )
+from effects.decoding import Invalid, Reader
 from executor._inverse import (
     Changed,
     Guard,
