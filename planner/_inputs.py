@@ -136,6 +136,20 @@ class SshKeyPair:
 
 @final
 @attrs.frozen(kw_only=True)
+class ClusterKeyPair:
+    """``ClusterSSHKeyPair``: either key may be missing (the ssh stage refuses
+    that as H38, naming the key: legacy writes what it can and goes on)."""
+
+    public_key: str | None = attrs.field(
+        default=None, metadata=_field("OpenSSH public key text")
+    )
+    private_key: str | None = attrs.field(
+        default=None, metadata=_field("private key text")
+    )
+
+
+@final
+@attrs.frozen(kw_only=True)
 class Dotfile:
     """One ``internal_data.dotfiles`` item, raw: the dotfiles stage checks hazards."""
 
@@ -297,7 +311,7 @@ class ClusterInfo:
     network_config: JsonObject = attrs.field(
         default=EMPTY, metadata=_field("{mode, network_name, ...} (§7)")
     )
-    ssh_keypair: SshKeyPair | None = attrs.field(
+    ssh_keypair: ClusterKeyPair | None = attrs.field(
         default=None, metadata=_field("the cluster's key pair (§8)")
     )
     cluster_ssh_port_mapping: Mapping[str, tuple[str, int]] | None = attrs.field(

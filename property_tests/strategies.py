@@ -193,7 +193,12 @@ env_values = st.text(
 )
 DIR_NAMES = ["d1", "d2", ".config", ".ssh", ".local"]
 FILE_NAMES = ["f1", "f2", "rc", ".bashrc", ".vimrc", "bootstrap.sh", "id_container"]
-PERMS = ["600", "644", "640", "755", "700", "750", "400", "0644", "1777"]
+# what int(perm, 8) reads as a mode, in every spelling legacy accepts, and one it
+# refuses (legacy raises after writing the file)
+PERMS = [
+    *("600", "644", "640", "755", "700", "750", "400", "0644", "1777"),
+    *("0o644", " 644", "644\n", "+644", "6_44", "0O600", "-0", "9"),
+]
 DISTROS = ["ubuntu22.04", "ubuntu20.04", "ubuntu24.04", "centos8.0", "centos7.6"]
 SERVICE_LABELS = [
     None,
@@ -500,10 +505,13 @@ HAZARDS: list[tuple[str, Any]] = [
         "kernel_config.internal_data.dotfiles",
         [{"path": "a\x00b", "perm": "644", "data": "x"}],
     ),
-    ("kernel_config.internal_data.dotfiles", [{"path": "x", "perm": "9", "data": "x"}]),
     (
         "kernel_config.internal_data.dotfiles",
-        [{"path": "x", "perm": "rw-", "data": "x"}],
+        [{"path": "x", "perm": "-1", "data": "x"}],
+    ),
+    (
+        "kernel_config.internal_data.dotfiles",
+        [{"path": "x", "perm": "17777", "data": "x"}],
     ),
     (
         "kernel_config.internal_data.ssh_keypair",

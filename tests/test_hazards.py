@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from returns.result import Failure
 
-from effects import CreateContainer, Plan, ServeSocketProxy, WriteFile, thaw_object
+from effects import (
+    Chmod,
+    CreateContainer,
+    Plan,
+    ServeSocketProxy,
+    WriteFile,
+    thaw_object,
+)
 from planner import PlanError, compile_plan
 
 from .contexts import KERNEL_ID, context
@@ -102,11 +109,42 @@ def test_safe_dotfile_paths_are_planned(path: str) -> None:
     assert compile_plan(context(**dotfile(path))).unwrap().steps
 
 
-@pytest.mark.parametrize("perm", ["", "8", "0o644", "rw", "17777", " 644"])
-def test_invalid_perm_strings_are_refused(perm: str) -> None:
+@pytest.mark.parametrize("perm", ["", "8", "rw", "0x1a4"])
+def test_perm_text_legacy_cannot_read_predicts_its_crash(perm: str) -> None:
     (error,) = errors(**dotfile("a", perm))
     assert error.field == f"{DOTFILES}[0].perm"
     assert error.value == repr(perm)
+    assert (error.code, error.raises) == ("crash", "ValueError")
+
+
+@pytest.mark.parametrize("perm", ["-1", "17777", "-0o10"])
+def test_perm_values_that_are_no_mode_are_a_hazard(perm: str) -> None:
+    (error,) = errors(**dotfile("a", perm))
+    assert (error.field, error.code) == (f"{DOTFILES}[0].perm", "hazard")
+    assert "H37" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("perm", "mode"),
+    [
+        ("0o644", 0o644),
+        (" 644", 0o644),
+        ("644\n", 0o644),
+        ("+644", 0o644),
+        ("6_44", 0o644),
+        ("0O600", 0o600),
+        ("-0", 0),
+    ],
+)
+def test_every_spelling_int_reads_is_that_mode(perm: str, mode: int) -> None:
+    plan = compile_plan(context(**dotfile("a", perm))).unwrap()
+    target = PurePosixPath(KERNEL_ID) / "work" / "a"
+    chmods = [
+        s.effect.mode
+        for s in plan.steps
+        if isinstance(s.effect, Chmod) and s.effect.path == target
+    ]
+    assert chmods == [mode]
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from returns.result import Failure
 
-from effects import dumps
+from effects import HOST_KEY_NAME, Chown, dumps
 from kplan._against import against_legacy, known_image, only_crashes
 from kplan._completion import SAMPLE_KERNEL, complete_document
 from kplan._load import load_document
@@ -240,3 +240,47 @@ def test_set_id_dotfiles_end_with_the_modes_legacy_leaves(
     assert outcome.error is None
     assert diff is not None
     assert diff.same, diff.differences
+
+
+@pytest.mark.parametrize(
+    ("missing", "written"), [("public_key", {"id_cluster"}), ("private_key", set())]
+)
+def test_a_cluster_keypair_with_one_key_is_what_h38_says(
+    legacy_bridge: LegacyBridge, missing: str, written: set[str]
+) -> None:
+    pair = {"public_key": "ssh-ed25519 AAAA kplan", "private_key": "PRIVATE\n"}
+    del pair[missing]
+    doc = sample_document(
+        cluster_info={
+            **load_document(SAMPLE_KERNEL).unwrap()["cluster_info"],  # type: ignore[dict-item]
+            "ssh_keypair": pair,
+        }
+    )
+    refused = compile_plan(context(doc))
+    assert isinstance(refused, Failure)
+    (error,) = refused.failure()
+    assert (error.field, error.code) == (
+        f"cluster_info.ssh_keypair.{missing}",
+        "hazard",
+    )
+    # the real code: the KeyError is swallowed and the kernel is created anyway
+    reply = run(legacy_bridge, doc)
+    assert reply["ok"] is True, reply.get("error")
+    ssh = {
+        entry["path"].rsplit("/", 1)[1]: entry
+        for entry in reply["tree"]  # type: ignore[attr-defined]
+        if entry["path"].startswith(f"{KID}/config/ssh/")
+    }
+    assert {name for name in ssh if name.startswith("id_cluster")} == written
+    if written:
+        assert ssh["id_cluster"]["mode"] == "0o644"  # world-readable, as H38 says
+    host_key = ssh["dropbear_rsa_host_key"]
+    assert (host_key["uid"], host_key["gid"]) == (0, 0)  # never chowned
+    normal = compile_plan(context(sample_document())).unwrap()
+    chowns = [
+        step.effect
+        for step in normal.steps
+        if isinstance(step.effect, Chown) and step.effect.path.name == HOST_KEY_NAME
+    ]
+    assert chowns, "with both keys the host key is chowned"
+    assert chowns[0].uid != 0

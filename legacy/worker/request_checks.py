@@ -23,7 +23,6 @@ from .context_facts import MAX_MODE, decode_runner_asset, parse_umask
 from .dotfile_paths import dotfile_path_hazard
 from .protocol import JSONObject, as_dict
 
-_OCTAL_RE = re.compile(r"[0-7]+")
 _FACTS_MODE_RE = re.compile(r"0o[0-7]{1,5}")
 _TOKEN_RE = re.compile(r"[0-9a-f]{24}")
 _UUID_RE = re.compile(
@@ -94,14 +93,18 @@ def _check_dotfile_path(where: str, path: Any, out: list[Refusal]) -> None:
 
 
 def _check_dotfile_perm(where: str, perm: Any, out: list[Refusal]) -> None:
-    if not isinstance(perm, str) or not _OCTAL_RE.fullmatch(perm):
-        hazard = (
-            "input: perm is not an octal string "
-            "(int(perm, 8) fails after the file was written)"
-        )
-        out.append(Refusal(where, perm, hazard))
-    elif int(perm, 8) > MAX_MODE:
-        hazard = "input: perm exceeds 0o7777 (chmod fails after the file was written)"
+    # Text int(perm, 8) refuses is harmless here: legacy raises after writing the
+    # file inside the throwaway root. A value that is no mode is not: chmod would
+    # make the file and its directories setuid, setgid and world-writable (H37).
+    if not isinstance(perm, str):
+        out.append(Refusal(where, perm, "input: perm must be a string"))
+        return
+    try:
+        mode = int(perm, 8)
+    except ValueError:
+        return
+    if not 0 <= mode <= MAX_MODE:
+        hazard = "H37: perm is no mode (negative or above 0o7777): chmod truncates it"
         out.append(Refusal(where, perm, hazard))
 
 

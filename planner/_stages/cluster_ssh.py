@@ -16,6 +16,7 @@ from returns.result import Result
 from effects import HOST_KEY_NAME, GenerateHostKey, public_key_path
 
 from .._context import Context
+from .._inputs import ClusterKeyPair
 from .._layout import config_dir, new_dir_mode, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
@@ -39,6 +40,9 @@ def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     owned = [host_key]
     keypair = ctx.cluster.ssh_keypair
     if keypair is not None:
+        if keypair.private_key is None or keypair.public_key is None:
+            _half_keypair(draft, keypair)
+            return draft.result()
         private = ssh_dir / "id_cluster"
         public = public_key_path(private)
         draft.write(private, keypair.private_key.encode(), new_file_mode(ctx))
@@ -51,3 +55,19 @@ def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
             draft.write(path, orjson.dumps(mapping), new_file_mode(ctx))
     draft.own(owned)
     return draft.result()
+
+
+def _half_keypair(draft: Draft, keypair: ClusterKeyPair) -> None:
+    missing = "private_key" if keypair.private_key is None else "public_key"
+    consequence = (
+        "writes no key, and leaves the host key unchowned"
+        if missing == "private_key"
+        else "leaves id_cluster, the private key, world-readable (0644) and "
+        "unchowned"
+    )
+    draft.fail(
+        "hazard",
+        f"cluster_info.ssh_keypair.{missing}",
+        "missing",
+        f"H38: legacy's prepare_ssh logs the KeyError and goes on: it {consequence}",
+    )

@@ -14,7 +14,6 @@ H4), or write over ``work`` itself (H5), are refused, as are invalid modes.
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 
 from returns.result import Result
@@ -30,12 +29,11 @@ from .._layout import (
     work_dir,
 )
 from .._stage_api import Draft, Part, Upstream
-from ..errors import PlanError
+from ..errors import ErrorCode, PlanError
 
-__all__ = ["dotfile_hazard", "dotfiles", "perm_hazard"]
+__all__ = ["dotfile_hazard", "dotfiles", "perm_problem"]
 
 STAGE = "dotfiles"
-_PERM = re.compile(r"[0-7]+")
 
 
 def dotfiles(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
@@ -48,10 +46,11 @@ def dotfiles(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
             draft.fail(
                 "hazard", f"{field}.path", repr(item.path), hazard or "unresolvable"
             )
-        perm_problem = perm_hazard(item.perm)
-        if perm_problem is not None:
-            draft.fail("hazard", f"{field}.perm", repr(item.perm), perm_problem)
-        if target is not None and hazard is None and perm_problem is None:
+        refused = perm_problem(item.perm)
+        if refused is not None:
+            code, reason = refused
+            draft.fail(code, f"{field}.perm", repr(item.perm), reason)
+        if target is not None and hazard is None and refused is None:
             _dotfile(draft, item, target)
     return draft.result()
 
@@ -114,10 +113,26 @@ def dotfile_hazard(path: str) -> str | None:
     return None
 
 
-def perm_hazard(perm: str) -> str | None:
-    """Why ``perm`` is not a usable octal mode, or ``None``."""
-    if _PERM.fullmatch(perm) is None:
-        return "not an octal mode (digits 0-7 only): legacy's int(perm, 8) raises"
-    if int(perm, 8) > 0o7777:  # noqa: PLR2004
-        return "above 0o7777, so not a permission mode"
+def perm_problem(perm: str) -> tuple[ErrorCode, str] | None:
+    """Why legacy cannot use ``perm`` as a mode, or ``None`` when it can.
+
+    Legacy reads the mode with ``int(perm, 8)``, so whatever that accepts is a mode
+    with that value (``"0o644"``, ``" 644"``, ``"644\n"``, ``"+644"``, ``"6_44"``);
+    text it refuses is a crash after the file was written; and the values that are
+    no mode (negative, above 0o7777), which chmod silently truncates, are hazards
+    (§16 H37).
+    """
+    try:
+        mode = int(perm, 8)
+    except ValueError:
+        return "crash", (
+            "not octal text: legacy's int(perm, 8) raises ValueError after the "
+            "file was written"
+        )
+    if not 0 <= mode <= 0o7777:  # noqa: PLR2004
+        return "hazard", (
+            f"H37: {mode:#o} is no permission mode: legacy's chmod keeps its low "
+            f"twelve bits ({mode & 0o7777:#o}) on the file and each directory up to "
+            "work/"
+        )
     return None

@@ -226,6 +226,21 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         ),
         {**EVERYTHING, "facts.runner.has_dropbear": False},
     ),
+    "dotfile-perm-spellings": (
+        "§16 H37: every spelling int(perm, 8) reads is that mode",
+        {
+            DOTFILES: [
+                {"path": "a/one", "perm": "0o640", "data": "x"},
+                {"path": "two", "perm": " 600", "data": "x"},
+                {"path": "three", "perm": "+6_44", "data": "x"},
+                {"path": "four", "perm": "0O755\n", "data": "x"},
+            ]
+        },
+    ),
+    "dotfile-perm-unreadable": (
+        "§16 H37: text int(perm, 8) refuses raises ValueError after the write",
+        {DOTFILES: [{"path": "x", "perm": "rwxr--r--", "data": ""}]},
+    ),
     "dotfile-paths": (
         "§12.5 path rules, nesting, the mode walk (H3), later entries win",
         {
@@ -755,8 +770,8 @@ HAZARDS: dict[str, tuple[str, dict[str, Any], str, str]] = {
         "hazard",
     ),
     "hazard-perm": (
-        "invalid perm",
-        {DOTFILES: [{"path": "x", "perm": "rwxr--r--", "data": ""}]},
+        "§16 H37: a perm that is no mode",
+        {DOTFILES: [{"path": "x", "perm": "-1", "data": ""}]},
         f"{DOTFILES}[0].perm",
         "hazard",
     ),
