@@ -377,3 +377,17 @@ def test_unknown_quirks_are_refused() -> None:
     result = compile_plan(context(), ["make-it-fast"])
     assert isinstance(result, Failure)
     assert result.failure()[0].value == "make-it-fast"
+
+
+@pytest.mark.parametrize("missing", ["public_key", "private_key"])
+def test_a_cluster_keypair_with_one_key_is_refused_naming_the_key(
+    missing: str,
+) -> None:
+    pair = {"public_key": "ssh-ed25519 AAAA x", "private_key": "PRIVATE"}
+    del pair[missing]
+    (error,) = errors(**{"cluster_info.ssh_keypair": pair})
+    assert (error.field, error.code) == (
+        f"cluster_info.ssh_keypair.{missing}",
+        "hazard",
+    )
+    assert error.reason.startswith("H38")
