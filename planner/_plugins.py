@@ -16,6 +16,7 @@ from effects import EMPTY, JsonObject, freeze_object
 
 from ._context import Context
 from ._facts import AttachedDevice, DeviceFacts, DeviceMount, SlotType
+from ._stage_api import Draft
 
 __all__ = [
     "INTRINSIC_SLOT_TYPES",
@@ -23,6 +24,7 @@ __all__ = [
     "answers",
     "docker_args",
     "known_slot_types",
+    "require_loaded",
 ]
 
 INTRINSIC_SLOT_TYPES: dict[str, tuple[tuple[str, SlotType], ...]] = {
@@ -121,3 +123,16 @@ def networks(ctx: Context, device: str) -> tuple[str, ...]:
 def is_loaded(ctx: Context, device: str) -> bool:
     """True if the agent has a plugin for ``device`` (legacy indexes computers)."""
     return device in ctx.devices
+
+
+def require_loaded(draft: Draft, device: str) -> bool:
+    """``is_loaded``; if not, the stage fails as legacy does (``KeyError``)."""
+    if is_loaded(draft.ctx, device):
+        return True
+    draft.fail(
+        "crash",
+        f"resource_spec.allocations.{device}",
+        device,
+        "no loaded plugin has this device: legacy raises KeyError",
+    )
+    return False

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ from effects import (
     PullImage,
     ServeSocketProxy,
     Step,
+    decode,
     thaw_object,
 )
 from executor import (
@@ -40,7 +38,7 @@ from executor import (
     rollback_journal,
 )
 
-from .commands import ROOT
+from .commands import kplan
 from .docker_engine import ReadyEngine
 from .executing import needs_root, snapshot, tools
 from .kernel_containers import GREETER, KernelHost, containers, show
@@ -65,16 +63,6 @@ def _ports(plan: Any) -> tuple[int, ...]:
     return tuple(taken.ports)
 
 
-def _kplan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kplan", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-
-
 def test_kplan_apply_makes_the_planned_container_and_rollback_removes_it(
     docker_engine: ReadyEngine, tmp_path: Path
 ) -> None:
@@ -82,36 +70,27 @@ def test_kplan_apply_makes_the_planned_container_and_rollback_removes_it(
     context = tmp_path / "ctx.json"
     context.write_bytes(orjson.dumps(host.document()))
     env = {"KPLAN_RUNNER_DIR": str(host.runner)}
-    os.environ.update(env)
-    try:
-        planned = _kplan(
-            "plan",
-            str(context),
-            "--docker",
-            docker_engine.url,
-            "-o",
-            str(tmp_path / "plan.json"),
-        )
-        journal = tmp_path / "journal.jsonl"
-        applied = _kplan(
-            "apply",
-            str(context),
-            "--docker",
-            docker_engine.url,
-            "--journal",
-            str(journal),
-            "--format",
-            "json",
-        )
-    finally:
-        for key in env:
-            del os.environ[key]
+    url, journal = docker_engine.url, tmp_path / "journal.jsonl"
+    planned = kplan(
+        "plan",
+        str(context),
+        "--docker",
+        url,
+        "-o",
+        str(tmp_path / "plan.json"),
+        env=env,
+    )
+    applied = kplan(
+        "apply",
+        *(str(context), "--docker", url, "--journal", str(journal)),
+        *("--format", "json"),
+        env=env,
+    )
     assert planned.returncode == 0, planned.stderr
     assert applied.returncode == 0, applied.stderr
     report = orjson.loads(applied.stdout)
-    from effects import decode  # noqa: PLC0415  (only here)
 
-    plan = decode((tmp_path / "plan.json").read_bytes()).unwrap()
+    plan = decode(Path(output).read_bytes()).unwrap()
     assert report["plan_id"] == plan.header.plan_id  # the dry run is what ran
     name, body = _body(plan)
     (info,) = asyncio.run(containers(docker_engine.url, plan.header.plan_id))
@@ -139,7 +118,7 @@ def test_kplan_apply_makes_the_planned_container_and_rollback_removes_it(
     assert inside == (scratch / "environ.txt").read_text()
     resource = (scratch / "resource.txt").read_text()
     assert resource.endswith(f"CID={info['Id']}\n")
-    undone = _kplan("rollback", str(journal))
+    undone = kplan("rollback", str(journal))
     assert undone.returncode == 0, undone.stderr
     assert asyncio.run(containers(docker_engine.url, plan.header.plan_id)) == []
     assert list(host.root.iterdir()) == []
@@ -247,7 +226,7 @@ def test_a_plan_with_containers_needs_a_docker_endpoint(
 
 def test_kplan_apply_names_an_engine_that_does_not_answer(tmp_path: Path) -> None:
     url = f"unix://{tmp_path}/no-such.sock"
-    done = _kplan("apply", "sample", "--docker", url)
+    done = kplan("apply", "sample", "--docker", url)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
     assert url in done.stderr

@@ -62,8 +62,7 @@ def _half_keypair(draft: Draft, keypair: ClusterKeyPair) -> None:
     consequence = (
         "writes no key, and leaves the host key unchowned"
         if missing == "private_key"
-        else "leaves id_cluster, the private key, world-readable (0644) and "
-        "unchowned"
+        else "leaves id_cluster, the private key, world-readable (0644) and unchowned"
     )
     draft.fail(
         "hazard",

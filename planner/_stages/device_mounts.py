@@ -21,7 +21,14 @@ from effects import freeze_object, thaw_object
 from .._context import Context
 from .._docker_merge import merge
 from .._layout import config_dir, new_dir_mode, new_file_mode
-from .._plugins import PluginError, answers, device_mounts, docker_args, hooks
+from .._plugins import (
+    PluginError,
+    answers,
+    device_mounts,
+    docker_args,
+    hooks,
+    require_loaded,
+)
 from .._stage_api import Draft, Part, Upstream
 from .._threaded import Mount
 from ..errors import MergeError, PlanError
@@ -41,13 +48,7 @@ def device_mounts_stage(
     args: dict[str, object] = {}
     mounts, seen = list(up.mounts), []
     for device, slot, per_device in up.threaded.resource_spec.device_list():
-        if device not in ctx.devices:
-            draft.fail(
-                "crash",
-                f"resource_spec.allocations.{device}",
-                device,
-                "no loaded plugin has this device: legacy raises KeyError",
-            )
+        if not require_loaded(draft, device):
             continue
         try:
             args = merge(

@@ -26,7 +26,12 @@ from returns.result import Result
 from .._binary_size import format_binary_size
 from .._context import INTRINSIC_DEVICES, Context
 from .._model_definition import model_definition
-from .._plugins import additional_gids, allowed_syscalls, attached_devices
+from .._plugins import (
+    additional_gids,
+    allowed_syscalls,
+    attached_devices,
+    require_loaded,
+)
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -105,13 +110,7 @@ def _device_groups(ctx: Context, draft: Draft, env: dict[str, str]) -> tuple[str
     gids: set[int] = set()
     syscalls: set[str] = set()
     for device, _slots in draft.threaded.resource_spec.allocations:
-        if device not in ctx.devices:
-            draft.fail(
-                "crash",
-                f"resource_spec.allocations.{device}",
-                device,
-                "no loaded plugin has this device: legacy raises KeyError",
-            )
+        if not require_loaded(draft, device):
             continue
         gids.update(additional_gids(ctx, device))
         syscalls.update(allowed_syscalls(ctx, device))
