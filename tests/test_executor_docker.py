@@ -71,15 +71,8 @@ def test_kplan_apply_makes_the_planned_container_and_rollback_removes_it(
     context.write_bytes(orjson.dumps(host.document()))
     env = {"KPLAN_RUNNER_DIR": str(host.runner)}
     url, journal = docker_engine.url, tmp_path / "journal.jsonl"
-    planned = kplan(
-        "plan",
-        str(context),
-        "--docker",
-        url,
-        "-o",
-        str(tmp_path / "plan.json"),
-        env=env,
-    )
+    output = str(tmp_path / "plan.json")
+    planned = kplan("plan", str(context), "--docker", url, "-o", output, env=env)
     applied = kplan(
         "apply",
         *(str(context), "--docker", url, "--journal", str(journal)),

@@ -99,7 +99,7 @@ def _without(dotted: str) -> dict[str, Any]:
         document(**{"local_config.container.scratch-root": "/s"}),  # and scratch_root
         document(**{"local_config.container.kernel-uid": "5"}),
         document(**{"local_config.agent.ipc-base-path": 5}),
-        document(**{"cluster_info.ssh_keypair": {}}),
+        document(**{"cluster_info.ssh_keypair": {"public_key": 5}}),
         document(**{"facts.umask": "022"}),
         document(**{"facts.uid": -1}),
         document(**{"facts.runner.files.evil__sh": RUNNER["files"][".bashrc"]}),
