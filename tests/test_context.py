@@ -567,13 +567,12 @@ def test_an_empty_container_ssh_keypair_counts_as_none() -> None:
     assert not ssh_files & written_files(compile_plan(ctx).unwrap())
 
 
-def test_an_empty_cluster_ssh_keypair_is_refused() -> None:
-    # legacy's prepare_ssh tests `is not None`, then indexes the keys
-    doc = document(**{"cluster_info.ssh_keypair": {}})
-    assert {error.field for error in refusals(doc)} == {
-        "cluster_info.ssh_keypair.public_key",
-        "cluster_info.ssh_keypair.private_key",
-    }
+def test_an_empty_cluster_ssh_keypair_is_read_and_refused_by_the_ssh_stage() -> None:
+    # legacy's prepare_ssh tests `is not None`, then indexes the keys: the KeyError
+    # is swallowed (H38), so the planner refuses it, naming the first key read
+    ctx = context_from_document(document(**{"cluster_info.ssh_keypair": {}})).unwrap()
+    (error,) = compile_plan(ctx).failure()
+    assert (error.stage, error.field) == ("ssh", "cluster_info.ssh_keypair.private_key")
 
 
 def test_a_half_container_ssh_keypair_is_refused() -> None:
