@@ -558,10 +558,12 @@ def context_from_agent(
     facts: Mapping[str, object],
     restarting: bool = False,
     updating_kernel_config: Mapping[str, object] | None = None,
+    image: Mapping[str, object] | None = None,
 ) -> Result[Context, Errors]:
     """A ``Context`` from the agent's own objects, as ``create_kernel`` has them.
 
-    ``kernel_config`` and ``cluster_info`` are the manager's mappings,
+    ``kernel_config`` and ``cluster_info`` are the manager's mappings, ``image``
+    the image ref's fields for a ``kernel_config`` without ``image``,
     ``local_config`` the agent's config (``model_dump(by_alias=True)`` is fine),
     ``allocations`` what ``allocate()`` put in ``resource_spec.allocations`` (plain
     strings or numbers for amounts), ``facts`` the mapping ``executor.gather_facts``
@@ -581,6 +583,8 @@ def context_from_agent(
     }
     if updating_kernel_config is not None:
         document["updating_kernel_config"] = updating_kernel_config
+    if image is not None:
+        document["image"] = image
     return context_from_document(_plain(document))
 
 
