@@ -37,6 +37,7 @@ from ._diff import Diff, Difference, diff_json, diff_trees
 from ._docker_merge import merge
 from ._document import (
     ContextDocument,
+    agent_document,
     canonical_kernel_id,
     context_from_agent,
     context_from_document,
@@ -70,6 +71,7 @@ __all__ = [
     "Stages",
     "Threaded",
     "Upstream",
+    "agent_document",
     "canonical_kernel_id",
     "compare",
     "compile_plan",
