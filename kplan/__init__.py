@@ -9,12 +9,19 @@ The agent's entry points, all async (``kplan._agent_api``):
   ``ApplyFailed`` (rolled back), or an ``ApplyCancelled``;
 * ``rollback_kernel(journal, ...)``: undo an apply from its journal.
 
+A ``HostPortPool`` (the agent's) raises ``HostError`` for a port it cannot give.
 ``KernelMetrics`` observes all three as Prometheus metrics in the agent's registry.
 Stage plugins are found through the ``kplan.stages`` entry points
 (``STAGE_PLUGIN_GROUP``; architecture.md §9).
 """
 
-from executor import ApplyFailed, HostPortPool, RollbackOutcome, RollbackRefused
+from executor import (
+    ApplyFailed,
+    HostError,
+    HostPortPool,
+    RollbackOutcome,
+    RollbackRefused,
+)
 from planner import ContextError, PlanError, StagePlugin
 
 from ._agent_api import (
@@ -35,6 +42,7 @@ __all__ = [
     "ApplyCancelled",
     "ApplyFailed",
     "ContextError",
+    "HostError",
     "HostPortPool",
     "KernelMetrics",
     "KernelPlan",

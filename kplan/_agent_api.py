@@ -167,12 +167,13 @@ async def plan_kernel(
     local_config: Mapping[str, object],
     allocations: Mapping[str, object] | None = None,
     image: Mapping[str, object] | None = None,
-    devices: Sequence[Mapping[str, object]] = (),
+    devices: Mapping[str, Mapping[str, object]] | None = None,
     host_ports: Sequence[int] | None = None,
     restarting: bool = False,
     updating_kernel_config: Mapping[str, object] | None = None,
     facts: Mapping[str, object] | None = None,
     docker_url: str | None = None,
+    ask_docker: bool = True,
     runner: Path | None = None,
     quirks: Iterable[str] = (),
     wait_ready: bool = False,
@@ -188,13 +189,14 @@ async def plan_kernel(
             has no ``image``.
         local_config: the agent's config (``model_dump(by_alias=True)`` is fine).
         allocations: what ``allocate()`` put in ``resource_spec.allocations``.
-        devices: each non-intrinsic compute plugin's answers for this allocation,
-            in the agent's order (docs/context.md ``facts.devices``).
+        devices: per compute plugin other than cpu and mem, in the agent's order,
+            its answers for this allocation (docs/context.md ``facts.devices``).
         host_ports: the agent's free host ports, oldest first (its pool's order);
             ``None``: Docker's view of ``port_range``.
         facts: facts that win over the gathered ones (docs/context.md).
         docker_url: the engine for Docker's facts; ``DOCKER_HOST`` or the standard
-            socket when ``None``.
+            socket when ``None``. ``ask_docker=False`` asks none: the image counts
+            as unknown and the whole ``port_range`` as free, unless ``facts`` say.
         runner: the runner package directory (module docstring for the default).
         stages: the stages to run; the built-in ones with the installed plugins.
         metrics: where each stage's duration and outcome is observed.
@@ -210,7 +212,7 @@ async def plan_kernel(
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    given: dict[str, object] = {"devices": [dict(d) for d in devices]}
+    given: dict[str, object] = {"devices": dict(devices or {})}
     if host_ports is not None:
         given["host_ports"] = list(host_ports)
     given.update(facts or {})
@@ -235,7 +237,7 @@ async def plan_kernel(
     gathered = await gather_missing(
         {**document(None), "facts": plain_given},
         runner=runner,
-        docker_url=docker_endpoint(docker_url),
+        docker_url=docker_endpoint(docker_url) if ask_docker else None,
     )
     match gathered:
         case Failure(errors):

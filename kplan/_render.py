@@ -36,7 +36,10 @@ class Palette:
 
     def __init__(self, stream: TextIO) -> None:
         self._console = Console(file=stream, highlight=False, soft_wrap=True)
-        self.on = self._console.is_terminal and self._console.color_system is not None
+        console = self._console
+        self.on = bool(
+            console.is_terminal and console.color_system and not console.no_color
+        )
 
     def paint(self, style: str, text: str) -> str:
         """``text`` in rich ``style`` (``"bold red"``) when colour is on."""
