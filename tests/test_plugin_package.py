@@ -133,5 +133,15 @@ def test_kplan_apply_writes_the_plugins_file_and_its_metrics(tmp_path: Path) -> 
     assert 'kplan_plan_stage_seconds_count{outcome="ok",stage="motd"} 1.0' in text
     assert 'kplan_apply_stage_seconds_count{outcome="applied",stage="motd"} 1.0' in text
     assert 'kplan_effect_seconds_count{effect="write",outcome="applied"}' in text
-    assert kplan("rollback", str(journal)).returncode == 0
+    # the diff compares the plugin's file as any stage's: the applied root matches
+    expected = kplan("expect", str(context)).stdout
+    assert "/config/motd.txt" in expected
+    same = kplan("diff", str(context), "--against", str(tmp_path / "root"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    motd.write_text("edited\n")
+    changed = kplan("diff", str(context), "--against", str(tmp_path / "root"))
+    assert changed.returncode == 2
+    assert "/config/motd.txt" in changed.stdout
+    motd.unlink()  # what the rollback will find changed: put back by --force
+    assert kplan("rollback", str(journal), "--force").returncode == 0
     assert list((tmp_path / "root").iterdir()) == []
