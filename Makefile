@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test deps lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# What the whole suite needs from the machine (dockerd, busybox, graphviz, the
+# legacy venv): installed as root, else named in one line (scripts/test-deps).
+deps: $(STAMP)
+	scripts/test-deps $(BIN)/python
+
+test: deps lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -18,11 +18,13 @@ from effects import Tree, decode_tree, kernel_entries, tree_from_document
 from executor import snapshot
 from legacy import LegacyBridge
 from planner import (
+    STAGES,
     Context,
     Diff,
     Difference,
     Outcome,
     PlanError,
+    Stages,
     compare,
     compile_plan,
     legacy_inputs,
@@ -60,13 +62,15 @@ def kernel_subtrees(tree: Tree, kernel_id: str) -> Tree:
     return Tree([(p, n) for p, n in tree.entries if p.parts[0] in names])
 
 
-def against_tree(ctx: Context, quirks: tuple[str, ...], target: Path) -> Diff | str:
+def against_tree(
+    ctx: Context, quirks: tuple[str, ...], target: Path, stages: Stages = STAGES
+) -> Diff | str:
     """Compare with a tree file or a real scratch root directory; or an error text."""
-    plan = compile_plan(ctx, quirks).unwrap()
+    plan = compile_plan(ctx, quirks, stages=stages).unwrap()
     match _other_side(target):
         case Success((tree, reader)):
             other = Outcome(tree=kernel_subtrees(tree, ctx.kernel_id), content=reader)
-            return compare(ctx, plan, other, quirks=quirks)
+            return compare(ctx, plan, other, quirks=quirks, stages=stages)
         case Failure(error):
             return str(error)
         case _:
@@ -104,6 +108,7 @@ def against_legacy(
     document: Mapping[str, object],
     quirks: tuple[str, ...],
     bridge: LegacyBridge,
+    stages: Stages = STAGES,
 ) -> tuple[Diff | None, LegacyOutcome]:
     """Run legacy on ``document`` and compare; ``None`` if the worker refused it.
 
@@ -124,9 +129,11 @@ def against_legacy(
     if outcome.refused or not isinstance(root, str):
         return None, outcome
     moved = _at_root(ctx, PurePosixPath(root))
-    match compile_plan(moved, quirks):
+    match compile_plan(moved, quirks, stages=stages):
         case Success(plan):
-            diff = compare(moved, plan, legacy_outcome(reply), quirks=quirks)
+            diff = compare(
+                moved, plan, legacy_outcome(reply), quirks=quirks, stages=stages
+            )
         case Failure(errors):
             return crash_diff(errors, outcome.error), outcome
         case _:

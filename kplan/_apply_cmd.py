@@ -18,7 +18,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import final
@@ -27,7 +26,7 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-from effects import Plan, Step, Tree, describe, dumps, tree_from_document
+from effects import Plan, Tree, dumps, tree_from_document
 from executor import (
     ApplyFailed,
     ApplyOptions,
@@ -40,15 +39,18 @@ from executor import (
     rollback_journal,
     scratch_facts,
 )
-from planner import scratch_only
+from planner import Context, Stages, scratch_only
 
-from ._completion import compile_document, runner_dir
+from ._completion import Refusal, compile_document, known_stages, runner_dir
 from ._docker_endpoint import docker_endpoint, unreachable
 from ._exit import Exit
+from ._journal_location import journal_path
 from ._load import load_document, load_plan
+from ._metrics import ApplyClock, KernelMetrics
+from ._progress import apply_progress
 from ._render import render_errors
 
-__all__ = ["Stopped", "apply", "journal_path", "rollback"]
+__all__ = ["Stopped", "apply", "rollback"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_EXITS = {signal.SIGINT: Exit.INTERRUPTED, signal.SIGTERM: Exit.TERMINATED}
@@ -63,16 +65,9 @@ class Stopped:
     journal: Path
 
 
-def journal_path(plan: Plan) -> Path:
-    """``$XDG_STATE_HOME/kplan/journals/<kernel>-<plan>-<time>.jsonl``: never reused."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    plan_part = plan.header.plan_id[:12]
-    name = f"{plan.header.kernel_id}-{plan_part}-{stamp}-{os.getpid()}.jsonl"
-    return Path(state) / "kplan" / "journals" / name
-
-
-def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit]:
+def _plan_and_before(
+    args: argparse.Namespace, metrics: KernelMetrics | None
+) -> Result[tuple[Plan, Tree], Exit]:
     """The plan (from a context or a plan file) and the tree it starts from."""
     match load_document(args.target):
         case Failure(error):
@@ -87,7 +82,27 @@ def _plan_and_before(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit
         return Failure(refused)
     if "steps" in document and "header" in document:
         return _from_plan_file(args.target).map(_only_scratch(args))
-    match compile_document(document, args.quirk, docker_url=args.docker):
+    return _from_context(args, document, metrics)
+
+
+def _from_context(
+    args: argparse.Namespace,
+    document: dict[str, object],
+    metrics: KernelMetrics | None,
+) -> Result[tuple[Plan, Tree], Exit]:
+    """Compile a context document (every stage timed when metrics are asked for)."""
+
+    def compiled(stages: Stages) -> Result[tuple[Context, Plan], list[Refusal]]:
+        if metrics is not None:
+            stages = metrics.timed(stages)
+        done = compile_document(
+            document, args.quirk, docker_url=args.docker, stages=stages
+        )
+        if metrics is not None:
+            metrics.plan_done(planned=isinstance(done, Success))
+        return done
+
+    match known_stages().bind(compiled):
         case Success((ctx, plan)):
             return Success(_only_scratch(args)((plan, ctx.facts.scratch_tree)))
         case Failure(refusals):
@@ -146,37 +161,84 @@ def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
 
 def apply(args: argparse.Namespace) -> int:
     """``kplan apply CTX|PLAN [--dry-run] [--journal J] [--docker URL|--scratch-only]
-    [--durable]``: the whole kernel, container included, or only its scratch."""
-    match _plan_and_before(args):
+    [--durable] [--metrics FILE]``: the whole kernel, container included, or only
+    its scratch; ``--metrics`` writes the planning and apply metrics."""
+    metrics = None
+    if args.metrics is not None:
+        if (refused := _metrics_target(args.metrics)) is not None:
+            return refused
+        metrics = KernelMetrics()
+    match _plan_and_before(args, metrics):
         case Failure(code):
+            _write_metrics(args, metrics)
             return int(code)
         case Success((plan, before)):
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
+    code = _applied(args, plan, before, metrics)
+    written = _write_metrics(args, metrics)
+    return code if written else Exit.ERROR
+
+
+def _applied(
+    args: argparse.Namespace, plan: Plan, before: Tree, metrics: KernelMetrics | None
+) -> int:
     result: Result[ApplyReport, ApplyFailed | Stopped]
+    clock = None
     if args.dry_run:
         result = model_apply(plan, before)
     else:
-        options = ApplyOptions(
-            journal=args.journal or journal_path(plan),
-            tools=default_tools(runner_dir()),
-            docker_url=args.docker,
-            durable=args.durable,
-            on_step=_progress(plan),
-        )
-        result = asyncio.run(_until_signal(plan, options))
+        with apply_progress(plan) as progress:
+            clock = ApplyClock(progress)
+            options = ApplyOptions(
+                journal=args.journal or journal_path(plan),
+                tools=default_tools(runner_dir()),
+                docker_url=args.docker,
+                durable=args.durable,
+                on_step=clock,
+            )
+            result = asyncio.run(_until_signal(plan, options))
+            if progress is not None and isinstance(result, Success):
+                progress.finish()
     match result:
         case Success(report):
+            if metrics is not None:
+                metrics.apply_done(plan, Success(report), clock)
             _show_report(args, report)
             return Exit.OK
         case Failure(Stopped() as stopped):
+            if metrics is not None and clock is not None:
+                metrics.apply_stopped(plan, clock.last, "cancelled", clock)
             return _show_stopped(args, stopped)
         case Failure(ApplyFailed() as failure):
+            if metrics is not None:
+                metrics.apply_done(plan, Failure(failure), clock)
             _show_failure(args, failure)
             return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
+
+
+def _metrics_target(path: Path) -> Exit | None:
+    """Refuse, before anything is done, a metrics file that cannot be written."""
+    parent = path.parent
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        why = "is a directory" if path.is_dir() else f"{parent} is not a writable dir"
+        sys.stderr.write(f"kplan: --metrics {path}: {why}; nothing was done\n")
+        return Exit.ERROR
+    return None
+
+
+def _write_metrics(args: argparse.Namespace, metrics: KernelMetrics | None) -> bool:
+    if metrics is None:
+        return True
+    try:
+        metrics.write(args.metrics)
+    except OSError as exc:
+        sys.stderr.write(f"kplan: --metrics {args.metrics}: {exc.strerror}\n")
+        return False
+    return True
 
 
 async def _until_signal(
@@ -209,23 +271,6 @@ async def _until_signal(
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
-
-
-def _progress(plan: Plan) -> Callable[[int, Step], None] | None:
-    if not sys.stderr.isatty():
-        return None
-    total = len(plan.steps)
-
-    def show(index: int, step: Step) -> None:
-        bar = "#" * (20 * (index + 1) // total)
-        line = (
-            f"\r[{bar:<20}] {index + 1}/{total} {step.stage}: {describe(step.effect)}"
-        )
-        sys.stderr.write(line[:120].ljust(120))
-        if index + 1 == total:
-            sys.stderr.write("\n")
-
-    return show
 
 
 def _show_report(args: argparse.Namespace, report: ApplyReport) -> None:
@@ -303,8 +348,6 @@ def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
             done = f"rollback INCOMPLETE: kplan rollback {stopped.journal} retries it"
         case _:
             done = "nothing was applied"
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")  # after the progress bar
     sys.stderr.write(f"kplan: apply stopped by {name}: {done} ({stopped.journal})\n")
     if args.format == "json":
         document = {"ok": False, "stopped_by": name, "journal": str(stopped.journal)}
@@ -314,10 +357,19 @@ def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
 
 def rollback(args: argparse.Namespace) -> int:
     """``kplan rollback JOURNAL [--docker URL] [--force]``: undo a journal's apply."""
+    metrics = None
+    if args.metrics is not None:
+        if (refused_target := _metrics_target(args.metrics)) is not None:
+            return refused_target
+        metrics = KernelMetrics()
     tools = default_tools(runner_dir())
     result = asyncio.run(
         rollback_journal(args.journal, tools, args.docker, force=args.force)
     )
+    if metrics is not None:
+        metrics.rollback_done(result.value_or(None))
+        if not _write_metrics(args, metrics):
+            return Exit.ERROR
     match result:
         case Failure(refused):
             sys.stderr.write(f"kplan: {refused}\n")

@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
 from returns.result import Failure, Success
 
-from effects import Plan, describe, dumps, encode, encode_tree
+from effects import Plan, dumps, encode, encode_tree
 from legacy import (
     LegacyBridge,
     LegacyUnavailableError,
@@ -25,9 +24,11 @@ from ._completion import (
     Refusal,
     compile_document,
     complete_document,
+    known_stages,
     refusals,
 )
 from ._exit import Exit
+from ._graph import render_graph, render_svg
 from ._load import load_document
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
 
@@ -93,30 +94,16 @@ def expect(args: argparse.Namespace) -> int:
 
 
 def graph(args: argparse.Namespace) -> int:
-    """``kplan graph CTX [--format dot|mermaid|json|text]``: steps and edges."""
+    """``kplan graph CTX [--level effect|stage] [--format dot|mermaid|json|text]
+    [--svg FILE]``: the steps or the stages, and their dependency edges."""
     compiled = _compiled(args)
     if isinstance(compiled, int):
         return compiled
     _, result = compiled
-    labels = [
-        f"{i}: {s.stage}: {describe(s.effect)}" for i, s in enumerate(result.steps)
-    ]
-    if args.format == "json":
-        document = {"nodes": labels, "edges": [list(edge) for edge in result.edges]}
-        sys.stdout.buffer.write(dumps(document))
-    elif args.format == "mermaid":
-        lines = ["graph TD"] + [
-            f"  s{i}[{orjson.dumps(t).decode()}]" for i, t in enumerate(labels)
-        ]
-        lines += [f"  s{a} --> s{b}" for a, b in result.edges]
-        sys.stdout.write("\n".join(lines) + "\n")
-    else:
-        lines = ["digraph plan {", "  rankdir=TB;"]
-        lines += [
-            f"  s{i} [label={orjson.dumps(t).decode()}];" for i, t in enumerate(labels)
-        ]
-        lines += [f"  s{a} -> s{b};" for a, b in result.edges]
-        sys.stdout.write("\n".join([*lines, "}"]) + "\n")
+    if args.svg is not None and (why := render_svg(result, args.level, args.svg)):
+        sys.stderr.write(f"kplan: {why}\n")
+        return Exit.ERROR
+    sys.stdout.buffer.write(render_graph(result, args.level, args.format))
     return Exit.OK
 
 
@@ -128,7 +115,8 @@ def diff(args: argparse.Namespace) -> int:
     if isinstance(compiled, int):
         return compiled
     ctx, _ = compiled
-    result = against_tree(ctx, tuple(args.quirk), Path(args.against))
+    stages = known_stages().unwrap()  # _compiled placed them already
+    result = against_tree(ctx, tuple(args.quirk), Path(args.against), stages)
     if isinstance(result, str):
         sys.stderr.write(f"kplan: {result}\n")
         return Exit.ERROR
@@ -147,6 +135,13 @@ def _diff_legacy(args: argparse.Namespace) -> int:
 def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
     runner = legacy_runner_dir()
     assert runner is not None  # noqa: S101  (the bridge built the venv)
+    match known_stages():
+        case Failure(errors):
+            return _refused(args, errors)
+        case Success(stages):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     loaded = (
         load_document(args.context)
         .alt(refusals)
@@ -159,10 +154,12 @@ def _diff_with(args: argparse.Namespace, bridge: LegacyBridge) -> int:
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    refused = compile_plan(ctx, args.quirk)
+    refused = compile_plan(ctx, args.quirk, stages=stages)
     if isinstance(refused, Failure) and not only_crashes(refused.failure()):
         return _refused(args, list(refused.failure()))
-    result, outcome = against_legacy(ctx, loaded.unwrap(), tuple(args.quirk), bridge)
+    result, outcome = against_legacy(
+        ctx, loaded.unwrap(), tuple(args.quirk), bridge, stages
+    )
     if result is None:
         sys.stderr.write(
             f"kplan: the legacy worker refused the context: {outcome.refused}\n"

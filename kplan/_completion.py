@@ -7,12 +7,18 @@ values (the scratch root, the kernel id, the krunner keys, how many socket proxi
 need names); the facts it gives win; then the whole document becomes a
 ``Context``. With a Docker endpoint, Docker's facts (volumes, the image and its id,
 the host ports containers hold) come from it; without one the image counts as
-unknown and the whole port range as free.
+unknown and the whole port range as free. ``gather_missing`` is the same for a
+caller inside an event loop (the agent): the host's facts are read in a worker
+thread, Docker's awaited.
+
+Plans are compiled with the installed stage plugins placed among the built-in
+stages (``kplan._plugin_loading``), unless the caller gives the stages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,11 +33,14 @@ from planner import (
     ContextDocument,
     ContextError,
     PlanError,
+    Stages,
     canonical_kernel_id,
     compile_plan,
     context_from_document,
     read_document,
 )
+
+from ._plugin_loading import plugin_stages
 
 __all__ = [
     "SAMPLE_KERNEL",
@@ -39,6 +48,8 @@ __all__ = [
     "Refusal",
     "compile_document",
     "complete_document",
+    "gather_missing",
+    "known_stages",
     "refusals",
     "runner_dir",
 ]
@@ -56,11 +67,22 @@ def refusals(error: ContextError) -> list[Refusal]:
 
 
 def runner_dir() -> Path:
-    """Where the runner package is: ``KPLAN_RUNNER_DIR``, the legacy venv's, samples."""
+    """Where the runner package is: ``KPLAN_RUNNER_DIR``, else the importable
+    ``ai.backend.runner`` (inside the agent), else the legacy venv's, else samples."""
     configured = os.environ.get("KPLAN_RUNNER_DIR")
     if configured:
         return Path(configured)
-    return legacy_runner_dir() or SAMPLE_RUNNER
+    return _importable_runner() or legacy_runner_dir() or SAMPLE_RUNNER
+
+
+def _importable_runner() -> Path | None:
+    try:
+        spec = importlib.util.find_spec("ai.backend.runner")
+    except ImportError:  # no ``ai`` or ``ai.backend`` package at all
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def complete_document(
@@ -70,6 +92,16 @@ def complete_document(
     docker_url: str | None = None,
 ) -> Result[dict[str, object], list[Refusal]]:
     """``document`` with every fact it lacks gathered from this host."""
+    return asyncio.run(gather_missing(document, runner=runner, docker_url=docker_url))
+
+
+async def gather_missing(
+    document: Mapping[str, object],
+    *,
+    runner: Path | None = None,
+    docker_url: str | None = None,
+) -> Result[dict[str, object], list[Refusal]]:
+    """``complete_document`` inside an event loop (module docstring)."""
     without = {k: v for k, v in document.items() if k != "facts"}
     match read_document(without):
         case Failure(errors):
@@ -82,19 +114,20 @@ def complete_document(
     if given is not None and not isinstance(given, Mapping):
         return Failure([ContextError(field="facts", reason="expected an object")])
     try:
-        gathered = _gathered(parsed, runner or runner_dir(), docker_url)
+        gathered = await _gathered(parsed, runner or runner_dir(), docker_url)
     except (HostError, OSError, ValueError) as exc:
         return Failure([ContextError(field="facts", reason=f"cannot gather: {exc}")])
     return Success({**without, "facts": {**gathered, **(given or {})}})
 
 
-def _gathered(
+async def _gathered(
     parsed: ContextDocument, runner: Path, docker_url: str | None
 ) -> dict[str, object]:
     local = parsed.local_config
     config = parsed.kernel_config
     internal = config.internal_data
-    facts = gather_facts(
+    facts = await asyncio.to_thread(
+        gather_facts,
         Path(local.container.scratch_root),
         canonical_kernel_id(parsed.kernel_id),
         runner,
@@ -104,8 +137,8 @@ def _gathered(
     )
     image = config.image or parsed.image
     if docker_url is not None and image is not None:
-        found = asyncio.run(
-            docker_facts(docker_url, image.canonical, local.container.port_range)
+        found = await docker_facts(
+            docker_url, image.canonical, local.container.port_range
         )
         facts.update(found)
     return facts
@@ -117,13 +150,31 @@ def compile_document(
     *,
     docker_url: str | None = None,
     wait_ready: bool = False,
+    stages: Stages | None = None,
 ) -> Result[tuple[Context, Plan], list[Refusal]]:
-    """Complete, parse and compile ``document``: the context and its plan."""
+    """Complete, parse and compile ``document``: the context and its plan.
+
+    ``stages`` default to the built-in ones with the installed plugins placed.
+    """
+    match known_stages(stages):
+        case Failure(errors):
+            return Failure(errors)
+        case Success(found):
+            pass
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
     return (
         complete_document(document, docker_url=docker_url)
         .bind(_context)
-        .bind(lambda ctx: _compiled(ctx, quirks, wait_ready=wait_ready))
+        .bind(lambda ctx: _compiled(ctx, quirks, wait_ready=wait_ready, stages=found))
     )
+
+
+def known_stages(stages: Stages | None = None) -> Result[Stages, list[Refusal]]:
+    """``stages``, or the built-in ones with the installed plugins placed."""
+    if stages is not None:
+        return Success(stages)
+    return plugin_stages().alt(list)
 
 
 def _context(document: dict[str, object]) -> Result[Context, list[Refusal]]:
@@ -131,10 +182,10 @@ def _context(document: dict[str, object]) -> Result[Context, list[Refusal]]:
 
 
 def _compiled(
-    ctx: Context, quirks: list[str], *, wait_ready: bool
+    ctx: Context, quirks: list[str], *, wait_ready: bool, stages: Stages
 ) -> Result[tuple[Context, Plan], list[Refusal]]:
     return (
-        compile_plan(ctx, quirks, wait_ready=wait_ready)
+        compile_plan(ctx, quirks, wait_ready=wait_ready, stages=stages)
         .map(lambda plan: (ctx, plan))
         .alt(list)
     )

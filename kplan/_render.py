@@ -1,17 +1,20 @@
 """Text renderings for humans: plans, trees, errors and diffs.
 
 JSON output goes through the canonical encoders instead; these are for terminals.
-Colour is used only when the stream is a TTY (and ``NO_COLOR`` is not set).
+Colour comes from rich, and only when the stream is a terminal (rich's own rules:
+``NO_COLOR`` turns it off, ``FORCE_COLOR`` on); otherwise the text is exactly the
+same without its styles.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from typing import TextIO
 
 import orjson
+from rich.console import Console
+from rich.text import Text
 
 from effects import (
     AppendContainerId,
@@ -29,14 +32,22 @@ __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tre
 
 
 class Palette:
-    """ANSI colours, or nothing when the stream is not a terminal."""
+    """rich styles for a stream, or none when it is not a colour terminal."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.on = stream.isatty() and "NO_COLOR" not in os.environ
+        self._console = Console(file=stream, highlight=False, soft_wrap=True)
+        console = self._console
+        self.on = bool(
+            console.is_terminal and console.color_system and not console.no_color
+        )
 
-    def paint(self, code: str, text: str) -> str:
-        """``text`` in colour ``code`` (an SGR number) when colour is on."""
-        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
+    def paint(self, style: str, text: str) -> str:
+        """``text`` in rich ``style`` (``"bold red"``) when colour is on."""
+        if not self.on or not text or not style:
+            return text
+        with self._console.capture() as captured:
+            self._console.print(Text(text, style=style), end="")
+        return captured.get()
 
 
 def render_plan(plan: Plan) -> str:
@@ -109,18 +120,34 @@ def render_diff(diff: Diff, palette: Palette, other: str) -> str:
     lines = []
     for item in diff.differences:
         mark = _MARKS.get(item.kind, "~")
-        colour = {"+": "32", "-": "31"}.get(mark, "33")
+        colour = {"+": "green", "-": "red"}.get(mark, "yellow")
         label = f"  [explained by quirk {item.quirk}]" if item.quirk else ""
         values = f"plan={item.plan or '(absent)'}  {other}={item.other or '(absent)'}"
         lines.append(
-            palette.paint(colour, f"{mark} {item.kind:<16} {item.path}")
-            + f"\n      {values}{label}"
+            palette.paint(f"bold {colour}", f"{mark} {item.kind:<16} {item.path}")
+            + f"\n      {values}"
+            + palette.paint("cyan", label)
         )
         if item.detail:
-            lines += [f"      {line}" for line in item.detail.rstrip("\n").split("\n")]
-    lines += [f"  note: {note}" for note in diff.normalised]
-    lines.append(_summary(diff, other))
+            lines += [
+                f"      {palette.paint(_detail_style(line), line)}"
+                for line in item.detail.rstrip("\n").split("\n")
+            ]
+    lines += [palette.paint("dim", f"  note: {note}") for note in diff.normalised]
+    summary = _summary(diff, other)
+    lines.append(palette.paint("bold green" if diff.same else "bold", summary))
     return "\n".join(lines) + "\n"
+
+
+def _detail_style(line: str) -> str:
+    """A unified diff's colours: added green, removed red, hunk headers cyan."""
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    return "cyan" if line.startswith("@@") else ""
 
 
 def _summary(diff: Diff, other: str) -> str:

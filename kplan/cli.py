@@ -30,13 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("plan", "compile a context into a plan"),
         ("expect", "the scratch tree the plan leaves"),
-        ("graph", "the plan's steps and dependency edges as DOT or Mermaid"),
+        ("graph", "the plan's steps or stages and their dependency edges"),
     ):
         command = commands.add_parser(name, help=help_text)
         _context_arguments(command)
         if name == "plan":
             command.add_argument(
                 "-o", "--output", type=Path, help="write the plan JSON here"
+            )
+        if name == "graph":
+            command.add_argument(
+                "--level",
+                choices=("effect", "stage"),
+                default="effect",
+                help="nodes are steps (effect) or stages, which depend on each other "
+                "when their steps do",
+            )
+            command.add_argument(
+                "--svg", type=Path, help="also render the graph to this SVG (Graphviz)"
             )
 
     diff = commands.add_parser("diff", help="compare the plan's outcome with another")
@@ -74,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fsync the journal and files per effect (power-loss safety)",
     )
+    _metrics(apply)
     _format(apply)
     undo = commands.add_parser("rollback", help="undo an apply from its journal")
     undo.add_argument("journal", type=Path)
@@ -83,8 +95,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also put back paths changed since the apply (their changes are lost)",
     )
+    _metrics(undo)
     _format(undo)
     return parser
+
+
+def _metrics(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        help="write Prometheus metrics (per stage and effect: durations, outcomes) "
+        "to FILE in the text exposition format",
+    )
 
 
 def _format(

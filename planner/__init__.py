@@ -9,6 +9,9 @@ Entry points (architecture.md §3):
   ``PlanError`` of every stage (a hazard refused, an input legacy crashes on, a
   conflict); it raises only on a bug.
 * ``compare(ctx, plan, other, ...)`` returns the ``Diff`` against another outcome.
+* ``with_plugins(plugins)`` places ``StagePlugin``s among the built-in ``STAGES``
+  for ``compile_plan(..., stages=...)`` (architecture.md §9); a plugin's stage is
+  written like a built-in one, with ``Draft``, ``Part`` and ``Upstream``.
 
 Nothing here does IO, reads a clock or draws randomness.
 """
@@ -29,10 +32,12 @@ from ._compile import (
     scratch_only,
 )
 from ._context import Context
+from ._custom_stages import StagePlugin, stage_names, with_plugins
 from ._diff import Diff, Difference, diff_json, diff_trees
 from ._docker_merge import merge
 from ._document import (
     ContextDocument,
+    agent_document,
     canonical_kernel_id,
     context_from_agent,
     context_from_document,
@@ -41,19 +46,32 @@ from ._document import (
 )
 from ._facts import Facts
 from ._quirks import QUIRKS
+from ._stage_api import Draft, Part, Upstream
+from ._stages import STAGES, Stage, Stages
+from ._threaded import THREADED_BY, Threaded
 from .errors import ContextError, PlanError
 
 __all__ = [
     "FIRST_RUN",
     "QUIRKS",
+    "STAGES",
+    "THREADED_BY",
     "Context",
     "ContextDocument",
     "ContextError",
     "Diff",
     "Difference",
+    "Draft",
     "Facts",
     "Outcome",
+    "Part",
     "PlanError",
+    "Stage",
+    "StagePlugin",
+    "Stages",
+    "Threaded",
+    "Upstream",
+    "agent_document",
     "canonical_kernel_id",
     "compare",
     "compile_plan",
@@ -71,4 +89,6 @@ __all__ = [
     "read_document",
     "restart_needs_first_run",
     "scratch_only",
+    "stage_names",
+    "with_plugins",
 ]

@@ -43,6 +43,7 @@ from ._diff import Diff, Difference, DifferenceKind, diff_json, diff_trees
 from ._docker_merge import fragments_of
 from ._kconfig import KconfigError, read_kconfig
 from ._layout import config_dir
+from ._stages import STAGES, Stages
 
 __all__ = [
     "Outcome",
@@ -102,15 +103,17 @@ def plan_reader(ctx: Context, plan: Plan, tree: Tree) -> Reader:
     return read
 
 
-def quirk_labels(ctx: Context, quirks: Iterable[str]) -> dict[str, str]:
+def quirk_labels(
+    ctx: Context, quirks: Iterable[str], stages: Stages = STAGES
+) -> dict[str, str]:
     """Path -> the enabled quirk that changes what the plan leaves there."""
     enabled = sorted(set(quirks))
     if not enabled:
         return {}
-    baseline = _tree_with(ctx, ())
+    baseline = _tree_with(ctx, (), stages)
     labels: dict[str, str] = {}
     for quirk in enabled:
-        changed = _tree_with(ctx, (quirk,))
+        changed = _tree_with(ctx, (quirk,), stages)
         if baseline is None or changed is None:
             continue
         for path in set(baseline.nodes) | set(changed.nodes):
@@ -119,8 +122,8 @@ def quirk_labels(ctx: Context, quirks: Iterable[str]) -> dict[str, str]:
     return labels
 
 
-def _tree_with(ctx: Context, quirks: tuple[str, ...]) -> Tree | None:
-    match compile_plan(ctx, quirks):
+def _tree_with(ctx: Context, quirks: tuple[str, ...], stages: Stages) -> Tree | None:
+    match compile_plan(ctx, quirks, stages=stages):
         case Success(plan):
             return expected_tree(ctx, plan)
         case _:
@@ -128,9 +131,18 @@ def _tree_with(ctx: Context, quirks: tuple[str, ...]) -> Tree | None:
 
 
 def compare(
-    ctx: Context, plan: Plan, other: Outcome, *, quirks: Iterable[str] = ()
+    ctx: Context,
+    plan: Plan,
+    other: Outcome,
+    *,
+    quirks: Iterable[str] = (),
+    stages: Stages = STAGES,
 ) -> Diff:
-    """Every difference between what ``plan`` leaves and ``other``."""
+    """Every difference between what ``plan`` leaves and ``other``.
+
+    ``stages`` are those ``plan`` was compiled with (plugins placed): quirks'
+    labels are found by compiling again with and without each quirk.
+    """
     tree = expected_tree(ctx, plan)
     mine = plan_reader(ctx, plan, tree)
     kconfig = config_dir(ctx) / "kconfig.dat"
@@ -142,7 +154,7 @@ def compare(
         other.tree,
         plan_content=mine,
         other_content=other.content,
-        quirks=quirk_labels(ctx, quirks),
+        quirks=quirk_labels(ctx, quirks, stages),
         equal={str(kconfig): "equal by unpickled value"} if same_kconfig else {},
     )
     found = [*result.differences, *_container_differences(plan, other)]

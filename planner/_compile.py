@@ -25,7 +25,7 @@ first, their stages prefixed ``first-run/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 import attrs
@@ -50,7 +50,7 @@ from ._layout import scratch_dir
 from ._quirks import unknown_quirks
 from ._restart import restart_context
 from ._stage_api import Upstream
-from ._stages import OVERRIDING_STAGES, STAGES
+from ._stages import OVERRIDING_STAGES, STAGES, Stage
 from ._stages.host_ports import free_ports
 from ._stages.readiness import WAIT_READY
 from ._threaded import Threaded
@@ -70,13 +70,19 @@ Errors = tuple[PlanError, ...]
 
 
 def compile_plan(
-    ctx: Context, quirks: Iterable[str] = (), *, wait_ready: bool = False
+    ctx: Context,
+    quirks: Iterable[str] = (),
+    *,
+    wait_ready: bool = False,
+    stages: Sequence[tuple[str, Stage]] = STAGES,
 ) -> Result[Plan, Errors]:
     """Plan ``ctx``: the sealed plan, or every error of every stage.
 
     The plan covers the whole kernel, its container included; ``wait_ready`` adds
-    the wait for the kernel runner (``readiness``). Returns every problem of every
-    stage at once; raises only on a bug.
+    the wait for the kernel runner (``readiness``). ``stages`` are the stages to
+    run, in order: the built-in ones, or those with plugins placed among them
+    (``planner.with_plugins``). Returns every problem of every stage at once;
+    raises only on a bug.
     """
     enabled = frozenset(quirks)
     bad = unknown_quirks(enabled)
@@ -94,7 +100,7 @@ def compile_plan(
             )
         )
     options = frozenset({WAIT_READY} if wait_ready else ())
-    state = _State(ctx, enabled, options)
+    state = _State(ctx, enabled, options, tuple(stages))
     run = ctx
     if restart_needs_first_run(ctx):
         state.run(ctx.first_run(), prefix=FIRST_RUN)
@@ -147,8 +153,13 @@ class _State:
     """The compiler's accumulators for one ``compile_plan`` call."""
 
     def __init__(
-        self, ctx: Context, quirks: frozenset[str], options: frozenset[str]
+        self,
+        ctx: Context,
+        quirks: frozenset[str],
+        options: frozenset[str],
+        stages: tuple[tuple[str, Stage], ...],
     ) -> None:
+        self.stages = stages
         self.quirks = quirks
         self.options = options
         self.header = header_of(ctx)
@@ -164,7 +175,7 @@ class _State:
         self.writers = {}  # a restart rewrites what its first run wrote: no conflict
         threaded = Threaded()
         start = len(self.steps)
-        for name, stage in STAGES:
+        for name, stage in self.stages:
             up = Upstream(
                 effects=tuple(step.effect for step in self.steps[start:]),
                 tree=self.tree,

@@ -66,6 +66,7 @@ from .errors import ContextError
 __all__ = [
     "ContextDocument",
     "ResourceSpecDocument",
+    "agent_document",
     "canonical_kernel_id",
     "context_from_document",
     "legacy_inputs",
@@ -546,6 +547,46 @@ def _check_base64(where: str, text: str) -> list[ContextError]:
     return []
 
 
+def agent_document(
+    *,
+    kernel_id: str,
+    session_id: str,
+    agent_id: str,
+    kernel_config: Mapping[str, object],
+    cluster_info: Mapping[str, object],
+    local_config: Mapping[str, object],
+    allocations: Mapping[str, object],
+    facts: Mapping[str, object] | None = None,
+    restarting: bool = False,
+    updating_kernel_config: Mapping[str, object] | None = None,
+    image: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The context document of the agent's own objects (``context_from_agent``'s
+    arguments), as plain JSON: ``Decimal`` amounts, ``Path``s and ``UUID``s as text.
+
+    Without ``facts`` it is a document whose facts are still to gather.
+    """
+    document: dict[str, object] = {
+        "kernel_id": kernel_id,
+        "session_id": session_id,
+        "agent_id": agent_id,
+        "restarting": restarting,
+        "kernel_config": kernel_config,
+        "cluster_info": cluster_info,
+        "local_config": local_config,
+        "resource_spec": {"allocations": allocations},
+    }
+    if facts is not None:
+        document["facts"] = facts
+    if updating_kernel_config is not None:
+        document["updating_kernel_config"] = updating_kernel_config
+    if image is not None:
+        document["image"] = image
+    plain = _plain(document)
+    assert isinstance(plain, dict)  # noqa: S101  (a mapping stays a mapping)
+    return plain
+
+
 def context_from_agent(
     *,
     kernel_id: str,
@@ -558,30 +599,33 @@ def context_from_agent(
     facts: Mapping[str, object],
     restarting: bool = False,
     updating_kernel_config: Mapping[str, object] | None = None,
+    image: Mapping[str, object] | None = None,
 ) -> Result[Context, Errors]:
     """A ``Context`` from the agent's own objects, as ``create_kernel`` has them.
 
-    ``kernel_config`` and ``cluster_info`` are the manager's mappings,
+    ``kernel_config`` and ``cluster_info`` are the manager's mappings, ``image``
+    the image ref's fields for a ``kernel_config`` without ``image``,
     ``local_config`` the agent's config (``model_dump(by_alias=True)`` is fine),
     ``allocations`` what ``allocate()`` put in ``resource_spec.allocations`` (plain
     strings or numbers for amounts), ``facts`` the mapping ``executor.gather_facts``
     returns, with the device plugins' answers under ``devices``. Returns every
     problem, each naming its field.
     """
-    document: dict[str, object] = {
-        "kernel_id": kernel_id,
-        "session_id": session_id,
-        "agent_id": agent_id,
-        "restarting": restarting,
-        "kernel_config": kernel_config,
-        "cluster_info": cluster_info,
-        "local_config": local_config,
-        "resource_spec": {"allocations": allocations},
-        "facts": facts,
-    }
-    if updating_kernel_config is not None:
-        document["updating_kernel_config"] = updating_kernel_config
-    return context_from_document(_plain(document))
+    return context_from_document(
+        agent_document(
+            kernel_id=kernel_id,
+            session_id=session_id,
+            agent_id=agent_id,
+            kernel_config=kernel_config,
+            cluster_info=cluster_info,
+            local_config=local_config,
+            allocations=allocations,
+            facts=facts,
+            restarting=restarting,
+            updating_kernel_config=updating_kernel_config,
+            image=image,
+        )
+    )
 
 
 def _plain(value: object) -> object:

@@ -73,6 +73,7 @@ class Upstream:
         return self.contents.get(node.sha256)
 
 
+@final
 class Draft:
     """Mutable builder for one stage's ``Part`` (local to one provisioner call)."""
 

@@ -24,12 +24,17 @@ service_ports       service-ports          kernel, host-ports, container
 cmdargs             cmdargs                container
 host_ports          host-ports             container
 ==================  =====================  =====================================
+
+``THREADED_BY`` is the "set by" column as data (a test checks it against what the
+stages really set): a stage plugin that declares it reads a field must sit after
+a stage that sets it (``planner._custom_stages``). ``resource-spec`` also sets
+``mounts`` on a restart (the stored resource.txt's, §15).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, final
+from typing import Final, Literal, final
 
 import attrs
 
@@ -38,6 +43,7 @@ from effects import EMPTY, JsonObject
 from ._context import Allocations
 
 __all__ = [
+    "THREADED_BY",
     "Mount",
     "MountType",
     "Permission",
@@ -119,3 +125,24 @@ class Threaded:
     service_ports: tuple[ServicePort, ...] = ()
     cmdargs: tuple[str, ...] = ()
     host_ports: tuple[int, ...] = ()
+
+
+THREADED_BY: Final[dict[str, tuple[str, ...]]] = {
+    "distro": ("image",),
+    "resource_spec": ("resource-spec",),
+    "resource_opts": ("resource-spec",),
+    "mounts": (
+        "resource-spec",
+        "intrinsic-mounts",
+        "vfolder-mounts",
+        "krunner-mounts",
+        "device-mounts",
+    ),
+    "docker_args": ("device-mounts",),
+    "hooks": ("device-mounts",),
+    "environ": ("environ",),
+    "allowed_syscalls": ("environ",),
+    "service_ports": ("service-ports",),
+    "cmdargs": ("cmdargs",),
+    "host_ports": ("host-ports",),
+}

@@ -3,8 +3,9 @@
 ``ContextError`` is a context document or mapping that is ill-formed: a missing,
 unknown or ill-typed field. ``PlanError`` is a well-formed context that cannot be
 planned: a hazard legacy would turn into damage (§16), an input
-legacy would crash on, a feature kplan does not plan yet, or a conflict between
-stages. Both name the field; neither is an exception, because both are expected.
+legacy would crash on, a feature kplan does not plan yet, a conflict between
+stages, or a stage plugin that is broken or misplaced (code ``plugin``). Both
+name the field; neither is an exception, because both are expected.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import attrs
 
 __all__ = ["ContextError", "ErrorCode", "MergeError", "PlanError"]
 
-ErrorCode = Literal["hazard", "crash", "unsupported", "conflict", "model"]
+ErrorCode = Literal["hazard", "crash", "unsupported", "conflict", "model", "plugin"]
 
 
 @final

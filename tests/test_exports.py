@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-PACKAGES = ["effects", "planner", "executor", "legacy"]
+PACKAGES = ["effects", "planner", "executor", "legacy", "kplan"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

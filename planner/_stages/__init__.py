@@ -48,11 +48,12 @@ from .service_ports import service_ports
 from .user_dotfiles import dotfiles
 from .vfolder_mounts import vfolder_mounts
 
-__all__ = ["OVERRIDING_STAGES", "STAGES", "Stage"]
+__all__ = ["OVERRIDING_STAGES", "STAGES", "Stage", "Stages"]
 
 Stage: TypeAlias = Callable[[Context, Upstream], Result[Part, tuple[PlanError, ...]]]
+Stages: TypeAlias = tuple[tuple[str, Stage], ...]  # (name, stage) in run order
 
-STAGES: Final[tuple[tuple[str, Stage], ...]] = (
+STAGES: Final[Stages] = (
     ("inputs", inputs),
     ("image", image),
     ("resource-spec", resource_spec),
