@@ -41,7 +41,7 @@ from ._fs import (
     public_key_path,
 )
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
-from ._model import project
+from ._model import Projection, project
 from ._paths import check_absolute, check_relative, kernel_entries, rel
 from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
 from ._reader import Invalid, Reader, parse_mode
@@ -89,6 +89,7 @@ __all__ = [
     "Node",
     "NodeType",
     "Plan",
+    "Projection",
     "ProvisionSudo",
     "PullImage",
     "Reader",
