@@ -27,6 +27,17 @@ A directory that is there by then is kept; a file is refused.
 same way, so ``mount`` cannot be sent elsewhere by a path swap either. External
 commands are checked by exit code (``!= 0``) and report their stderr.
 
+*Caching.* Walking costs two syscalls per component, per operation. So the
+thread that applies the filesystem steps (``executor._fs_lane``), and later the
+rollback's, keep the directory descriptors they walked (``dir_fd``): each
+directory is opened once per apply, one component at a time with ``O_NOFOLLOW``
+as above, and everything below it is reached from that descriptor. It pins the
+directory that was there when it was first reached; the scratch is the kernel's
+own while kplan holds its lock and its container is not running, and a mount on
+a path, or the removal of a directory, drops the descriptors at and below it
+(``forget``). The cache is trimmed to a bound (least recently used first) only
+between batches (``trim``), so a descriptor a batch holds is never closed under it.
+
 Every method is synchronous and may block; the async layer runs them in a thread.
 What observes, applies and undoes each effect is built on these primitives in
 ``executor._confined_observe``, ``executor._confined_apply`` and
@@ -38,8 +49,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 import stat
 import subprocess
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath, PurePosixPath
@@ -84,6 +97,19 @@ _KINDS: tuple[tuple[Callable[[int], bool], EntryKind, str], ...] = (
 )
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _RENAME_NOREPLACE = 1
+_TOP = PurePosixPath()  # the scratch root itself
+
+
+def cache_bound() -> int:
+    """How many directory descriptors one apply keeps between batches.
+
+    A share of the soft ``RLIMIT_NOFILE`` (an agent applies dozens of kernels at
+    once in one process), between 8 and 64.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 64
+    return max(8, min(64, soft // 128))
 
 
 def host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError:
@@ -175,10 +201,64 @@ class ScratchRoot:
         self.tools = tools
         self.durable = durable
         self.private: PrivateDir | None = None
+        self._dirs: OrderedDict[PurePosixPath, int] = OrderedDict()
+        self._bound = cache_bound()
 
     def close(self) -> None:
-        """Release the root descriptor."""
+        """Release the cached descriptors and the root descriptor."""
+        self.forget(_TOP)
         os.close(self._fd)
+
+    # --- the descriptor cache (see *Caching*; one thread at a time) ------------
+
+    def dir_fd(self, path: PurePosixPath) -> int:
+        """A cached descriptor of the directory ``path`` (``PurePosixPath()``: the
+        root), reached one component at a time without following symlinks."""
+        if not path.parts:
+            return self._fd
+        cached = self._dirs.get(path)
+        if cached is not None:
+            self._dirs.move_to_end(path)
+            return cached
+        parent = self.dir_fd(path.parent)
+        try:
+            fd = os.open(path.name, _DIR, dir_fd=parent)
+        except OSError as exc:
+            raise host_error("open", path, exc) from exc
+        self._dirs[path] = fd
+        return fd
+
+    def cached(self, path: PurePosixPath) -> int | None:
+        """The cached descriptor of the directory ``path``, if there is one."""
+        if not path.parts:
+            return self._fd
+        fd = self._dirs.get(path)
+        if fd is not None:
+            self._dirs.move_to_end(path)
+        return fd
+
+    def adopt_dir(self, path: PurePosixPath, fd: int) -> None:
+        """Cache ``fd`` (a directory the caller opened) as ``path``'s; takes it."""
+        old = self._dirs.pop(path, None)
+        if old is not None:
+            os.close(old)
+        self._dirs[path] = fd
+
+    def forget(self, path: PurePosixPath) -> None:
+        """Drop (and close) the cached descriptors of ``path`` and all below it."""
+        if not path.parts:
+            gone = list(self._dirs)
+        else:
+            below = f"{path}/"
+            gone = [p for p in self._dirs if p == path or str(p).startswith(below)]
+        for name in gone:
+            os.close(self._dirs.pop(name))
+
+    def trim(self) -> None:
+        """Close the least recently used descriptors beyond the bound."""
+        while len(self._dirs) > self._bound:
+            _, fd = self._dirs.popitem(last=False)
+            os.close(fd)
 
     # --- walking -------------------------------------------------------------
 

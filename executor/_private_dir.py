@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import final
 
 from ._records import SavedFile
-from ._streams import copy_stream, digest_of
+from ._streams import copy_stream, digest_of, write_all
 from .errors import HostError
 
 __all__ = ["PrivateDir", "private_dir"]
@@ -117,6 +117,25 @@ class PrivateDir:
             ) from exc
         return SavedFile(name=name, sha256=digest, size=size)
 
+    def save_bytes(self, name: str, data: bytes, digest: str) -> SavedFile:
+        """Keep ``data`` (whose sha256 is ``digest``) as ``name``: a file this apply
+        wrote itself is saved from the plan's bytes instead of read back."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            target = os.open(name, flags, 0o600, dir_fd=self._fd)
+            try:
+                write_all(target, data)
+                if self._durable:
+                    os.fsync(target)
+            finally:
+                os.close(target)
+        except OSError as exc:
+            reason = f"cannot save the old content: {exc.strerror or exc}"
+            raise HostError(
+                "save prior content", str(self.path / name), reason
+            ) from exc
+        return SavedFile(name=name, sha256=digest, size=len(data))
+
     @contextmanager
     def reading(self, saved: SavedFile) -> Iterator[int]:
         """A descriptor of a saved content, for restoring it."""
@@ -155,4 +174,9 @@ class PrivateDir:
         if (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
             reason = "it was replaced since kplan made it; left as it is"
             raise HostError("remove private dir", str(self.path), reason)
-        shutil.rmtree(self.path)
+        try:
+            self.path.rmdir()  # most applies leave it empty: one syscall
+        except OSError as exc:
+            if exc.errno not in {errno.ENOTEMPTY, errno.EEXIST}:
+                raise
+            shutil.rmtree(self.path)
