@@ -108,12 +108,17 @@ class StepReport:
 
     index: int
     stage: str
-    effect: str
+    plan_effect: Effect = attrs.field(repr=False)
     outcome: str
     seconds: float
     start: float = 0.0
     end: float = 0.0
     unit: str = FILESYSTEM
+
+    @property
+    def effect(self) -> str:
+        """The effect in one line (``effects.describe``), made when asked for."""
+        return describe(self.plan_effect)
 
 
 @final
@@ -290,11 +295,16 @@ class _Schedule:
     """Which steps may start: each step's count of unfinished predecessors.
 
     Ready steps wait in two heaps by index, the lane's and the others', so the
-    lowest index always goes first (with one unit at a time: plan order).
+    lowest index always goes first; one at a time (``sequential``), only the lowest
+    ready step may start, which is plan order. The lane takes its batches here from
+    its worker thread (``executor._fs_lane.LaneFeed``), so every method holds the
+    lock; ``wake`` is called when a step outside the lane becomes ready.
     """
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, sequential: bool) -> None:
         count = len(plan.steps)
+        self.steps = plan.steps
+        self.sequential = sequential
         self.waiting = [0] * count
         self.after: list[list[int]] = [[] for _ in range(count)]
         for before, later in plan.edges:
@@ -303,34 +313,60 @@ class _Schedule:
         self.in_lane = [runs_in_lane(step.effect) for step in plan.steps]
         self.lane: list[int] = []
         self.tasks: list[int] = []
+        self.lock = threading.Lock()
+        self.wake: Callable[[], None] = _nothing
         for index in range(count):
             if self.waiting[index] == 0:
-                self._ready(index)
+                heapq.heappush(self.lane if self.in_lane[index] else self.tasks, index)
 
-    def _ready(self, index: int) -> None:
-        heapq.heappush(self.lane if self.in_lane[index] else self.tasks, index)
+    def finished(self, indices: list[int]) -> None:
+        """These steps finished: their successors may be ready now."""
+        woken = False
+        with self.lock:
+            for index in indices:
+                for later in self.after[index]:
+                    self.waiting[later] -= 1
+                    if self.waiting[later] == 0:
+                        if self.in_lane[later]:
+                            heapq.heappush(self.lane, later)
+                        else:
+                            heapq.heappush(self.tasks, later)
+                            woken = True
+        if woken:
+            self.wake()
 
-    def finished(self, index: int) -> None:
-        """Step ``index`` finished: its successors may be ready now."""
-        for later in self.after[index]:
-            self.waiting[later] -= 1
-            if self.waiting[later] == 0:
-                self._ready(later)
+    def _lane_first(self) -> bool:
+        """Whether the lowest ready step is the lane's (``sequential`` order)."""
+        return bool(self.lane) and (not self.tasks or self.lane[0] < self.tasks[0])
 
-    def next_index(self) -> int | None:
-        """The lowest ready index, or ``None``."""
-        heads = [heap[0] for heap in (self.lane, self.tasks) if heap]
-        return min(heads) if heads else None
+    def take(self) -> list[tuple[int, Step]]:
+        """The lane's next batch: ready lane steps, lowest first (``LaneFeed``)."""
+        with self.lock:
+            if self.sequential and not self._lane_first():
+                return []
+            batch: list[int] = []
+            limit = batch_bound()
+            while self.lane and len(batch) < limit:
+                if self.sequential and batch and self.lane[0] != batch[-1] + 1:
+                    break  # one step at a time is plan order: a run of indices
+                batch.append(heapq.heappop(self.lane))
+        return [(index, self.steps[index]) for index in batch]
 
-    def lane_batch(self, limit: int, *, consecutive: bool) -> list[int]:
-        """Ready lane steps, lowest first: at most ``limit``; with ``consecutive``
-        only a run of consecutive indices (plan order, one step at a time)."""
-        batch: list[int] = []
-        while self.lane and len(batch) < limit:
-            if consecutive and batch and self.lane[0] != batch[-1] + 1:
-                break
-            batch.append(heapq.heappop(self.lane))
-        return batch
+    def lane_ready(self) -> bool:
+        """Whether the lane has something to do now."""
+        with self.lock:
+            return self._lane_first() if self.sequential else bool(self.lane)
+
+    def take_task(self) -> int | None:
+        """The lowest ready step outside the lane, if it may start now."""
+        with self.lock:
+            if not self.tasks or (self.sequential and self._lane_first()):
+                return None
+            return heapq.heappop(self.tasks)
+
+
+def _nothing() -> None:
+    return None
 
 
 @final
@@ -424,7 +460,15 @@ class _Run:
         cancellation stops new starts and waits for the running ones); a bug in a
         unit is raised then, unchanged.
         """
-        schedule = _Schedule(self.plan)
+        bound = self.options.parallel
+        schedule = _Schedule(self.plan, sequential=bound == 1)
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def woke() -> None:  # from the lane's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        schedule.wake = woke
         running: dict[asyncio.Future[Any], _Unit] = {}
         stop = threading.Event()
         failed: tuple[int, HostError] | None = None
@@ -435,12 +479,16 @@ class _Run:
                     self._launch(schedule, running, host, lane, stop)
                 if not running:
                     break
-                finished, _ = await asyncio.wait(
-                    running, return_when=asyncio.FIRST_COMPLETED
-                )
-                for future in finished:
-                    unit = running.pop(future)
-                    error = self._settle(future, unit, schedule)
+                woken = asyncio.ensure_future(wake.wait())
+                try:
+                    finished, _ = await asyncio.wait(
+                        {*running, woken}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    woken.cancel()
+                wake.clear()
+                for future in finished - {woken}:
+                    error = self._settle(future, running.pop(future), schedule)
                     if error is None:
                         continue
                     stop.set()
@@ -467,28 +515,18 @@ class _Run:
         """Start ready steps while the bound allows (one at a time: plan order)."""
         bound = self.options.parallel
         lane_busy = any(unit.kind == FILESYSTEM for unit in running.values())
+        if len(running) < bound and not lane_busy and schedule.lane_ready():
+            batches = asyncio.ensure_future(asyncio.to_thread(lane.run, schedule, stop))
+            running[batches] = _Unit(FILESYSTEM, [], self._now())
         while len(running) < bound:
-            first = schedule.next_index()
-            if first is None:
+            index = schedule.take_task()
+            if index is None:
                 return
-            to_lane = schedule.in_lane[first] if bound == 1 else bool(schedule.lane)
-            if to_lane and not lane_busy:
-                batch = schedule.lane_batch(batch_bound(), consecutive=bound == 1)
-                steps = [(index, self.plan.steps[index]) for index in batch]
-                batch_run = asyncio.ensure_future(
-                    asyncio.to_thread(lane.run, steps, stop)
-                )
-                running[batch_run] = _Unit(FILESYSTEM, batch, self._now())
-                lane_busy = True
-            elif schedule.tasks and (bound > 1 or not to_lane):
-                index = heapq.heappop(schedule.tasks)
-                step = self.plan.steps[index]
-                kind = HOST_KEY if isinstance(step.effect, GenerateHostKey) else HOST
-                lane.touched_elsewhere(_scratch_paths(step.effect))
-                task = asyncio.ensure_future(self._task(host, index, step))
-                running[task] = _Unit(kind, [index], self._now())
-            else:
-                return
+            step = self.plan.steps[index]
+            kind = HOST_KEY if isinstance(step.effect, GenerateHostKey) else HOST
+            lane.touched_elsewhere(_scratch_paths(step.effect))
+            task = asyncio.ensure_future(self._task(host, index, step))
+            running[task] = _Unit(kind, [index], self._now())
 
     def _now(self) -> float:
         return time.perf_counter() - self.started
@@ -497,9 +535,8 @@ class _Run:
         self, future: asyncio.Future[Any], unit: _Unit, schedule: _Schedule
     ) -> tuple[int, BaseException] | None:
         """Take in a finished unit: its reports, its successors; its error, if any."""
-        end = self._now()
         error = future.exception()
-        if unit.kind == FILESYSTEM:
+        if unit.kind == FILESYSTEM:  # the lane told the schedule what finished
             ran: list[LaneStep] = []
             failure: tuple[int, BaseException] | None = None
             match error:
@@ -510,32 +547,42 @@ class _Run:
                 case BatchStopped(ran=ran):
                     pass
                 case _:
-                    failure = (unit.steps[0], error)
-            for step in ran:
-                self._reported(step.index, step.outcome, step.seconds, unit, end)
-                schedule.finished(step.index)
+                    raise error  # the lane's own bug, not a step's
+            for done in ran:
+                self._reported(
+                    done.index,
+                    done.outcome,
+                    done.seconds,
+                    FILESYSTEM,
+                    (done.start - self.started, done.end - self.started),
+                )
             return failure
         (index,) = unit.steps
         if error is not None:
             return (index, error)
         outcome, seconds = cast("tuple[str, float]", future.result())
-        self._reported(index, outcome, seconds, unit, end)
-        schedule.finished(index)
+        self._reported(index, outcome, seconds, unit.kind, (unit.start, self._now()))
+        schedule.finished([index])
         return None
 
     def _reported(
-        self, index: int, outcome: str, seconds: float, unit: _Unit, end: float
+        self,
+        index: int,
+        outcome: str,
+        seconds: float,
+        unit: str,
+        span: tuple[float, float],
     ) -> None:
         step = self.plan.steps[index]
         self.reports[index] = StepReport(
             index=index,
             stage=step.stage,
-            effect=describe(step.effect),
+            plan_effect=step.effect,
             outcome=outcome,
             seconds=seconds,
-            start=unit.start,
-            end=end,
-            unit=unit.kind,
+            start=span[0],
+            end=span[1],
+            unit=unit,
         )
 
     async def _undo(self, host: Host) -> RollbackOutcome:
@@ -645,7 +692,7 @@ def model_apply(plan: Plan, before: Tree) -> Result[ApplyReport, ApplyFailed]:
                 StepReport(
                     index=i,
                     stage=s.stage,
-                    effect=describe(s.effect),
+                    plan_effect=s.effect,
                     outcome="modelled",
                     seconds=0.0,
                 )

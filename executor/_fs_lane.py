@@ -45,7 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
-from typing import TypeVar, final
+from typing import Protocol, final
 
 from effects import (
     Chmod,
@@ -94,6 +94,7 @@ __all__ = [
     "BatchFailed",
     "BatchStopped",
     "FsLane",
+    "LaneFeed",
     "LaneStep",
     "batch_bound",
     "runs_in_lane",
@@ -110,7 +111,6 @@ LANE_EFFECTS = (
     RegisterKernel,
 )
 StepHook = Callable[[int, Step], None]
-T = TypeVar("T")
 _SPECIAL = 0o7000  # set-user-ID, set-group-ID, sticky: the kernel may refuse or clear
 _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -120,14 +120,27 @@ _CREATE_BITS = 0o755  # a staging entry is never group- or world-writable
 
 @final
 class LaneStep:
-    """One step the lane ran: its outcome and its own time (the report's)."""
+    """One step the lane ran: its outcome, its own time, its batch's start and end
+    (``time.perf_counter`` values; the report's)."""
 
-    __slots__ = ("index", "outcome", "seconds")
+    __slots__ = ("end", "index", "outcome", "seconds", "start")
 
-    def __init__(self, index: int, outcome: str, seconds: float) -> None:
+    def __init__(self, index: int, outcome: str, seconds: float, start: float) -> None:
         self.index = index
         self.outcome = outcome
         self.seconds = seconds
+        self.start = start
+        self.end = start
+
+
+class LaneFeed(Protocol):
+    """Where the lane takes its batches from (the scheduler; thread-safe)."""
+
+    def take(self) -> list[tuple[int, Step]]:
+        """The next batch of ready filesystem steps; empty: none ready now."""
+
+    def finished(self, indices: list[int]) -> None:
+        """These steps finished (their successors may be ready now)."""
 
 
 class BatchFailed(Exception):  # noqa: N818  (carries the step's own error out of the thread)
@@ -183,6 +196,22 @@ class _Work:
 
 
 @final
+class _Failing:
+    """The step a batch is at (the one to blame if it fails) and what ran."""
+
+    __slots__ = ("ran", "work")
+
+    def __init__(self, work: _Work, ran: list[LaneStep]) -> None:
+        self.work = work
+        self.ran = ran
+
+
+def _check_stop(stop: threading.Event, ran: list[LaneStep]) -> None:
+    if stop.is_set():
+        raise BatchStopped(ran)
+
+
+@final
 class FsLane:
     """Applies batches of filesystem steps (see the module docstring)."""
 
@@ -225,60 +254,92 @@ class FsLane:
             os.close(fd)
         self._files.clear()
 
-    def run(
-        self, batch: Sequence[tuple[int, Step]], stop: threading.Event
-    ) -> list[LaneStep]:
-        """Run one batch (in a worker thread); see the module docstring.
+    def run(self, feed: LaneFeed, stop: threading.Event) -> list[LaneStep]:
+        """Run batches from ``feed`` until it has none ready (in a worker thread).
+
+        The lane takes the next batch itself, without a round trip to the event
+        loop, so a plan's levels of file work cost one thread hand-over, not one
+        each; steps of other units that become ready meanwhile are started by
+        the loop (``LaneFeed.finished`` wakes it).
 
         Raises:
             BatchFailed: a step failed (its cause a ``HostError``, or a bug).
-            BatchStopped: ``stop`` was set; the batch ended between two steps.
+            BatchStopped: ``stop`` was set; the lane stopped between two steps.
         """
-        self._take_notes()
-        works: list[_Work] = []
         ran: list[LaneStep] = []
+        while not stop.is_set():
+            batch = feed.take()
+            if not batch:
+                return ran
+            first = len(ran)
+            self._batch(batch, stop, ran)
+            feed.finished([done.index for done in ran[first:]])
+        raise BatchStopped(ran)
+
+    def _batch(
+        self,
+        batch: Sequence[tuple[int, Step]],
+        stop: threading.Event,
+        ran: list[LaneStep],
+    ) -> None:
+        """One batch, its four phases (see the module docstring)."""
+        self._take_notes()
+        works = [_Work(index, step) for index, step in batch]
+        failing = _Failing(works[0], ran)
         try:
-            for index, step in batch:
-                work = _Work(index, step)
-                works.append(work)
-                self._guarded(work, self._observe, ran)
+            for work in works:
+                failing.work = work
+                clock = time.perf_counter()
+                self._observe(work)
+                work.seconds = time.perf_counter() - clock
             self._journal_intents(works)
-            announced: list[bytes] = []
-            for work in works:
-                if stop.is_set():
-                    raise BatchStopped(ran)
-                self._guarded(work, self._stage, ran)
-                announced.extend(created_line(work.index, c) for c in work.created)
-            if announced:
-                self._journal.write(announced)
-            for work in works:
-                if stop.is_set():
-                    raise BatchStopped(ran)
-                left, outcome = self._guarded(work, self._finish, ran)
-                self._done(work, left)
-                ran.append(LaneStep(work.index, outcome, work.seconds))
+            self._stage_all(works, stop, failing)
+            self._finish_all(works, stop, failing)
+        except (BatchStopped, BatchFailed):
+            raise
+        except BaseException as exc:
+            raise BatchFailed(failing.work.index, exc, ran) from exc
         finally:
             for work in works:
                 if work.owned:
                     os.close(work.fd)
                     work.owned = False
             self._trim()
-        return ran
 
-    # --- the phases -------------------------------------------------------------
+    def _stage_all(
+        self, works: list[_Work], stop: threading.Event, failing: _Failing
+    ) -> None:
+        announced: list[bytes] = []
+        for work in works:
+            _check_stop(stop, failing.ran)
+            failing.work = work
+            clock = time.perf_counter()
+            self._stage(work)
+            work.seconds += time.perf_counter() - clock
+            announced.extend(created_line(work.index, c) for c in work.created)
+        if announced:
+            self._journal.write(announced)
 
-    def _guarded(
-        self, work: _Work, phase: Callable[[_Work], T], ran: list[LaneStep]
-    ) -> T:
+    def _finish_all(
+        self, works: list[_Work], stop: threading.Event, failing: _Failing
+    ) -> None:
         started = time.perf_counter()
-        try:
-            return phase(work)
-        except (BatchStopped, BatchFailed):
-            raise
-        except BaseException as exc:
-            raise BatchFailed(work.index, exc, ran) from exc
-        finally:
-            work.seconds += time.perf_counter() - started
+        done: list[LaneStep] = []
+        for work in works:
+            _check_stop(stop, failing.ran)
+            failing.work = work
+            clock = time.perf_counter()
+            left, outcome = self._finish(work)
+            work.seconds += time.perf_counter() - clock
+            self._done(work, left)
+            step = LaneStep(work.index, outcome, work.seconds, started)
+            done.append(step)
+            failing.ran.append(step)
+        ended = time.perf_counter()
+        for step in done:
+            step.end = ended
+
+    # --- the phases --------------------------------------------------------------
 
     def _journal_intents(self, works: list[_Work]) -> None:
         lines = []
