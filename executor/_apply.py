@@ -63,6 +63,7 @@ from effects import (
 
 from ._docker_host import DockerHost
 from ._fs_lane import (
+    Admit,
     BatchFailed,
     BatchStopped,
     FsLane,
@@ -315,6 +316,8 @@ class _Schedule:
         self.tasks: list[int] = []
         self.lock = threading.Lock()
         self.wake: Callable[[], None] = _nothing
+        self.limit = batch_bound()
+        self.claimed: set[int] = set()  # taken ahead, before they were ready
         for index in range(count):
             if self.waiting[index] == 0:
                 heapq.heappush(self.lane if self.in_lane[index] else self.tasks, index)
@@ -326,7 +329,7 @@ class _Schedule:
             for index in indices:
                 for later in self.after[index]:
                     self.waiting[later] -= 1
-                    if self.waiting[later] == 0:
+                    if self.waiting[later] == 0 and later not in self.claimed:
                         if self.in_lane[later]:
                             heapq.heappush(self.lane, later)
                         else:
@@ -339,18 +342,38 @@ class _Schedule:
         """Whether the lowest ready step is the lane's (``sequential`` order)."""
         return bool(self.lane) and (not self.tasks or self.lane[0] < self.tasks[0])
 
-    def take(self) -> list[tuple[int, Step]]:
-        """The lane's next batch: ready lane steps, lowest first (``LaneFeed``)."""
+    def take(self, admit: Admit) -> list[tuple[int, Step]]:
+        """The lane's next batch (``LaneFeed``): the ready lane steps, lowest
+        first, then the steps whose every unfinished predecessor is in the batch
+        and that ``admit`` takes (the lane can tell their prior state ahead)."""
         with self.lock:
             if self.sequential and not self._lane_first():
                 return []
             batch: list[int] = []
-            limit = batch_bound()
-            while self.lane and len(batch) < limit:
+            while self.lane and len(batch) < self.limit:
                 if self.sequential and batch and self.lane[0] != batch[-1] + 1:
                     break  # one step at a time is plan order: a run of indices
                 batch.append(heapq.heappop(self.lane))
+            for index in batch:
+                admit(index, self.steps[index], ahead=False)
+            self._look_ahead(batch, admit)
         return [(index, self.steps[index]) for index in batch]
+
+    def _look_ahead(self, batch: list[int], admit: Admit) -> None:
+        unfinished: dict[int, int] = {}  # successor -> predecessors not in the batch
+        position = 0
+        while position < len(batch) and len(batch) < self.limit:
+            for later in self.after[batch[position]]:
+                count = unfinished.get(later, self.waiting[later]) - 1
+                unfinished[later] = count
+                if count or not self.in_lane[later] or later in self.claimed:
+                    continue
+                if self.sequential and later != batch[-1] + 1:
+                    continue  # plan order
+                if admit(later, self.steps[later], ahead=True):
+                    self.claimed.add(later)
+                    batch.append(later)
+            position += 1
 
     def lane_ready(self) -> bool:
         """Whether the lane has something to do now."""
@@ -388,8 +411,9 @@ class _Run:
     def __init__(self, plan: Plan, workspace: Workspace, options: ApplyOptions) -> None:
         self.plan, self.options = plan, options
         self.fs, self.journal = workspace.fs, workspace.journal
-        # Journaled steps by index, in the order their intents were written.
-        self.records: dict[int, StepRecord] = {}
+        # Journaled steps by index, in the order their intents were written (the
+        # lane's as its own values: made records only for a rollback).
+        self.records: dict[int, StepRecord | LaneStep] = {}
         self.reports: dict[int, StepReport] = {}
         # Kept unless known to be unneeded: a rollback cut short may need it later.
         self.keep_private = True
@@ -586,7 +610,7 @@ class _Run:
         )
 
     async def _undo(self, host: Host) -> RollbackOutcome:
-        records = list(self.records.values())
+        records = [_record(entry) for entry in self.records.values()]
         outcome = await undo_shielded(reversed(records), host, self.journal)
         self.keep_private = not outcome.complete
         return outcome
@@ -613,7 +637,9 @@ class _Run:
         finally:
             self.records[index] = attrs.evolve(record, created=tuple(created))
         seconds = time.perf_counter() - started
-        self.records[index] = attrs.evolve(self.records[index], left=applied.left)
+        self.records[index] = attrs.evolve(
+            record, created=tuple(created), left=applied.left
+        )
         self.journal.done(index, seconds, applied.left)
         return applied.outcome, seconds
 
@@ -641,6 +667,10 @@ class _Run:
             rollback=outcome,
             journal=str(self.journal.path),
         )
+
+
+def _record(entry: StepRecord | LaneStep) -> StepRecord:
+    return entry if isinstance(entry, StepRecord) else entry.record()
 
 
 async def _drain(running: dict[asyncio.Future[Any], _Unit]) -> None:

@@ -96,6 +96,10 @@ _KINDS: tuple[tuple[Callable[[int], bool], EntryKind, str], ...] = (
     (stat.S_ISFIFO, "fifo", "a FIFO"),
 )
 _LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAMEAT2 = _LIBC.renameat2
+_RENAMEAT2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+_RENAMEAT2.argtypes += (ctypes.c_uint,)
+_RENAMEAT2.restype = ctypes.c_int
 _RENAME_NOREPLACE = 1
 _TOP = PurePosixPath()  # the scratch root itself
 
@@ -176,7 +180,7 @@ def check_same(
 
 def rename_noreplace(directory: int, old: str, new: str) -> bool:
     """``renameat2(RENAME_NOREPLACE)`` within one directory; False if ``new`` exists."""
-    result = _LIBC.renameat2(
+    result = _RENAMEAT2(
         directory, os.fsencode(old), directory, os.fsencode(new), _RENAME_NOREPLACE
     )
     if result == 0:
@@ -201,7 +205,7 @@ class ScratchRoot:
         self.tools = tools
         self.durable = durable
         self.private: PrivateDir | None = None
-        self._dirs: OrderedDict[PurePosixPath, int] = OrderedDict()
+        self._dirs: OrderedDict[str, int] = OrderedDict()  # path text -> fd
         self._bound = cache_bound()
 
     def close(self) -> None:
@@ -211,48 +215,54 @@ class ScratchRoot:
 
     # --- the descriptor cache (see *Caching*; one thread at a time) ------------
 
-    def dir_fd(self, path: PurePosixPath) -> int:
-        """A cached descriptor of the directory ``path`` (``PurePosixPath()``: the
-        root), reached one component at a time without following symlinks."""
-        if not path.parts:
+    def dir_fd(self, path: PurePosixPath | str) -> int:
+        """A cached descriptor of the directory ``path`` (empty: the root),
+        reached one component at a time without following symlinks.
+
+        Keyed by the path's text: hashing ``PurePosixPath`` values is most of the
+        cost of a lookup, and the lane looks up every step's parent.
+        """
+        key = path if isinstance(path, str) else str(path)
+        if key in {"", "."}:
             return self._fd
-        cached = self._dirs.get(path)
+        cached = self._dirs.get(key)
         if cached is not None:
-            self._dirs.move_to_end(path)
+            self._dirs.move_to_end(key)
             return cached
-        parent = self.dir_fd(path.parent)
+        head, _, name = key.rpartition("/")
+        parent = self.dir_fd(head)
         try:
-            fd = os.open(path.name, _DIR, dir_fd=parent)
+            fd = os.open(name, _DIR, dir_fd=parent)
         except OSError as exc:
-            raise host_error("open", path, exc) from exc
-        self._dirs[path] = fd
+            raise host_error("open", key, exc) from exc
+        self._dirs[key] = fd
         return fd
 
-    def cached(self, path: PurePosixPath) -> int | None:
-        """The cached descriptor of the directory ``path``, if there is one."""
-        if not path.parts:
+    def cached(self, key: str) -> int | None:
+        """The cached descriptor of the directory at ``key``, if there is one."""
+        if key in {"", "."}:
             return self._fd
-        fd = self._dirs.get(path)
+        fd = self._dirs.get(key)
         if fd is not None:
-            self._dirs.move_to_end(path)
+            self._dirs.move_to_end(key)
         return fd
 
-    def adopt_dir(self, path: PurePosixPath, fd: int) -> None:
-        """Cache ``fd`` (a directory the caller opened) as ``path``'s; takes it."""
-        old = self._dirs.pop(path, None)
+    def adopt_dir(self, key: str, fd: int) -> None:
+        """Cache ``fd`` (a directory the caller opened) as ``key``'s; takes it."""
+        old = self._dirs.pop(key, None)
         if old is not None:
             os.close(old)
-        self._dirs[path] = fd
+        self._dirs[key] = fd
 
     def forget(self, path: PurePosixPath) -> None:
         """Drop (and close) the cached descriptors of ``path`` and all below it."""
         if not path.parts:
             gone = list(self._dirs)
         else:
-            below = f"{path}/"
-            gone = [p for p in self._dirs if p == path or str(p).startswith(below)]
-        for name in gone:
-            os.close(self._dirs.pop(name))
+            top, below = str(path), f"{path}/"
+            gone = [k for k in self._dirs if k == top or k.startswith(below)]
+        for key in gone:
+            os.close(self._dirs.pop(key))
 
     def trim(self) -> None:
         """Close the least recently used descriptors beyond the bound."""

@@ -43,7 +43,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Protocol, final
 
@@ -72,7 +72,7 @@ from ._confined_fs import (
     stamp_of,
 )
 from ._confined_observe import observe_mount
-from ._journal import JournalWriter, created_line, done_line, intent_line
+from ._journal import JournalWriter, created_line, done_line, intent_parts_line
 from ._records import (
     Created,
     DirPrior,
@@ -91,6 +91,7 @@ from .errors import HostError
 
 __all__ = [
     "LANE_EFFECTS",
+    "Admit",
     "BatchFailed",
     "BatchStopped",
     "FsLane",
@@ -116,28 +117,90 @@ _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_BITS = 0o755  # a staging entry is never group- or world-writable
+_NO_PRIOR = NoPrior()
 
 
 @final
 class LaneStep:
-    """One step the lane ran: its outcome, its own time, its batch's start and end
-    (``time.perf_counter`` values; the report's)."""
+    """One step of a batch: while it runs, and once it ran (the report's, the
+    rollback's: ``record``). Times are ``time.perf_counter`` values."""
 
-    __slots__ = ("end", "index", "outcome", "seconds", "start")
+    __slots__ = (
+        "created",
+        "effect",
+        "end",
+        "fd",
+        "finish",
+        "head",
+        "index",
+        "key",
+        "left",
+        "made",
+        "name",
+        "outcome",
+        "owned",
+        "parent",
+        "path",
+        "prior",
+        "seconds",
+        "stage",
+        "staging",
+        "start",
+        "step",
+    )
 
-    def __init__(self, index: int, outcome: str, seconds: float, start: float) -> None:
+    def __init__(self, index: int, step: Step) -> None:
         self.index = index
-        self.outcome = outcome
-        self.seconds = seconds
-        self.start = start
-        self.end = start
+        self.step = step
+        self.effect: Effect = step.effect
+        self.path: PurePosixPath = _NO_PATH
+        self.key = self.head = self.name = ""  # the path's text, its parent's, name
+        self.prior: Prior = _NO_PRIOR
+        self.fd = -1  # the entry's descriptor, when the step acts through one
+        self.owned = False  # the step must close ``fd`` unless it hands it on
+        self.parent = -1  # the parent's (cached) descriptor, for a new entry
+        self.staging = ""
+        self.made: os.stat_result | None = None  # the staging entry, once made
+        self.created: tuple[Created, ...] = ()
+        self.left: Left | None = None
+        self.finish: Callable[[LaneStep], Left] = _records_only
+        self.outcome = "applied"
+        self.seconds = 0.0
+        self.start = self.end = 0.0
+
+    def record(self) -> StepRecord:
+        """The step as journaled (what the rollback undoes)."""
+        return StepRecord(
+            index=self.index,
+            stage=self.step.stage,
+            effect=self.effect,
+            prior=self.prior,
+            created=self.created,
+            left=self.left,
+        )
+
+
+_NO_PATH = PurePosixPath("-")
+
+
+def _records_only(step: LaneStep) -> Left:
+    step.outcome = "recorded"  # data: the create body's, the agent's
+    return ()
+
+
+class Admit(Protocol):
+    """The lane's say on a step of the batch being made (``LaneFeed.take``)."""
+
+    def __call__(self, index: int, step: Step, *, ahead: bool) -> bool:
+        """Note a ready step (``ahead`` false); or take a step that is not ready
+        yet, because its predecessors are all in the batch (true if taken)."""
 
 
 class LaneFeed(Protocol):
     """Where the lane takes its batches from (the scheduler; thread-safe)."""
 
-    def take(self) -> list[tuple[int, Step]]:
-        """The next batch of ready filesystem steps; empty: none ready now."""
+    def take(self, admit: Admit) -> list[tuple[int, Step]]:
+        """The next batch of filesystem steps; empty: none ready now."""
 
     def finished(self, indices: list[int]) -> None:
         """These steps finished (their successors may be ready now)."""
@@ -162,56 +225,6 @@ class BatchStopped(Exception):  # noqa: N818  (a stop request, not an error)
 
 
 @final
-class _Work:
-    """One step of a batch while it runs."""
-
-    __slots__ = (
-        "created",
-        "effect",
-        "fd",
-        "index",
-        "made",
-        "owned",
-        "parent",
-        "path",
-        "prior",
-        "seconds",
-        "staging",
-        "step",
-    )
-
-    def __init__(self, index: int, step: Step) -> None:
-        self.index = index
-        self.step = step
-        self.effect: Effect = step.effect
-        self.path: PurePosixPath | None = None
-        self.prior: Prior = NoPrior()
-        self.fd = -1  # the entry's descriptor, when the step acts through one
-        self.owned = False  # the step must close ``fd`` unless it hands it on
-        self.parent = -1  # the parent's (cached) descriptor, for a new entry
-        self.staging = ""
-        self.made: os.stat_result | None = None  # the staging entry, once made
-        self.created: tuple[Created, ...] = ()
-        self.seconds = 0.0
-
-
-@final
-class _Failing:
-    """The step a batch is at (the one to blame if it fails) and what ran."""
-
-    __slots__ = ("ran", "work")
-
-    def __init__(self, work: _Work, ran: list[LaneStep]) -> None:
-        self.work = work
-        self.ran = ran
-
-
-def _check_stop(stop: threading.Event, ran: list[LaneStep]) -> None:
-    if stop.is_set():
-        raise BatchStopped(ran)
-
-
-@final
 class FsLane:
     """Applies batches of filesystem steps (see the module docstring)."""
 
@@ -220,7 +233,7 @@ class FsLane:
         fs: ScratchRoot,
         blobs: Mapping[str, bytes],
         journal: JournalWriter,
-        records: dict[int, StepRecord],
+        records: dict[int, StepRecord | LaneStep],
         token: str,
         on_step: StepHook | None,
     ) -> None:
@@ -230,13 +243,20 @@ class FsLane:
         self._records = records
         self._token = token
         self._on_step = on_step
-        self._left: dict[PurePosixPath, Stamp] = {}  # what the lane left, by path
+        # Keyed by path text: hashing PurePosixPath values costs more than the rest.
+        self._left: dict[str, Stamp] = {}  # what the lane left, by path
         # open descriptors of files in ``_left``: (fd, opened for writing)
-        self._files: OrderedDict[PurePosixPath, tuple[int, bool]] = OrderedDict()
-        self._new_dirs: set[PurePosixPath] = set()  # made new by this apply
-        self._foreign: set[PurePosixPath] = set()  # touched by steps outside the lane
+        self._files: OrderedDict[str, tuple[int, bool]] = OrderedDict()
+        self._new_dirs: set[str] = set()  # made new by this apply
+        self._foreign: set[str] = set()  # touched by steps outside the lane
         self._elsewhere: list[tuple[PurePosixPath, ...]] = []  # noted, not taken in
+        # The batch being made: the state each path will be in after its steps
+        # (None: not foreseeable), and the prior foreseen for the steps taken ahead.
+        self._ahead: dict[str, Stamp | None] = {}
+        self._foreseen: dict[int, Stamp] = {}
+        self._foresee = True
         self._bound = cache_bound()
+        self._current: LaneStep  # the step a batch is at: the one to blame
 
     # --- the scheduler's side ---------------------------------------------------
 
@@ -268,317 +288,318 @@ class FsLane:
         """
         ran: list[LaneStep] = []
         while not stop.is_set():
-            batch = feed.take()
+            self._take_notes()  # before the batch is made: _admit reads _left
+            self._ahead.clear()
+            self._foreseen.clear()
+            self._foresee = True
+            batch = feed.take(self._admit)
             if not batch:
                 return ran
-            first = len(ran)
-            self._batch(batch, stop, ran)
-            feed.finished([done.index for done in ran[first:]])
+            steps = [LaneStep(index, step) for index, step in batch]
+            self._batch(steps, stop, ran)
+            feed.finished([step.index for step in steps])
         raise BatchStopped(ran)
 
     def _batch(
-        self,
-        batch: Sequence[tuple[int, Step]],
-        stop: threading.Event,
-        ran: list[LaneStep],
+        self, steps: list[LaneStep], stop: threading.Event, ran: list[LaneStep]
     ) -> None:
         """One batch, its four phases (see the module docstring)."""
-        self._take_notes()
-        works = [_Work(index, step) for index, step in batch]
-        failing = _Failing(works[0], ran)
+        self._current = steps[0]  # the step to blame if the batch fails
         try:
-            for work in works:
-                failing.work = work
-                clock = time.perf_counter()
-                self._observe(work)
-                work.seconds = time.perf_counter() - clock
-            self._journal_intents(works)
-            self._stage_all(works, stop, failing)
-            self._finish_all(works, stop, failing)
+            self._observe_all(steps)
+            self._stage_all(steps, stop, ran)
+            self._finish_all(steps, stop, ran)
         except (BatchStopped, BatchFailed):
             raise
         except BaseException as exc:
-            raise BatchFailed(failing.work.index, exc, ran) from exc
+            raise BatchFailed(self._current.index, exc, ran) from exc
         finally:
-            for work in works:
-                if work.owned:
-                    os.close(work.fd)
-                    work.owned = False
+            for step in steps:
+                if step.owned:
+                    os.close(step.fd)
+                    step.owned = False
             self._trim()
 
+    def _observe_all(self, steps: list[LaneStep]) -> None:
+        clock, records, lines = time.perf_counter, self._records, []
+        for step in steps:
+            self._current = step
+            started = clock()
+            self._observe(step)
+            records[step.index] = step
+            lines.append(
+                intent_parts_line(step.index, step.step.stage, step.effect, step.prior)
+            )
+            step.seconds = clock() - started
+        self._journal.write(lines)
+
     def _stage_all(
-        self, works: list[_Work], stop: threading.Event, failing: _Failing
+        self, steps: list[LaneStep], stop: threading.Event, ran: list[LaneStep]
     ) -> None:
+        clock = time.perf_counter
         announced: list[bytes] = []
-        for work in works:
-            _check_stop(stop, failing.ran)
-            failing.work = work
-            clock = time.perf_counter()
-            self._stage(work)
-            work.seconds += time.perf_counter() - clock
-            announced.extend(created_line(work.index, c) for c in work.created)
+        for step in steps:
+            _check(stop, ran)
+            self._current = step
+            started = clock()
+            self._stage(step)
+            step.seconds += clock() - started
+            announced.extend(created_line(step.index, c) for c in step.created)
         if announced:
             self._journal.write(announced)
 
     def _finish_all(
-        self, works: list[_Work], stop: threading.Event, failing: _Failing
+        self, steps: list[LaneStep], stop: threading.Event, ran: list[LaneStep]
     ) -> None:
-        started = time.perf_counter()
-        done: list[LaneStep] = []
-        for work in works:
-            _check_stop(stop, failing.ran)
-            failing.work = work
-            clock = time.perf_counter()
-            left, outcome = self._finish(work)
-            work.seconds += time.perf_counter() - clock
-            self._done(work, left)
-            step = LaneStep(work.index, outcome, work.seconds, started)
-            done.append(step)
-            failing.ran.append(step)
-        ended = time.perf_counter()
-        for step in done:
+        clock = time.perf_counter
+        began = clock()
+        for step in steps:
+            _check(stop, ran)
+            self._current = step
+            started = clock()
+            step.left = left = step.finish(step)
+            step.seconds += clock() - started
+            # A done may lag: without it the step is undone as unfinished.
+            self._journal.defer_line(done_line(step.index, step.seconds, left))
+            step.start = began
+            ran.append(step)
+        ended = clock()
+        for step in steps:
             step.end = ended
 
     # --- the phases --------------------------------------------------------------
 
-    def _journal_intents(self, works: list[_Work]) -> None:
-        lines = []
-        for work in works:
-            record = StepRecord(
-                index=work.index,
-                stage=work.step.stage,
-                effect=work.effect,
-                prior=work.prior,
-            )
-            self._records[work.index] = record
-            lines.append(intent_line(record))
-        self._journal.write(lines)
+    def _observe(self, step: LaneStep) -> None:
+        effect = step.effect
+        kind = type(effect)
+        if (
+            kind is not Chmod
+            and kind is not Chown
+            and not isinstance(effect, WriteFile | MakeDir | MountScratch)
+        ):
+            return  # data: the create body's, the agent's
+        step.path = path = effect.path  # type: ignore[union-attr]  # checked above
+        step.key = key = str(path)
+        step.head, _, step.name = key.rpartition("/")
+        if kind is Chmod or kind is Chown:
+            step.prior = self._meta_prior(step)
+            step.finish = self._finish_meta
+            return
+        staging = f".kplan-{self._token}-{step.index}"
+        if isinstance(effect, WriteFile):
+            written = self._file_prior(step, staging)
+            step.prior = written
+            step.finish = self._place_file if written.old is None else self._write_over
+        elif isinstance(effect, MakeDir):
+            made = self._dir_prior(step, staging)
+            step.prior = made
+            step.finish = self._kept if made.existed else self._place_dir
+        elif isinstance(effect, MountScratch):
+            step.prior = observe_mount(self._fs, effect, staging)
+            step.finish = self._mount
 
-    def _done(self, work: _Work, left: Left) -> None:
-        self._records[work.index] = StepRecord(
-            index=work.index,
-            stage=work.step.stage,
-            effect=work.effect,
-            prior=work.prior,
-            created=work.created,
-            left=left,
-        )
-        # A data-only step changes nothing: its records need not lead anything.
-        self._journal.defer_line(done_line(work.index, work.seconds, left))
-
-    def _observe(self, work: _Work) -> None:
-        staging = f".kplan-{self._token}-{work.index}"
-        match work.effect:
-            case MakeDir(path=path):
-                work.path = path
-                work.prior = self._dir_prior(path, staging)
-            case WriteFile(path=path):
-                work.path = path
-                work.prior = self._file_prior(work, path, staging)
-            case Chmod(path=path):
-                work.path = path
-                work.prior = self._meta_prior(work, path, "chmod")
-            case Chown(path=path):
-                work.path = path
-                work.prior = self._meta_prior(work, path, "chown")
-            case MountScratch(path=path):
-                work.path = path
-                work.prior = observe_mount(self._fs, work.effect, staging)
-            case _:
-                work.prior = NoPrior()  # data: the create body's, the agent's
-
-    def _stage(self, work: _Work) -> None:
+    def _stage(self, step: LaneStep) -> None:
         if self._on_step is not None:
-            self._on_step(work.index, work.step)
-        match work.effect, work.prior:
-            case MakeDir(mode=mode), DirPrior(staging=str(staging)):
-                self._make_staging(work, staging, mode, directory=True)
-            case WriteFile(mode=mode), FilePrior(staging=str(staging)):
-                self._make_staging(work, staging, mode, directory=False)
-            case _:
-                pass  # changes in place: all in ``_finish``
-
-    def _finish(self, work: _Work) -> tuple[Left, str]:  # noqa: PLR0911  (one per effect)
-        match work.effect, work.prior:
-            case MakeDir(), DirPrior(existed=True):
-                return (), "kept"
-            case MakeDir(mode=mode), DirPrior():
-                return self._place_dir(work, mode)
-            case WriteFile(blob=blob, mode=mode), FilePrior(old=None):
-                return self._place_file(work, self._blobs[blob], blob, mode), "applied"
-            case WriteFile(blob=blob), FilePrior(old=Stamp() as old):
-                return self._write_over(work, self._blobs[blob], blob, old), "applied"
-            case Chmod(mode=mode), MetaPrior(old=old):
-                return self._change(work, old, mode, None), "applied"
-            case Chown(uid=uid, gid=gid), MetaPrior(old=old):
-                return self._change(work, old, None, (uid, gid)), "applied"
-            case MountScratch() as effect, MountPrior() as prior:
-                return self._mount(work, effect, prior), "applied"
-            case _:
-                return (), "recorded"
+            self._on_step(step.index, step.step)
+        prior = step.prior
+        kind = type(prior)
+        if kind is MetaPrior or kind is NoPrior:
+            return  # a change in place, or data: all in finish
+        if isinstance(prior, DirPrior) and prior.staging is not None:
+            self._make_staging(step, prior.staging, directory=True)
+        elif isinstance(prior, FilePrior) and prior.staging is not None:
+            self._make_staging(step, prior.staging, directory=False)
 
     # --- observing --------------------------------------------------------------
 
+    def _admit(self, index: int, step: Step, *, ahead: bool) -> bool:
+        """``Admit``: foresee the batch's effect on the entries the lane made.
+
+        A step is taken ahead only if it changes the mode or owner of an entry
+        the lane made before this batch, and the state the batch's earlier steps
+        leave it in can be told without looking: no set-id or sticky bit, which
+        the kernel may refuse or clear. Its intent then holds that state as its
+        prior; if an earlier step fails, the rollback's undo of this one (which
+        never ran) puts that state back, and the earlier step's undo the one
+        before it (reverse order), so the rollback is exact all the same.
+        """
+        effect = step.effect
+        kind = type(effect)
+        if kind is Chmod or kind is Chown:
+            path = str(effect.path)  # type: ignore[union-attr]  # a Chmod or a Chown
+        elif kind is MakeDir or kind is WriteFile:
+            self._ahead[str(effect.path)] = None  # type: ignore[union-attr]  # made here
+            return False
+        else:
+            if kind is MountScratch:
+                self._foresee = False  # it hides a whole subtree
+            return False
+        ahead_state = self._ahead
+        state = ahead_state[path] if path in ahead_state else self._left.get(path)
+        after = None if state is None else _foreseen_meta(state, effect)  # type: ignore[arg-type]
+        if ahead and (after is None or not self._foresee):
+            return False
+        if state is not None:
+            self._foreseen[index] = state
+        ahead_state[path] = after
+        return True
+
     def _take_notes(self) -> None:
         while self._elsewhere:
-            for path in self._elsewhere.pop():
+            for noted in self._elsewhere.pop():
+                path = str(noted)
                 self._foreign.add(path)
                 self._left.pop(path, None)
                 kept = self._files.pop(path, None)
                 if kept is not None:
                     os.close(kept[0])
 
-    def _known_absent(self, path: PurePosixPath) -> bool:
+    def _known_absent(self, step: LaneStep) -> bool:
         return (
-            path.parent in self._new_dirs
-            and path not in self._left
-            and path not in self._foreign
+            step.head in self._new_dirs
+            and step.key not in self._left
+            and step.key not in self._foreign
         )
 
-    def _lstat(self, path: PurePosixPath) -> os.stat_result | None:
-        parent = self._fs.dir_fd(path.parent)
+    def _lstat(self, step: LaneStep) -> os.stat_result | None:
+        parent = self._fs.dir_fd(step.head)
         try:
-            return os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            return os.stat(step.name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise host_error("stat", path, exc) from exc
+            raise host_error("stat", step.path, exc) from exc
 
-    def _dir_prior(self, path: PurePosixPath, staging: str) -> DirPrior:
-        left = self._left.get(path)
+    def _dir_prior(self, step: LaneStep, staging: str) -> DirPrior:
+        left = self._left.get(step.key)
         if left is not None:
             if left.kind != "dir":
                 reason = "exists and is a regular file, not a directory"
-                raise HostError("mkdir", str(path), reason)
+                raise HostError("mkdir", step.key, reason)
             return DirPrior(existed=True, staging=None)
-        if self._known_absent(path):
+        if self._known_absent(step):
             return DirPrior(existed=False, staging=staging)
-        info = self._lstat(path)
+        info = self._lstat(step)
         if info is not None and not stat.S_ISDIR(info.st_mode):
             reason = f"exists and is {kind_of(info.st_mode)}, not a directory"
-            raise HostError("mkdir", str(path), reason)
+            raise HostError("mkdir", step.key, reason)
         existed = info is not None
         return DirPrior(existed=existed, staging=None if existed else staging)
 
-    def _file_prior(self, work: _Work, path: PurePosixPath, staging: str) -> FilePrior:
-        saved = f"prior-{work.index}"
-        left = self._left.get(path)
+    def _file_prior(self, step: LaneStep, staging: str) -> FilePrior:
+        saved = f"prior-{step.index}"
+        left = self._left.get(step.key)
         if left is not None:  # a file of this apply's: its content is the plan's
             if left.kind != "file" or left.sha256 is None:
                 reason = f"a {left.kind}, cannot write a file over it"
-                raise HostError("write", str(path), reason)
-            work.fd = self._tracked_file(path, left, writing=True)
-            private = self._fs.need_private("write", path)
+                raise HostError("write", step.key, reason)
+            step.fd = self._tracked_file(step, left, writing=True)
+            private = self._fs.need_private("write", step.path)
             copy = private.save_bytes(saved, self._blobs[left.sha256], left.sha256)
             return FilePrior(old=left, saved=copy, staging=None)
-        if self._known_absent(path):
+        if self._known_absent(step):
             return FilePrior(old=None, saved=None, staging=staging)
-        info = self._lstat(path)
+        info = self._lstat(step)
         if info is None:
             return FilePrior(old=None, saved=None, staging=staging)
         if not stat.S_ISREG(info.st_mode):
             reason = f"{kind_of(info.st_mode)}, cannot write a file over it"
-            raise HostError("write", str(path), reason)
-        node = self._open(work, path, "write", WRITE)
-        check_single_link("write", path, node)
-        copy = self._fs.need_private("write", path).save(saved, work.fd)
+            raise HostError("write", step.key, reason)
+        node = self._open(step, "write", WRITE)
+        check_single_link("write", step.path, node)
+        copy = self._fs.need_private("write", step.path).save(saved, step.fd)
         return FilePrior(old=stamp_of(node, copy.sha256), saved=copy, staging=None)
 
-    def _meta_prior(
-        self, work: _Work, path: PurePosixPath, operation: str
-    ) -> MetaPrior:
-        left = self._left.get(path)
+    def _meta_prior(self, step: LaneStep) -> MetaPrior:
+        left = self._foreseen.pop(step.index, None) or self._left.get(step.key)
         if left is not None:
             if left.kind == "dir":
-                work.fd = self._tracked_dir(path, left)
+                step.fd = self._tracked_dir(step, left)
             else:
-                work.fd = self._tracked_file(path, left, writing=False)
+                step.fd = self._tracked_file(step, left, writing=False)
             return MetaPrior(old=left)
-        node = self._open(work, path, operation, _NODE)
-        check_single_link(operation, path, node)
+        operation = "chmod" if isinstance(step.effect, Chmod) else "chown"
+        node = self._open(step, operation, _NODE)
+        check_single_link(operation, step.path, node)
         return MetaPrior(old=stamp_of(node, None))
 
-    def _open(
-        self, work: _Work, path: PurePosixPath, operation: str, flags: int
-    ) -> os.stat_result:
+    def _open(self, step: LaneStep, operation: str, flags: int) -> os.stat_result:
         """Open the entry at ``path`` as ``ScratchRoot.node`` does, for the step."""
-        parent = self._fs.dir_fd(path.parent)
+        parent = self._fs.dir_fd(step.head)
         try:
-            entry = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-            _check_file_or_dir(operation, path, entry)
-            work.fd = os.open(path.name, flags, 0o600, dir_fd=parent)
-            work.owned = True
-            info = os.fstat(work.fd)
+            entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
+            _check_file_or_dir(operation, step.path, entry)
+            step.fd = os.open(step.name, flags, 0o600, dir_fd=parent)
+            step.owned = True
+            info = os.fstat(step.fd)
         except OSError as exc:
-            raise host_error(operation, path, exc) from exc
-        _check_file_or_dir(operation, path, info)
+            raise host_error(operation, step.path, exc) from exc
+        _check_file_or_dir(operation, step.path, info)
         return info
 
-    def _tracked_file(self, path: PurePosixPath, left: Stamp, *, writing: bool) -> int:
-        kept = self._files.get(path)
+    def _tracked_file(self, step: LaneStep, left: Stamp, *, writing: bool) -> int:
+        key = step.key
+        kept = self._files.get(key)
         if kept is not None and (kept[1] or not writing):
-            self._files.move_to_end(path)
+            self._files.move_to_end(key)
             return kept[0]
         if kept is not None:
-            os.close(self._files.pop(path)[0])
-        parent = self._fs.dir_fd(path.parent)
+            os.close(self._files.pop(key)[0])
+        parent = self._fs.dir_fd(step.head)
         try:
-            entry = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-            _check_file_or_dir("reopen", path, entry)
-            fd = os.open(path.name, WRITE if writing else _NODE, dir_fd=parent)
+            entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
+            _check_file_or_dir("reopen", step.path, entry)
+            fd = os.open(step.name, WRITE if writing else _NODE, dir_fd=parent)
         except OSError as exc:
-            raise host_error("reopen", path, exc) from exc
-        self._files[path] = (fd, writing)
-        _check_same(path, os.fstat(fd), left)
+            raise host_error("reopen", step.path, exc) from exc
+        self._files[key] = (fd, writing)
+        _check_same(step.path, os.fstat(fd), left)
         return fd
 
-    def _tracked_dir(self, path: PurePosixPath, left: Stamp) -> int:
-        cached = self._fs.cached(path)
+    def _tracked_dir(self, step: LaneStep, left: Stamp) -> int:
+        cached = self._fs.cached(step.key)
         if cached is not None:
             return cached
-        fd = self._fs.dir_fd(path)  # evicted since: opened again, and checked
-        _check_same(path, os.fstat(fd), left)
+        fd = self._fs.dir_fd(step.key)  # evicted since: opened again, and checked
+        _check_same(step.path, os.fstat(fd), left)
         return fd
 
     # --- making new entries -----------------------------------------------------
 
-    def _make_staging(
-        self, work: _Work, staging: str, mode: int, *, directory: bool
-    ) -> None:
-        path = work.path
-        assert path is not None  # noqa: S101  (set by _observe)
-        parent = self._fs.dir_fd(path.parent)
+    def _make_staging(self, step: LaneStep, staging: str, *, directory: bool) -> None:
+        path = step.path
+        mode = step.effect.mode  # type: ignore[union-attr]  # a MakeDir or WriteFile
+        parent = self._fs.dir_fd(step.head)
         try:
             if directory:
                 os.mkdir(staging, mode & _CREATE_BITS, dir_fd=parent)
-                work.fd = os.open(staging, _DIR, dir_fd=parent)
+                step.fd = os.open(staging, _DIR, dir_fd=parent)
             else:
-                work.fd = os.open(
+                step.fd = os.open(
                     staging, _NEW_FILE, mode & _CREATE_BITS, dir_fd=parent
                 )
-            work.owned = True
-            work.made = os.fstat(work.fd)
+            step.owned = True
+            step.made = made = os.fstat(step.fd)
         except OSError as exc:
             raise host_error("mkdir" if directory else "write", path, exc) from exc
-        work.parent, work.staging = parent, staging
-        made = work.made
-        work.created = (Created(path=path, dev=made.st_dev, ino=made.st_ino),)
+        step.parent, step.staging = parent, staging
+        step.created = (Created(path=path, dev=made.st_dev, ino=made.st_ino),)
 
-    def _exact_mode(self, work: _Work, mode: int) -> int:
+    def _exact_mode(self, step: LaneStep, mode: int) -> int:
         """Give the new entry exactly ``mode`` (the umask applied at creation)."""
-        made = work.made
+        made = step.made
         assert made is not None  # noqa: S101  (set by _make_staging)
         if stat.S_IMODE(made.st_mode) == mode:
             return mode
-        os.fchmod(work.fd, mode)
+        os.fchmod(step.fd, mode)
         if mode & _SPECIAL:  # the kernel may keep or drop these: ask it
-            return stat.S_IMODE(os.fstat(work.fd).st_mode)
+            return stat.S_IMODE(os.fstat(step.fd).st_mode)
         return mode
 
     def _stamp(
-        self, work: _Work, kind: EntryKind, mode: int, sha256: str | None
+        self, step: LaneStep, kind: EntryKind, mode: int, sha256: str | None
     ) -> Stamp:
-        made = work.made
+        made = step.made
         assert made is not None  # noqa: S101  (set by _make_staging)
         return Stamp(
             kind=kind,
@@ -590,42 +611,48 @@ class FsLane:
             sha256=sha256,
         )
 
-    def _place_dir(self, work: _Work, mode: int) -> tuple[Left, str]:
-        path = work.path
-        assert path is not None  # noqa: S101  (set by _observe)
+    def _kept(self, step: LaneStep) -> Left:
+        step.outcome = "kept"
+        return ()
+
+    def _place_dir(self, step: LaneStep) -> Left:
+        path = step.path
+        mode = step.effect.mode  # type: ignore[union-attr]  # a MakeDir
         try:
-            exact = self._exact_mode(work, mode)
+            exact = self._exact_mode(step, mode)
             if self._fs.durable:
-                os.fsync(work.fd)
-            placed = rename_noreplace(work.parent, work.staging, path.name)
+                os.fsync(step.fd)
+            placed = rename_noreplace(step.parent, step.staging, step.name)
             if not placed:
-                os.rmdir(work.staging, dir_fd=work.parent)
+                os.rmdir(step.staging, dir_fd=step.parent)
         except OSError as exc:
             raise host_error("mkdir", path, exc) from exc
         if not placed:  # one appeared since kplan looked: kept, if a directory
-            info = self._lstat(path)
+            info = self._lstat(step)
             if info is not None and not stat.S_ISDIR(info.st_mode):
                 reason = f"exists and is {kind_of(info.st_mode)}, not a directory"
                 raise HostError("mkdir", str(path), reason)
-            return (), "kept"
-        stamp = self._stamp(work, "dir", exact, None)
-        self._left[path] = stamp
-        self._new_dirs.add(path)
-        self._fs.adopt_dir(path, work.fd)
-        work.owned = False
-        return ((path, stamp),), "applied"
+            step.outcome = "kept"
+            return ()
+        stamp = self._stamp(step, "dir", exact, None)
+        self._left[step.key] = stamp
+        self._new_dirs.add(step.key)
+        self._fs.adopt_dir(step.key, step.fd)
+        step.owned = False
+        return ((path, stamp),)
 
-    def _place_file(self, work: _Work, data: bytes, digest: str, mode: int) -> Left:
-        path = work.path
-        assert path is not None  # noqa: S101  (set by _observe)
+    def _place_file(self, step: LaneStep) -> Left:
+        path = step.path
+        effect = step.effect
+        assert isinstance(effect, WriteFile)  # noqa: S101  (chosen by _observe)
         try:
-            write_all(work.fd, data)
-            exact = self._exact_mode(work, mode)
+            write_all(step.fd, self._blobs[effect.blob])
+            exact = self._exact_mode(step, effect.mode)
             if self._fs.durable:
-                os.fsync(work.fd)
-            placed = rename_noreplace(work.parent, work.staging, path.name)
+                os.fsync(step.fd)
+            placed = rename_noreplace(step.parent, step.staging, step.name)
             if not placed:
-                os.unlink(work.staging, dir_fd=work.parent)
+                os.unlink(step.staging, dir_fd=step.parent)
         except OSError as exc:
             raise host_error("write", path, exc) from exc
         if not placed:
@@ -633,32 +660,35 @@ class FsLane:
                 "exists already: it appeared after kplan looked, and is never replaced"
             )
             raise HostError("write", str(path), reason)
-        stamp = self._stamp(work, "file", exact, digest)
-        self._keep_file(path, stamp, work, writable=True)
+        stamp = self._stamp(step, "file", exact, effect.blob)
+        self._keep_file(stamp, step, writable=True)
         return ((path, stamp),)
 
-    def _keep_file(
-        self, path: PurePosixPath, stamp: Stamp, work: _Work, *, writable: bool
-    ) -> None:
+    def _keep_file(self, stamp: Stamp, step: LaneStep, *, writable: bool) -> None:
         """Remember the file as left, keeping the step's descriptor open for later."""
-        self._left[path] = stamp
-        if work.owned and path not in self._files:
-            self._files[path] = (work.fd, writable)
-            work.owned = False
+        key = step.key
+        self._left[key] = stamp
+        if step.owned and key not in self._files:
+            self._files[key] = (step.fd, writable)
+            step.owned = False
 
     # --- changing entries in place ----------------------------------------------
 
-    def _write_over(self, work: _Work, data: bytes, digest: str, old: Stamp) -> Left:
-        path = work.path
-        assert path is not None  # noqa: S101  (set by _observe)
+    def _write_over(self, step: LaneStep) -> Left:
+        path = step.path
+        effect, prior = step.effect, step.prior
+        assert isinstance(effect, WriteFile)  # noqa: S101  (chosen by _observe)
+        assert isinstance(prior, FilePrior)  # noqa: S101
+        assert prior.old is not None  # noqa: S101
+        old = prior.old
         try:
-            os.ftruncate(work.fd, 0)
-            pwrite_all(work.fd, data, 0)
+            os.ftruncate(step.fd, 0)
+            pwrite_all(step.fd, self._blobs[effect.blob], 0)
             if self._fs.durable:
-                os.fsync(work.fd)
+                os.fsync(step.fd)
             mode = old.mode
             if mode & _SPECIAL:  # a write may clear set-ids (not for root): ask
-                mode = stat.S_IMODE(os.fstat(work.fd).st_mode)
+                mode = stat.S_IMODE(os.fstat(step.fd).st_mode)
         except OSError as exc:
             raise host_error("write", path, exc) from exc
         stamp = Stamp(
@@ -668,40 +698,36 @@ class FsLane:
             mode=mode,
             uid=old.uid,
             gid=old.gid,
-            sha256=digest,
+            sha256=effect.blob,
         )
-        self._keep_file(path, stamp, work, writable=True)
+        self._keep_file(stamp, step, writable=True)
         return ((path, stamp),)
 
-    def _change(
-        self,
-        work: _Work,
-        old: Stamp,
-        mode: int | None,
-        owner: tuple[int | None, int | None] | None,
-    ) -> Left:
-        path = work.path
-        assert path is not None  # noqa: S101  (set by _observe)
-        operation = "chmod" if owner is None else "chown"
+    def _finish_meta(self, step: LaneStep) -> Left:
+        """A chmod or chown, through the descriptor ``_meta_prior`` found."""
+        path, effect, prior = step.path, step.effect, step.prior
+        assert isinstance(prior, MetaPrior)  # noqa: S101  (chosen by _observe)
+        old = prior.old
         uid, gid, now = old.uid, old.gid, old.mode
+        operation = "chmod" if isinstance(effect, Chmod) else "chown"
         try:
-            if mode is not None:
-                os.fchmod(work.fd, mode)
-                now = mode
-            if owner is not None:
-                new_uid, new_gid = owner
+            if isinstance(effect, Chmod):
+                os.fchmod(step.fd, effect.mode)
+                now = effect.mode
+            else:
+                assert isinstance(effect, Chown)  # noqa: S101
                 os.fchown(
-                    work.fd,
-                    -1 if new_uid is None else new_uid,
-                    -1 if new_gid is None else new_gid,
+                    step.fd,
+                    -1 if effect.uid is None else effect.uid,
+                    -1 if effect.gid is None else effect.gid,
                 )
-                uid = uid if new_uid is None else new_uid
-                gid = gid if new_gid is None else new_gid
+                uid = uid if effect.uid is None else effect.uid
+                gid = gid if effect.gid is None else effect.gid
             if now & _SPECIAL:  # a chown clears set-ids, a chmod may not set them
-                now = stat.S_IMODE(os.fstat(work.fd).st_mode)
+                now = stat.S_IMODE(os.fstat(step.fd).st_mode)
             digest = old.sha256
             if digest is None and old.kind == "file":  # not one of this apply's
-                digest = digest_of(work.fd)[0]
+                digest = digest_of(step.fd)[0]
         except OSError as exc:
             raise host_error(operation, path, exc) from exc
         stamp = Stamp(
@@ -714,30 +740,30 @@ class FsLane:
             sha256=digest,
         )
         if old.kind == "file":
-            self._keep_file(path, stamp, work, writable=False)
+            self._keep_file(stamp, step, writable=False)
         else:
-            self._left[path] = stamp
+            self._left[step.key] = stamp
         return ((path, stamp),)
 
-    def _mount(self, work: _Work, effect: MountScratch, prior: MountPrior) -> Left:
+    def _mount(self, step: LaneStep) -> Left:
+        effect, prior = step.effect, step.prior
+        assert isinstance(effect, MountScratch)  # noqa: S101  (chosen by _observe)
+        assert isinstance(prior, MountPrior)  # noqa: S101
+
         def announce(entry: Created) -> None:
-            self._journal.created(work.index, entry)
-            work.created = (*work.created, entry)
+            self._journal.created(step.index, entry)
+            step.created = (*step.created, entry)
 
         left = mount(self._fs, effect, prior, announce)
         # What was below the mount point is hidden now: forget all of it.
         self._fs.forget(effect.path)
-        below = f"{effect.path}/"
-        for path in [
-            p for p in self._left if p == effect.path or str(p).startswith(below)
-        ]:
-            del self._left[path]
-        for path in [p for p in self._files if str(p).startswith(below)]:
-            os.close(self._files.pop(path)[0])
+        top, below = step.key, f"{step.key}/"
+        for key in [k for k in self._left if k == top or k.startswith(below)]:
+            del self._left[key]
+        for key in [k for k in self._files if k.startswith(below)]:
+            os.close(self._files.pop(key)[0])
         self._new_dirs = {
-            d
-            for d in self._new_dirs
-            if d != effect.path and not str(d).startswith(below)
+            d for d in self._new_dirs if d != top and not d.startswith(below)
         }
         return left
 
@@ -746,6 +772,33 @@ class FsLane:
         while len(self._files) > self._bound:
             _, (fd, _) = self._files.popitem(last=False)
             os.close(fd)
+
+
+def _check(stop: threading.Event, ran: list[LaneStep]) -> None:
+    if stop.is_set():
+        raise BatchStopped(ran)
+
+
+def _foreseen_meta(state: Stamp, effect: Chmod | Chown) -> Stamp | None:
+    """What a chmod or chown leaves an entry in, or ``None`` if that depends on
+    the kernel (set-id and sticky bits, which it may refuse or clear)."""
+    mode, uid, gid = state.mode, state.uid, state.gid
+    if isinstance(effect, Chmod):
+        mode = effect.mode
+    else:
+        uid = uid if effect.uid is None else effect.uid
+        gid = gid if effect.gid is None else effect.gid
+    if (state.mode | mode) & _SPECIAL:
+        return None
+    return Stamp(
+        kind=state.kind,
+        dev=state.dev,
+        ino=state.ino,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        sha256=state.sha256,
+    )
 
 
 def _check_file_or_dir(
