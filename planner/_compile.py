@@ -13,10 +13,11 @@ at once, all or nothing, so a refused effect is reported with its stage; two
 stages writing different content to one path is a conflict unless the later stage
 overrides (dotfiles do).
 
-The plan's order is stage order, then emission order within a stage, less the
-chmods and chowns a later one overrides where their order cannot tell
-(``planner._overridden``: legacy's dotfiles walk repeats them on shared
-directories); the outcome is the same. Edges order
+The plan's order is stage order, then emission order within a stage; a last pass
+leaves out the chmods and chowns a later one overrides and folds an entry's
+first chmod into the step that made it, where their order cannot tell
+(``planner._folding``: legacy repeats them, its dotfiles walk most); the outcome
+is the same. Edges order
 each filesystem step after the latest earlier steps on the same path, its
 ancestors and its descendants (``planner._edges``), so steps on disjoint subtrees
 are independent.
@@ -56,7 +57,7 @@ from effects import (
 from ._context import Context
 from ._edges import edges_of
 from ._layout import scratch_dir
-from ._overridden import overridden
+from ._folding import fold
 from ._quirks import unknown_quirks
 from ._restart import restart_context
 from ._stage_api import EffectsView, Upstream
@@ -122,10 +123,8 @@ def compile_plan(
     if state.errors:
         return Failure(tuple(state.errors))
     header = header_of(ctx)
-    dead = overridden(
-        state.steps, ctx.facts.scratch_tree, as_root=header.run_as_uid == 0
-    )
-    steps = tuple(s for i, s in enumerate(state.steps) if i not in dead)
+    root = header.run_as_uid == 0
+    steps = tuple(fold(state.steps, ctx.facts.scratch_tree, as_root=root))
     return Success(seal(header, steps, state.blobs.values(), edges_of(steps)))
 
 
