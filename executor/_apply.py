@@ -73,6 +73,7 @@ from ._fs_lane import (
 )
 from ._host import Host, needs_docker
 from ._journal import FORMAT
+from ._lane_threads import lane_pool
 from ._port_pool import HostPortPool
 from ._private_dir import private_dir
 from ._records import Created, FilePrior, StepRecord
@@ -540,7 +541,8 @@ class _Run:
         bound = self.options.parallel
         lane_busy = any(unit.kind == FILESYSTEM for unit in running.values())
         if len(running) < bound and not lane_busy and schedule.lane_ready():
-            batches = asyncio.ensure_future(asyncio.to_thread(lane.run, schedule, stop))
+            loop = asyncio.get_running_loop()
+            batches = loop.run_in_executor(lane_pool(), lane.run, schedule, stop)
             running[batches] = _Unit(FILESYSTEM, [], self._now())
         while len(running) < bound:
             index = schedule.take_task()

@@ -29,7 +29,7 @@ commands are checked by exit code (``!= 0``) and report their stderr.
 
 *Caching.* Walking costs two syscalls per component, per operation. So the
 thread that applies the filesystem steps (``executor._fs_lane``), and later the
-rollback's, keep the directory descriptors they walked (``dir_fd``): each
+rollback's (``caching``), keep the directory descriptors they walked (``dir_fd``): each
 directory is opened once per apply, one component at a time with ``O_NOFOLLOW``
 as above, and everything below it is reached from that descriptor. It pins the
 directory that was there when it was first reached; the scratch is the kernel's
@@ -52,6 +52,7 @@ import os
 import resource
 import stat
 import subprocess
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -205,12 +206,20 @@ class ScratchRoot:
         self.tools = tools
         self.durable = durable
         self.private: PrivateDir | None = None
+        self._private_path: Path | None = None  # where to make it on first need
+        self._private_lock = threading.Lock()  # the lane's and the host key's
         self._dirs: OrderedDict[str, int] = OrderedDict()  # path text -> fd
         self._bound = cache_bound()
+        # Whether ``parent`` (and so every walk) uses the cache: only while one
+        # thread alone works on the root (a rollback), never beside the lane.
+        self.caching = False
 
     def close(self) -> None:
-        """Release the cached descriptors and the root descriptor."""
+        """Release the cached descriptors, a private directory made on first need
+        (the directory stays), and the root descriptor."""
         self.forget(_TOP)
+        if self._private_path is not None and self.private is not None:
+            self.private.close()
         os.close(self._fd)
 
     # --- the descriptor cache (see *Caching*; one thread at a time) ------------
@@ -274,7 +283,13 @@ class ScratchRoot:
 
     @contextmanager
     def parent(self, path: PurePosixPath) -> Iterator[int]:
-        """A descriptor of ``path``'s parent, reached without following symlinks."""
+        """A descriptor of ``path``'s parent, reached without following symlinks.
+
+        From the cache while ``caching`` (see *Caching*), else walked anew.
+        """
+        if self.caching:
+            yield self.dir_fd(str(path.parent))
+            return
         fd = os.dup(self._fd)
         try:
             for name in path.parts[:-1]:
@@ -332,11 +347,21 @@ class ScratchRoot:
         except MissingPathError:
             return None
 
+    def defer_private(self, path: Path) -> None:
+        """Make the private directory at ``path`` when a step first needs it."""
+        self._private_path = path
+
     def need_private(self, operation: str, path: PurePosixPath) -> PrivateDir:
-        """The journal's private directory (an apply always has one)."""
-        if self.private is None:
-            raise HostError(operation, str(path), "no private directory to work in")
-        return self.private
+        """The journal's private directory, made now if it is not yet (an apply
+        always has one; ``HostError`` if its name was taken since the check)."""
+        with self._private_lock:
+            if self.private is None and self._private_path is not None:
+                self.private = PrivateDir.create(
+                    self._private_path, durable=self.durable
+                )
+            if self.private is None:
+                raise HostError(operation, str(path), "no private directory to work in")
+            return self.private
 
     # --- apply -------------------------------------------------------------------
 

@@ -59,7 +59,6 @@ from ._record_codec import (
     decode_left,
     decode_prior,
     encode_created,
-    encode_left,
     encode_prior,
     require_left,
 )

@@ -90,10 +90,10 @@ def test_the_dotfiles_walk_keeps_one_chmod_and_one_chown_per_directory() -> None
     # legacy: a mkdir, then a chmod and a chown per dotfile; kept: the mkdir with
     # the last chmod's mode folded in, and the last chown
     assert [type(e) for e in on_app] == [MakeDir, Chown]
-    assert on_app[0].mode == 0o644  # type: ignore[union-attr]
-    assert project(plan, ctx.facts.scratch_tree).unwrap().nodes[
-        on_app[0].path  # type: ignore[union-attr]
-    ].mode == 0o644
+    made = on_app[0]
+    assert isinstance(made, MakeDir)
+    assert made.mode == 0o644
+    assert project(plan, ctx.facts.scratch_tree).unwrap().nodes[made.path].mode == 0o644
 
 
 def test_nothing_is_folded_for_a_plan_run_as_another_user_or_with_set_ids() -> None:
