@@ -95,6 +95,7 @@ __all__ = [
 
 StepHook = Callable[[int, Step], None]
 DEFAULT_PARALLEL = 8
+LAUNCH_WAIT = 0.002  # how long the lane waits for the loop to start a ready step
 FILESYSTEM, HOST_KEY, HOST = "filesystem", "host key", "host"
 
 
@@ -319,12 +320,20 @@ class _Schedule:
         self.wake: Callable[[], None] = _nothing
         self.limit = batch_bound()
         self.claimed: set[int] = set()  # taken ahead, before they were ready
+        self.launched = threading.Event()  # set by the loop once it started them
+        self.loop_thread = threading.get_ident()  # made in the loop's thread
         for index in range(count):
             if self.waiting[index] == 0:
                 heapq.heappush(self.lane if self.in_lane[index] else self.tasks, index)
 
     def finished(self, indices: list[int]) -> None:
-        """These steps finished: their successors may be ready now."""
+        """These steps finished: their successors may be ready now.
+
+        When one outside the lane is, the loop is woken to start it, and the
+        lane's thread (the caller, then) waits a moment for it to: the lane would
+        otherwise keep the interpreter's lock, and the host key start only once
+        the file work it should overlap is done.
+        """
         woken = False
         with self.lock:
             for index in indices:
@@ -337,7 +346,10 @@ class _Schedule:
                             heapq.heappush(self.tasks, later)
                             woken = True
         if woken:
+            self.launched.clear()
             self.wake()
+            if threading.get_ident() != self.loop_thread:
+                self.launched.wait(LAUNCH_WAIT)
 
     def _lane_first(self) -> bool:
         """Whether the lowest ready step is the lane's (``sequential`` order)."""
@@ -547,12 +559,13 @@ class _Run:
         while len(running) < bound:
             index = schedule.take_task()
             if index is None:
-                return
+                break
             step = self.plan.steps[index]
             kind = HOST_KEY if isinstance(step.effect, GenerateHostKey) else HOST
             lane.touched_elsewhere(_scratch_paths(step.effect))
             task = asyncio.ensure_future(self._task(host, index, step))
             running[task] = _Unit(kind, [index], self._now())
+        schedule.launched.set()  # the lane may go on
 
     def _now(self) -> float:
         return time.perf_counter() - self.started

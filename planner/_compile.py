@@ -56,8 +56,8 @@ from effects import (
 
 from ._context import Context
 from ._edges import edges_of
-from ._layout import scratch_dir
 from ._folding import fold
+from ._layout import scratch_dir
 from ._quirks import unknown_quirks
 from ._restart import restart_context
 from ._stage_api import EffectsView, Upstream
