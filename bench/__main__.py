@@ -54,7 +54,7 @@ def main() -> int:
         for name, run in (
             ("apply_tmpfs", lambda: sections.apply_rows(rounds)),
             ("apply_disk", lambda: sections.disk_rows(max(rounds // 3, 5))),
-            ("host_key", lambda: sections.host_key_row(max(rounds // 8, 3))),
+            ("host_key", lambda: sections.host_key_row(max(rounds // 2, 5))),
             ("concurrent", sections.concurrent_row),
             ("compile", lambda: sections.compile_rows(max(rounds, 20))),
             ("compile_scaling", sections.compile_scaling),

@@ -21,8 +21,15 @@ from typing import Any
 
 import orjson
 
-from effects import Plan, Tree, encode, encode_tree, project
-from executor import ApplyOptions, Tools, apply_plan, rollback_journal, snapshot
+from effects import Plan, Step, Tree, encode, encode_tree, project
+from executor import (
+    ApplyOptions,
+    HostError,
+    Tools,
+    apply_plan,
+    rollback_journal,
+    snapshot,
+)
 from planner import compile_plan, context_from_document
 
 from .kernels import KERNELS, document, dotfiles_document
@@ -117,6 +124,7 @@ class Sections:
             )
         )
         rollback = asyncio.run(self._rollback(plan, journals, max(rounds // 2, 3)))
+        failed = asyncio.run(self._failed(plan, journals, max(rounds // 2, 3)))
         return {
             "kernel": name,
             "steps": len(plan.steps),
@@ -126,6 +134,8 @@ class Sections:
             "floor": _timing(floor),
             "durable": _timing(durable),
             "rollback": _timing(rollback),
+            "failed_last": _timing(failed),
+            "undo_in_process_ms": _ms(failed.median - kplan.median),
             "ratio_legacy": round(kplan.median / legacy.median, 3),
             "ratio_floor": round(kplan.median / floor.median, 2),
             "syscalls": self._syscalls(doc, plan, before, place),
@@ -144,6 +154,27 @@ class Sections:
             outcome = (await rollback_journal(journal, self.tools)).unwrap()
             seconds.append(time.perf_counter() - started)
             assert outcome.complete, outcome
+            journal.unlink()
+        return Timing(seconds=tuple(seconds))
+
+    async def _failed(self, plan: Plan, journals: Path, rounds: int) -> Timing:
+        """An apply that fails at the step it starts last and rolls back in-process
+        (minus a successful apply's time: the undo's)."""
+        last = _deepest(plan)
+
+        def fail(index: int, _step: Step) -> None:
+            if index == last:
+                raise HostError("bench", "(last step)", "a failure injected")
+
+        seconds = []
+        for number in range(rounds):
+            clear(Path(str(plan.header.scratch_root)))
+            journal = journals / f"failed-{number}-{time.monotonic_ns()}"
+            options = ApplyOptions(journal=journal, tools=self.tools, on_step=fail)
+            started = time.perf_counter()
+            result = await apply_plan(plan, options)
+            seconds.append(time.perf_counter() - started)
+            assert result.failure().rollback.complete
             journal.unlink()
         return Timing(seconds=tuple(seconds))
 
@@ -396,6 +427,14 @@ class Sections:
                 }
             )
         return rows
+
+
+def _deepest(plan: Plan) -> int:
+    """The step a parallel apply starts last (the end of its longest chain)."""
+    depth = [0] * len(plan.steps)
+    for before, later in plan.edges:
+        depth[later] = max(depth[later], depth[before] + 1)
+    return max(range(len(depth)), key=lambda index: (depth[index], index))
 
 
 def _merged(timings: list[Timing]) -> Timing:

@@ -20,7 +20,10 @@ timed from the entry of `prepare_scratch` to the return of `prepare_container`.
 write, close; a chmod or chown only where needed). Same inputs on every side (the
 benchmark checks both left the same tree), the host key the same cached bytes on
 every side (dropbearkey left out), every round from an empty scratch root;
-medians. Syscalls: every thread's, between two marks, counted with strace.
+medians. Syscalls: every thread's, between two marks, counted with strace. Undo
+in-process: an apply failing at the step it starts last, rolled back, less a
+successful apply. `kplan rollback`: `rollback_journal` of a completed apply (it
+reads and validates the whole journal first, and fsyncs each record).
 """
 
 
@@ -47,10 +50,11 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
             "syscalls legacy / kplan / floor",
             "kplan/floor syscalls",
             "--durable ms",
-            "rollback ms",
+            "undo in-process ms",
+            "kplan rollback ms",
             "same tree",
         ),
-        _row(*["---"] * 12),
+        _row(*["---"] * 13),
     ]
     for row in rows:
         calls = row["syscalls"]
@@ -71,6 +75,7 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
                 counts,
                 "" if calls is None else f"{calls['ratio_floor']:.2f}",
                 _ms(row["durable"]),
+                f"{row['undo_in_process_ms']:.2f}",
                 _ms(row["rollback"]),
                 "yes" if row["same_tree"] else "**NO**",
             )

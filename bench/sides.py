@@ -196,13 +196,14 @@ def legacy_times(request: dict[str, Any], prefix: Sequence[str] = ()) -> Timing:
 
 def run_floor(tree: Tree, root: Path, blobs: dict[str, bytes], umask: int) -> None:
     """Recreate ``tree`` below ``root`` with the fewest plain syscalls."""
+    creator = (os.geteuid(), os.getegid())
     for path, node in tree.entries:
         target = f"{root}/{path}"
         if node.type == "dir":
             os.mkdir(target, node.mode)
             if node.mode & (umask | 0o7000):
                 os.chmod(target, node.mode)
-            if (node.uid, node.gid) != (os.geteuid(), os.getegid()):
+            if (node.uid, node.gid) != creator:
                 os.chown(target, node.uid, node.gid)
             continue
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, node.mode)
@@ -212,7 +213,7 @@ def run_floor(tree: Tree, root: Path, blobs: dict[str, bytes], umask: int) -> No
             os.write(fd, CACHED_KEY)
         if node.mode & (umask | 0o7000):
             os.fchmod(fd, node.mode)
-        if (node.uid, node.gid) != (os.geteuid(), os.getegid()):
+        if (node.uid, node.gid) != creator:
             os.fchown(fd, node.uid, node.gid)
         os.close(fd)
 

@@ -56,6 +56,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
 
@@ -105,6 +106,7 @@ _RENAME_NOREPLACE = 1
 _TOP = PurePosixPath()  # the scratch root itself
 
 
+@cache  # once per process: a syscall, on every apply's path otherwise
 def cache_bound() -> int:
     """How many directory descriptors one apply keeps between batches.
 

@@ -2,9 +2,11 @@
 
 Theory of operation
 -------------------
-The scheduler (``executor._apply``) hands the lane *batches*: steps whose
-predecessors have all finished, so no two of a batch touch related paths (an
-antichain of the plan's edges). A batch runs in four phases, in one thread:
+The lane takes its *batches* from the scheduler (``executor._apply``), one after
+another in one thread without a round trip to the event loop: the steps whose
+predecessors have all finished, so no two of them touch related paths (an
+antichain of the plan's edges), and the steps it can take *ahead* (below). A batch
+runs in four phases:
 
 1. *observe* every step's prior state (``executor._records``);
 2. journal all the intents with one ``write()`` (and whatever was deferred);
@@ -18,6 +20,15 @@ antichain of the plan's edges). A batch runs in four phases, in one thread:
 So an effect never runs before its intent is written, and an entry never has its
 final name before its announcement is: the rollback's guarantees, a crash's
 included, are those of one step at a time (architecture.md §5.1).
+
+*Taken ahead.* A chmod or chown of an entry the lane made before the batch,
+whose every unfinished predecessor is in the batch, joins it: the lane foresees
+the state the earlier steps leave the entry in (``_admit``; never with a set-id
+or sticky bit, which the kernel may refuse or clear) and journals that as its
+prior with the others. If an earlier step fails, the undo of this one (which
+never ran) puts the foreseen state back and the earlier step's undo, after it,
+the true one: the rollback is exact all the same. So a dotfile's walk of chmods
+and chowns up to ``work`` costs one batch, not one per step.
 
 *What the lane knows.* It remembers every entry it made or changed as it left it
 (a ``Stamp``, and an open descriptor for files, a cached one for directories:

@@ -14,6 +14,13 @@ skips it) or ``not-undone`` (a later rollback retries it). A step whose bracket 
 crash left open may be half put back (a restore cut short): the next rollback
 checks it by identity only, not against the stamps the apply left.
 
+Consecutive steps whose undo is quick filesystem work (``QUICK``) are undone in one
+worker thread (``_undo_quick``) over the cached directory descriptors, one journal
+write per step: its ``undoing``, with the ``undone`` of the one before (an
+``undone`` may lag: without it a later rollback retries the step, which finds it
+as it was before). An unmount, a container's removal, a proxy's stop, the ports'
+release each run on their own, under ``UNDO_TIMEOUT``.
+
 ``rollback_journal`` does the same from a journal file alone, after a crash or a
 successful apply: it validates the whole journal and the private copies it names
 first, and refuses (a ``RollbackRefused`` naming what is wrong) before undoing
