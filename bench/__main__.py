@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from legacy import legacy_runner_dir
 from .machine import filesystem, machine
 from .measure import Sections
 from .report import write_report
+from .sides import LegacySession
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,11 +48,15 @@ def main() -> int:
     args.disk.mkdir(parents=True, exist_ok=True)
     disk = Path(tempfile.mkdtemp(prefix="kplan-bench-", dir=args.disk))
     results: dict[str, Any] = {"machine": machine()}
+    stack = ExitStack()
     results["machine"]["tmpfs"] = f"{tmpfs.parent} ({filesystem(tmpfs)})"
     results["machine"]["disk"] = f"{disk.parent} ({filesystem(disk)})"
     tools = default_tools(legacy_runner_dir())
     try:
-        sections = Sections(tmpfs=tmpfs, disk=disk, tools=tools, quick=args.quick)
+        legacy = stack.enter_context(LegacySession())
+        sections = Sections(
+            tmpfs=tmpfs, disk=disk, tools=tools, quick=args.quick, legacy=legacy
+        )
         for name, run in (
             ("apply_tmpfs", lambda: sections.apply_rows(rounds)),
             ("apply_disk", lambda: sections.disk_rows(max(rounds // 3, 5))),
@@ -67,6 +73,7 @@ def main() -> int:
                 f"bench: {name} in {time.perf_counter() - started:.1f} s\n"
             )
     finally:
+        stack.close()
         shutil.rmtree(tmpfs, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
     write_report(results, args.out)

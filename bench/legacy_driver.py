@@ -1,7 +1,9 @@
 """Time the real legacy filesystem path, in-process, as the agent runs it.
 
-Run by the legacy venv's Python 3.13 (``python -I bench/legacy_driver.py``), one
-JSON request on stdin, one JSON answer on stdout. It imports the legacy bridge's
+Run by the legacy venv's Python 3.13 (``python -I bench/legacy_driver.py``): one
+JSON request per line on stdin, one JSON answer per line on stdout, all in one
+event loop (as the agent runs), so the benchmark can alternate its rounds with
+kplan's. It imports the legacy bridge's
 worker package (``legacy/worker``) for the agent built without ``__init__``
 (``object.__new__(DockerAgent)``), its stubs and its patches, and runs the real
 ``DockerAgent.create_kernel`` directly: no sandbox, no fork, no snapshot. What is
@@ -15,10 +17,11 @@ The host key: ``"cached"`` replaces legacy's ``subprocess_run`` of dropbearkey b
 writing a fixed key where dropbearkey would (kplan's side writes the same bytes),
 ``"real"`` runs the real dropbearkey, serially, as legacy does.
 
-Request: ``{"context", "roots": [one scratch root per round], "host_key",
-"cached_key" (base64), "mark"}``; each root is emptied first. ``mark`` makes a
-``stat`` of ``/kplan-bench-mark-begin`` and ``-end`` around each window, so an
-``strace`` of this process can count the window's syscalls. Answer:
+Request: ``{"context" (omitted: the last one), "roots": [one scratch root per
+round], "host_key", "cached_key" (base64), "mark"}``; each root is emptied
+first. ``mark`` makes a ``stat`` of ``/kplan-bench-mark-begin`` and ``-end``
+around each window, so an ``strace`` of this process can count the window's
+syscalls. Answer:
 ``{"seconds": [...], "host_key": [...]}`` (the real dropbearkey's part of each
 window; 0 when cached) or ``{"error": ...}``.
 """
@@ -48,34 +51,47 @@ def mark(name: str) -> None:
 
 
 def main() -> int:
-    request = json.loads(sys.stdin.read())
     sys.path.insert(0, str(WORKER_PARENT))
     legacy = importlib.import_module("worker.legacy_modules").load_legacy()
     legacy_run = importlib.import_module("worker.legacy_run")
-    roots = [Path(root) for root in request["roots"]]
-    aux = roots[0].parent / "legacy-aux"
-    (aux / "home").mkdir(parents=True, exist_ok=True)
-    os.chdir(aux)  # where legacy looks for agent-docker-container-opts.json
-    os.environ["HOME"] = str(aux / "home")
-    os.umask(int(request["context"]["facts"]["umask"], 8))
     window: dict[str, float] = {}
-    _time_window(legacy, window, marking=bool(request.get("mark")))
-    if request["host_key"] == "cached":
-        _cache_host_key(legacy, base64.b64decode(request["cached_key"]))
-    else:
-        _time_host_key(legacy, window)
-    seconds = asyncio.run(_rounds(legacy_run, legacy, request, roots, aux, window))
-    sys.stdout.write(json.dumps(seconds))
+    settings: dict[str, Any] = {"mark": False, "host_key": "cached", "key": b""}
+    _time_window(legacy, window, settings)
+    _host_key(legacy, window, settings)
+    loop = asyncio.new_event_loop()
+    context: dict[str, Any] = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        context = request.get("context") or context
+        roots = [Path(root) for root in request["roots"]]
+        aux = roots[0].parent / "legacy-aux"
+        (aux / "home").mkdir(parents=True, exist_ok=True)
+        os.chdir(aux)  # where legacy looks for agent-docker-container-opts.json
+        os.environ["HOME"] = str(aux / "home")
+        os.umask(int(context["facts"]["umask"], 8))
+        settings.update(
+            mark=bool(request.get("mark")),
+            host_key=request["host_key"],
+            key=base64.b64decode(request["cached_key"]),
+        )
+        answer = loop.run_until_complete(
+            _rounds(legacy_run, legacy, context, roots, aux, window)
+        )
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    loop.close()
     return 0
 
 
-def _time_window(legacy: Any, window: dict[str, float], *, marking: bool) -> None:
+def _time_window(
+    legacy: Any, window: dict[str, float], settings: dict[str, Any]
+) -> None:
     context_class = legacy.DockerKernelCreationContext
     prepare_scratch = context_class.prepare_scratch
     prepare_container = context_class.prepare_container
 
     async def timed_scratch(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if marking:
+        if settings["mark"]:
             mark("begin")
         window["start"] = time.perf_counter()
         return await prepare_scratch(self, *args, **kwargs)
@@ -83,7 +99,7 @@ def _time_window(legacy: Any, window: dict[str, float], *, marking: bool) -> Non
     async def timed_container(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await prepare_container(self, *args, **kwargs)
         window["end"] = time.perf_counter()
-        if marking:
+        if settings["mark"]:
             mark("end")
         return result
 
@@ -91,37 +107,30 @@ def _time_window(legacy: Any, window: dict[str, float], *, marking: bool) -> Non
     context_class.prepare_container = timed_container
 
 
-def _time_host_key(legacy: Any, window: dict[str, float]) -> None:
-    """Time the real dropbearkey legacy runs (its part of the window)."""
+def _host_key(legacy: Any, window: dict[str, float], settings: dict[str, Any]) -> None:
+    """Legacy's dropbearkey: cached (the key's bytes written where it would write
+    them) or real, and then timed (its part of the window)."""
     real = legacy.docker_agent_module.subprocess_run
 
-    def timed(command: list[str], *args: Any, **kwargs: Any) -> Any:
+    def run(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        if "dropbearkey" not in command:
+            return real(command, *args, **kwargs)
+        if settings["host_key"] == "cached":
+            Path(command[command.index("-f") + 1]).write_bytes(settings["key"])
+            return None
         started = time.perf_counter()
         try:
             return real(command, *args, **kwargs)
         finally:
-            if "dropbearkey" in command:
-                window["host_key"] = time.perf_counter() - started
+            window["host_key"] = time.perf_counter() - started
 
-    legacy.docker_agent_module.subprocess_run = timed
-
-
-def _cache_host_key(legacy: Any, key: bytes) -> None:
-    real = legacy.docker_agent_module.subprocess_run
-
-    def cached(command: list[str], *args: Any, **kwargs: Any) -> Any:
-        if "dropbearkey" not in command:
-            return real(command, *args, **kwargs)
-        Path(command[command.index("-f") + 1]).write_bytes(key)
-        return None
-
-    legacy.docker_agent_module.subprocess_run = cached
+    legacy.docker_agent_module.subprocess_run = run
 
 
 async def _rounds(  # noqa: PLR0917  (the driver's parts)
     legacy_run: Any,
     legacy: Any,
-    request: dict[str, Any],
+    context: dict[str, Any],
     roots: list[Path],
     aux: Path,
     window: dict[str, float],
@@ -131,7 +140,7 @@ async def _rounds(  # noqa: PLR0917  (the driver's parts)
         root.mkdir(parents=True, exist_ok=True)
         for child in root.iterdir():
             shutil.rmtree(child)
-        run = legacy_run.LegacyRun(legacy, request["context"], root, aux / "spare")
+        run = legacy_run.LegacyRun(legacy, context, root, aux / "spare")
         result = await run.run()
         if result["error"] is not None:
             return {"error": result["error"]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import orjson
 from effects import Plan, Step, Tree, encode, encode_tree, project
 from executor import (
     ApplyOptions,
+    ApplyReport,
     HostError,
     Tools,
     apply_plan,
@@ -35,14 +37,16 @@ from planner import compile_plan, context_from_document
 from .kernels import KERNELS, document, dotfiles_document
 from .machine import inode_probe
 from .sides import (
+    LegacySession,
     Timing,
     clear,
     floor_times,
+    host_key_seconds,
     kplan_plan,
+    kplan_round,
     kplan_times,
     legacy_command,
     legacy_request,
-    legacy_times,
 )
 from .syscalls import count_marked
 
@@ -94,10 +98,20 @@ def same_tree(one: Path, other: Path) -> bool:
 
 
 class Sections:
-    """The measurements, sharing the scratch places and the tools."""
+    """The measurements, sharing the scratch places, the tools and one legacy
+    driver (``LegacySession``): each side's rounds alternate with the other's."""
 
-    def __init__(self, *, tmpfs: Path, disk: Path, tools: Tools, quick: bool) -> None:
+    def __init__(
+        self,
+        *,
+        tmpfs: Path,
+        disk: Path,
+        tools: Tools,
+        quick: bool,
+        legacy: LegacySession,
+    ) -> None:
         self.tmpfs, self.disk, self.tools, self.quick = tmpfs, disk, tools, quick
+        self.legacy = legacy
 
     # --- apply: kplan, legacy, the floor ------------------------------------------
 
@@ -112,10 +126,11 @@ class Sections:
         doc = document(name, root)
         plan = kplan_plan(doc)
         before = context_from_document(doc).unwrap().facts.scratch_tree
-        kplan, report = asyncio.run(kplan_times([plan] * rounds, journals, self.tools))
+        request = legacy_request(doc, [root])
         kept = place / "kplan-tree"
-        _copy_tree(root, kept)
-        legacy = legacy_times(legacy_request(doc, [root] * rounds))
+        kplan, legacy, report = asyncio.run(
+            self._alternate([plan] * rounds, request, [root] * rounds, kept)
+        )
         same = same_tree(kept, root)
         floor = floor_times(plan, before, [floor_root] * rounds)
         durable, _ = asyncio.run(
@@ -141,6 +156,38 @@ class Sections:
             "syscalls": self._syscalls(doc, plan, before, place),
             "lane_seconds": round(sum(s.seconds for s in report.steps), 6),
         }
+
+    async def _alternate(
+        self,
+        plans: list[Plan],
+        request: dict[str, Any],
+        legacy_roots: list[Path],
+        kept: Path | None = None,
+    ) -> tuple[Timing, Timing, ApplyReport]:
+        """Round by round, kplan's apply then legacy's, on the same conditions;
+        ``kept`` gets a copy of kplan's last tree (legacy's is left in place).
+
+        Each kplan round follows a compile of its kernel, untimed, as an agent's
+        apply follows its compile: legacy's window likewise follows its own
+        preparation of the kernel in the same call, so both start warm, not
+        after a wait on the other process.
+        """
+        journals = self.tmpfs / "alternate-journals"
+        journals.mkdir(exist_ok=True)
+        kplan: list[float] = []
+        legacy: list[float] = []
+        report = None
+        context = context_from_document(request["context"]).unwrap()
+        for plan, root in zip(plans, legacy_roots, strict=True):
+            compile_plan(context).unwrap()
+            took, report = await kplan_round(plan, journals, self.tools)
+            kplan.append(took)
+            if kept is not None and plan is plans[-1]:
+                shutil.rmtree(kept, ignore_errors=True)
+                _copy_tree(Path(str(plan.header.scratch_root)), kept)
+            legacy += self.legacy.times({**request, "roots": [str(root)]}).seconds
+        assert report is not None
+        return Timing(seconds=tuple(kplan)), Timing(seconds=tuple(legacy)), report
 
     async def _rollback(self, plan: Plan, journals: Path, rounds: int) -> Timing:
         """``rollback_journal`` of a completed apply (the whole kernel undone)."""
@@ -192,7 +239,9 @@ class Sections:
         if kplan is None:
             return None
         request = legacy_request(doc, [root, root], mark=True)
-        legacy = count_marked(legacy_command(), stdin=orjson.dumps(request).decode())
+        legacy = count_marked(
+            legacy_command(), stdin=orjson.dumps(request).decode() + "\n"
+        )
         floor = count_marked(
             [*python, "floor", str(plan_file), str(tree_file), str(place / "floor")],
             cwd=ROOT,
@@ -222,17 +271,17 @@ class Sections:
             probe = inode_probe(place)
             roots = [place / f"kplan-{n}" for n in range(rounds)]
             plans = [kplan_plan(document(name, root)) for root in roots]
+            legacy_roots = [place / f"legacy-{n}" for n in range(rounds)]
+            request = legacy_request(document(name, legacy_roots[0]), legacy_roots[:1])
+            kplan, legacy, _ = asyncio.run(
+                self._alternate(plans, request, legacy_roots)
+            )
             journals = place / "journals"
             journals.mkdir(parents=True)
-            kplan, _ = asyncio.run(kplan_times(plans, journals, self.tools))
             durable_roots = [place / f"durable-{n}" for n in range(rounds)]
             durable_plans = [kplan_plan(document(name, r)) for r in durable_roots]
             durable, _ = asyncio.run(
                 kplan_times(durable_plans, journals, self.tools, durable=True)
-            )
-            legacy_roots = [place / f"legacy-{n}" for n in range(rounds)]
-            legacy = legacy_times(
-                legacy_request(document(name, legacy_roots[0]), legacy_roots)
             )
             rows.append(
                 {
@@ -262,19 +311,10 @@ class Sections:
         journals.mkdir(parents=True)
         doc = document("sample", root)
         plan = kplan_plan(doc, host_key="real")
-        parallel: list[Timing] = []
-        serial: list[Timing] = []
-        legacy: list[Timing] = []
-        report = None
-        for _ in range(rounds):
-            timing, report = asyncio.run(kplan_times([plan], journals, self.tools))
-            parallel.append(timing)
-            timing, _ = asyncio.run(
-                kplan_times([plan], journals, self.tools, parallel=1)
-            )
-            serial.append(timing)
-            legacy.append(legacy_times(legacy_request(doc, [root], host_key="real")))
-        assert report is not None
+        request = legacy_request(doc, [root], host_key="real")
+        parallel, serial, legacy, report = asyncio.run(
+            self._host_key_rounds(plan, journals, request, rounds)
+        )
         key = next(o for o in report.overlaps if o.unit == "host key")
         alongside = [s for s in report.steps if s.index in set(key.alongside)]
         sides = {"parallel": parallel, "one_at_a_time": serial, "legacy": legacy}
@@ -293,6 +333,24 @@ class Sections:
             "overlapped_steps": len(alongside),
             "overlapped_ms": _ms(sum(s.seconds for s in alongside)),
         }
+
+    async def _host_key_rounds(
+        self, plan: Plan, journals: Path, request: dict[str, Any], rounds: int
+    ) -> tuple[list[Timing], list[Timing], list[Timing], ApplyReport]:
+        parallel: list[Timing] = []
+        serial: list[Timing] = []
+        legacy: list[Timing] = []
+        report = None
+        for _ in range(rounds):
+            took, report = await kplan_round(plan, journals, self.tools)
+            parallel.append(
+                Timing(seconds=(took,), host_key=(host_key_seconds(report),))
+            )
+            took, alone = await kplan_round(plan, journals, self.tools, parallel=1)
+            serial.append(Timing(seconds=(took,), host_key=(host_key_seconds(alone),)))
+            legacy.append(self.legacy.times(request))
+        assert report is not None
+        return parallel, serial, legacy, report
 
     # --- 32 kernels in one process -------------------------------------------------
 

@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import attrs
 
@@ -51,11 +51,13 @@ from planner._edges import edges_of
 __all__ = [
     "CACHED_KEY",
     "LEGACY_DRIVER",
+    "LegacySession",
     "Timing",
     "cached_host_key",
     "clear",
     "floor_times",
     "kplan_plan",
+    "kplan_round",
     "kplan_times",
     "legacy_request",
     "legacy_times",
@@ -121,6 +123,36 @@ def clear(root: Path) -> None:
         shutil.rmtree(child)
 
 
+async def kplan_round(
+    plan: Plan,
+    journals: Path,
+    tools: Tools,
+    *,
+    durable: bool = False,
+    parallel: int = 8,
+) -> tuple[float, ApplyReport]:
+    """Apply ``plan`` once (its root emptied first): seconds, report."""
+    clear(Path(str(plan.header.scratch_root)))
+    journal = journals / f"journal-{os.getpid()}-{time.monotonic_ns()}"
+    options = ApplyOptions(
+        journal=journal, tools=tools, durable=durable, parallel=parallel
+    )
+    started = time.perf_counter()
+    result = await apply_plan(plan, options)
+    seconds = time.perf_counter() - started
+    report = result.unwrap()
+    journal.unlink()
+    private = journal.with_name(f"{journal.name}.private")
+    if private.exists():
+        shutil.rmtree(private)
+    return seconds, report
+
+
+def host_key_seconds(report: ApplyReport) -> float:
+    """The host key step's time in an apply (0 without one)."""
+    return sum(s.seconds for s in report.steps if s.unit == "host key")
+
+
 async def kplan_times(
     plans: Sequence[Plan],
     journals: Path,
@@ -129,24 +161,15 @@ async def kplan_times(
     durable: bool = False,
     parallel: int = 8,
 ) -> tuple[Timing, ApplyReport]:
-    """Apply each plan once (its root emptied first); the last report."""
+    """Apply each plan once, in one event loop; the last report."""
     seconds, host_key = [], []
     report: ApplyReport | None = None
-    for number, plan in enumerate(plans):
-        clear(Path(str(plan.header.scratch_root)))
-        journal = journals / f"journal-{os.getpid()}-{number}-{time.monotonic_ns()}"
-        options = ApplyOptions(
-            journal=journal, tools=tools, durable=durable, parallel=parallel
+    for plan in plans:
+        took, report = await kplan_round(
+            plan, journals, tools, durable=durable, parallel=parallel
         )
-        started = time.perf_counter()
-        result = await apply_plan(plan, options)
-        seconds.append(time.perf_counter() - started)
-        report = result.unwrap()
-        host_key.append(sum(s.seconds for s in report.steps if s.unit == "host key"))
-        journal.unlink()
-        private = journal.with_name(f"{journal.name}.private")
-        if private.exists():
-            shutil.rmtree(private)
+        seconds.append(took)
+        host_key.append(host_key_seconds(report))
     assert report is not None
     return Timing(seconds=tuple(seconds), host_key=tuple(host_key)), report
 
@@ -175,23 +198,66 @@ def legacy_command() -> list[str]:
     return [str(ensure_legacy_venv()), "-I", str(LEGACY_DRIVER)]
 
 
+@final
+class LegacySession:
+    """One driver process answering requests, one per line (``legacy_driver``).
+
+    Kept for a whole benchmark so its rounds can alternate with kplan's (a disk's
+    state drifts within a run) without importing the agent again each time.
+    """
+
+    def __init__(self, prefix: Sequence[str] = ()) -> None:
+        self._process = subprocess.Popen(
+            [*prefix, *legacy_command()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._sent: object = None  # the context last sent (sent once per kernel)
+
+    def times(self, request: dict[str, Any]) -> Timing:
+        """Run one request; its timing, or raise legacy's error."""
+        process = self._process
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if request["context"] is self._sent:
+            request = {k: v for k, v in request.items() if k != "context"}
+        else:
+            self._sent = request["context"]
+        process.stdin.write(json.dumps(request) + "\n")
+        process.stdin.flush()
+        line = process.stdout.readline()
+        if not line:
+            msg = f"the legacy driver exited {process.wait()}"
+            raise RuntimeError(msg)
+        answer = json.loads(line)
+        if "error" in answer:
+            msg = f"legacy failed: {answer['error']}"
+            raise RuntimeError(msg)
+        return Timing(
+            seconds=tuple(answer["seconds"]), host_key=tuple(answer["host_key"])
+        )
+
+    def close(self) -> None:
+        """End the driver (EOF on its stdin)."""
+        process = self._process
+        if process.stdin is not None:
+            process.stdin.close()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def __enter__(self) -> LegacySession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def legacy_times(request: dict[str, Any], prefix: Sequence[str] = ()) -> Timing:
-    """Run the driver (``prefix``: e.g. strace); its timing, or raise its error."""
-    done = subprocess.run(
-        [*prefix, *legacy_command()],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        msg = f"the legacy driver exited {done.returncode}: {done.stderr[-3000:]}"
-        raise RuntimeError(msg)
-    answer = json.loads(done.stdout)
-    if "error" in answer:
-        msg = f"legacy failed: {answer['error']}"
-        raise RuntimeError(msg)
-    return Timing(seconds=tuple(answer["seconds"]), host_key=tuple(answer["host_key"]))
+    """One request in a driver of its own (``prefix``: e.g. strace)."""
+    with LegacySession(prefix) as session:
+        return session.times(request)
 
 
 def run_floor(tree: Tree, root: Path, blobs: dict[str, bytes], umask: int) -> None:
