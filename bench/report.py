@@ -197,6 +197,13 @@ def _scaling(rows: list[dict[str, Any]], command: list[dict[str, Any]]) -> list[
     ]
     lines += [
         "",
+        (
+            "Steps are those of the plan, after the compiler's last pass folded"
+            " legacy's walk of chmods and chowns (100 dotfiles 100 deep: 21,085"
+            " effects planned, 1,672 kept); the work is linear in the effects"
+            " planned, so per dotfile is the measure."
+        ),
+        "",
         "`kplan plan` (a process: start-up, facts gathered, the plan printed):",
         "",
         _row("dotfiles", "depth", "seconds", "ms per dotfile"),
