@@ -40,7 +40,7 @@ from ._fs import (
     public_key_path,
 )
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
-from ._model import project
+from ._model import Projection, project
 from ._paths import kernel_entries
 from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
 from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
@@ -86,6 +86,7 @@ __all__ = [
     "Node",
     "NodeType",
     "Plan",
+    "Projection",
     "ProvisionSudo",
     "PullImage",
     "RegisterKernel",

@@ -7,8 +7,11 @@ chosen for readers of a diff, not derived from the attrs classes. Documents are
 orjson with sorted keys and two-space indentation, modes are ``"0o755"`` strings and
 blobs are base64 under their SHA-256, so equal plans give identical bytes in every
 run and process. The plan id is the SHA-256 of the encoding with ``plan_id`` set to
-the empty string; ``seal`` fills it in and ``decode`` refuses a plan whose id does
-not match its content.
+the empty string and the blob table as the sorted list of its digests (format 2):
+each digest already commits to its content (``decode`` checks every blob against
+its digest), so the id commits to the whole plan without hashing the runner's
+fonts on every compile. ``seal`` fills it in and ``decode`` refuses a plan whose id
+does not match its content.
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def _encode_container_mount(effect: ContainerMount) -> dict[str, object]:
     }
 
 
-def _document(plan: Plan, plan_id: str) -> dict[str, object]:
+def _document(plan: Plan, plan_id: str, *, contents: bool = True) -> dict[str, object]:
     header = plan.header
     return {
         "format_version": header.format_version,
@@ -185,7 +188,9 @@ def _document(plan: Plan, plan_id: str) -> dict[str, object]:
         ],
         "blobs": {
             b.digest: base64.b64encode(b.data).decode("ascii") for b in plan.blobs
-        },
+        }
+        if contents
+        else [b.digest for b in plan.blobs],
         "edges": [list(edge) for edge in plan.edges],
     }
 
@@ -196,7 +201,8 @@ def encode(plan: Plan) -> bytes:
 
 
 def _compute_id(plan: Plan) -> str:
-    return hashlib.sha256(dumps(_document(plan, ""))).hexdigest()
+    """The plan id: see the module docstring (blobs stand by their digests)."""
+    return hashlib.sha256(dumps(_document(plan, "", contents=False))).hexdigest()
 
 
 def seal(

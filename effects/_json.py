@@ -58,6 +58,11 @@ def freeze(value: object) -> Json:
         TypeError: a value is not JSON (e.g. bytes, a set, a non-str key).
         ValueError: a float is not finite.
     """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # type: ignore[return-value]  # the common cases, first
+    if kind is dict:
+        return freeze_object(value)  # type: ignore[arg-type]
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -75,11 +80,12 @@ def freeze(value: object) -> Json:
 
 def freeze_object(value: Mapping[str, object]) -> JsonObject:
     """Freeze a mapping with string keys; see ``freeze``."""
-    pairs: list[tuple[str, Json]] = []
-    for key, item in value.items():
-        pairs.append((_key(key), freeze(item)))
-    pairs.sort(key=lambda pair: pair[0])
-    return JsonObject(tuple(pairs))
+    pairs = sorted((_key(key), freeze(item)) for key, item in value.items())
+    # A mapping's keys are unique, so once sorted they are what the validator
+    # checks: build the value directly (create bodies hold hundreds of objects).
+    frozen = object.__new__(JsonObject)
+    object.__setattr__(frozen, "items", tuple(pairs))
+    return frozen
 
 
 def _key(key: object) -> str:

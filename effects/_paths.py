@@ -9,6 +9,7 @@ text that would need that normalisation, so the canonical encoding round-trips.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 __all__ = [
@@ -61,6 +62,7 @@ def check_absolute(path: object) -> PurePosixPath:
     return path
 
 
+@lru_cache(maxsize=4096)  # a journal or plan names each path several times
 def rel(text: str) -> PurePosixPath:
     """Parse canonical relative path text (``"a/b"``; never ``"a//b"``, ``"./a"``).
 

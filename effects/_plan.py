@@ -9,9 +9,9 @@ order the compiler chose; each is tagged with the stage that emitted it. An edge
 ``(i, j)`` says step ``j`` must not start before step ``i`` has finished, which
 lets the executor run independent steps concurrently.
 
-The plan id is the SHA-256 of the canonical encoding with the id left out; build
-plans with ``seal`` (``effects._encoding``) so the id is always right, and
-``decode`` checks it.
+The plan id is the SHA-256 of the canonical encoding with the id left out and each
+blob standing by its digest (format 2); build plans with ``seal``
+(``effects._encoding``) so the id is always right, and ``decode`` checks it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
     "blob_of",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1 hashed the blobs' contents into the plan id
 
 Effect: TypeAlias = (
     MakeDir
@@ -141,8 +141,19 @@ class Blob:
 
 
 def blob_of(data: bytes) -> Blob:
-    """Wrap ``data`` into a ``Blob`` with its digest."""
-    return Blob(digest=hashlib.sha256(data).hexdigest(), data=data)
+    """Wrap ``data`` into a ``Blob`` with its digest.
+
+    Hashes ``data`` once: the validator's check would be this very hash again, which
+    for the runner's fonts is most of a compile, so the value is built directly.
+    """
+    given: object = data  # callers from untyped code may pass anything
+    if not isinstance(given, bytes):
+        msg = f"blob data must be bytes, got {type(given).__name__}"
+        raise TypeError(msg)
+    blob = object.__new__(Blob)
+    object.__setattr__(blob, "digest", hashlib.sha256(data).hexdigest())
+    object.__setattr__(blob, "data", data)
+    return blob
 
 
 def _to_steps(values: Iterable[Step]) -> tuple[Step, ...]:

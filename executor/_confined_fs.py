@@ -27,6 +27,17 @@ A directory that is there by then is kept; a file is refused.
 same way, so ``mount`` cannot be sent elsewhere by a path swap either. External
 commands are checked by exit code (``!= 0``) and report their stderr.
 
+*Caching.* Walking costs two syscalls per component, per operation. So the
+thread that applies the filesystem steps (``executor._fs_lane``), and later the
+rollback's (``caching``), keep the directory descriptors they walked (``dir_fd``): each
+directory is opened once per apply, one component at a time with ``O_NOFOLLOW``
+as above, and everything below it is reached from that descriptor. It pins the
+directory that was there when it was first reached; the scratch is the kernel's
+own while kplan holds its lock and its container is not running, and a mount on
+a path, or the removal of a directory, drops the descriptors at and below it
+(``forget``). The cache is trimmed to a bound (least recently used first) only
+between batches (``trim``), so a descriptor a batch holds is never closed under it.
+
 Every method is synchronous and may block; the async layer runs them in a thread.
 What observes, applies and undoes each effect is built on these primitives in
 ``executor._confined_observe``, ``executor._confined_apply`` and
@@ -38,10 +49,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 import stat
 import subprocess
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
 
@@ -83,7 +98,25 @@ _KINDS: tuple[tuple[Callable[[int], bool], EntryKind, str], ...] = (
     (stat.S_ISFIFO, "fifo", "a FIFO"),
 )
 _LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAMEAT2 = _LIBC.renameat2
+_RENAMEAT2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+_RENAMEAT2.argtypes += (ctypes.c_uint,)
+_RENAMEAT2.restype = ctypes.c_int
 _RENAME_NOREPLACE = 1
+_TOP = PurePosixPath()  # the scratch root itself
+
+
+@cache  # once per process: a syscall, on every apply's path otherwise
+def cache_bound() -> int:
+    """How many directory descriptors one apply keeps between batches.
+
+    A share of the soft ``RLIMIT_NOFILE`` (an agent applies dozens of kernels at
+    once in one process), between 8 and 64.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 64
+    return max(8, min(64, soft // 128))
 
 
 def host_error(operation: str, path: PurePath | str, exc: OSError) -> HostError:
@@ -150,7 +183,7 @@ def check_same(
 
 def rename_noreplace(directory: int, old: str, new: str) -> bool:
     """``renameat2(RENAME_NOREPLACE)`` within one directory; False if ``new`` exists."""
-    result = _LIBC.renameat2(
+    result = _RENAMEAT2(
         directory, os.fsencode(old), directory, os.fsencode(new), _RENAME_NOREPLACE
     )
     if result == 0:
@@ -175,16 +208,90 @@ class ScratchRoot:
         self.tools = tools
         self.durable = durable
         self.private: PrivateDir | None = None
+        self._private_path: Path | None = None  # where to make it on first need
+        self._private_lock = threading.Lock()  # the lane's and the host key's
+        self._dirs: OrderedDict[str, int] = OrderedDict()  # path text -> fd
+        self._bound = cache_bound()
+        # Whether ``parent`` (and so every walk) uses the cache: only while one
+        # thread alone works on the root (a rollback), never beside the lane.
+        self.caching = False
 
     def close(self) -> None:
-        """Release the root descriptor."""
+        """Release the cached descriptors, a private directory made on first need
+        (the directory stays), and the root descriptor."""
+        self.forget(_TOP)
+        if self._private_path is not None and self.private is not None:
+            self.private.close()
         os.close(self._fd)
+
+    # --- the descriptor cache (see *Caching*; one thread at a time) ------------
+
+    def dir_fd(self, path: PurePosixPath | str) -> int:
+        """A cached descriptor of the directory ``path`` (empty: the root),
+        reached one component at a time without following symlinks.
+
+        Keyed by the path's text: hashing ``PurePosixPath`` values is most of the
+        cost of a lookup, and the lane looks up every step's parent.
+        """
+        key = path if isinstance(path, str) else str(path)
+        if key in {"", "."}:
+            return self._fd
+        cached = self._dirs.get(key)
+        if cached is not None:
+            self._dirs.move_to_end(key)
+            return cached
+        head, _, name = key.rpartition("/")
+        parent = self.dir_fd(head)
+        try:
+            fd = os.open(name, _DIR, dir_fd=parent)
+        except OSError as exc:
+            raise host_error("open", key, exc) from exc
+        self._dirs[key] = fd
+        return fd
+
+    def cached(self, key: str) -> int | None:
+        """The cached descriptor of the directory at ``key``, if there is one."""
+        if key in {"", "."}:
+            return self._fd
+        fd = self._dirs.get(key)
+        if fd is not None:
+            self._dirs.move_to_end(key)
+        return fd
+
+    def adopt_dir(self, key: str, fd: int) -> None:
+        """Cache ``fd`` (a directory the caller opened) as ``key``'s; takes it."""
+        old = self._dirs.pop(key, None)
+        if old is not None:
+            os.close(old)
+        self._dirs[key] = fd
+
+    def forget(self, path: PurePosixPath) -> None:
+        """Drop (and close) the cached descriptors of ``path`` and all below it."""
+        if not path.parts:
+            gone = list(self._dirs)
+        else:
+            top, below = str(path), f"{path}/"
+            gone = [k for k in self._dirs if k == top or k.startswith(below)]
+        for key in gone:
+            os.close(self._dirs.pop(key))
+
+    def trim(self) -> None:
+        """Close the least recently used descriptors beyond the bound."""
+        while len(self._dirs) > self._bound:
+            _, fd = self._dirs.popitem(last=False)
+            os.close(fd)
 
     # --- walking -------------------------------------------------------------
 
     @contextmanager
     def parent(self, path: PurePosixPath) -> Iterator[int]:
-        """A descriptor of ``path``'s parent, reached without following symlinks."""
+        """A descriptor of ``path``'s parent, reached without following symlinks.
+
+        From the cache while ``caching`` (see *Caching*), else walked anew.
+        """
+        if self.caching:
+            yield self.dir_fd(str(path.parent))
+            return
         fd = os.dup(self._fd)
         try:
             for name in path.parts[:-1]:
@@ -242,11 +349,21 @@ class ScratchRoot:
         except MissingPathError:
             return None
 
+    def defer_private(self, path: Path) -> None:
+        """Make the private directory at ``path`` when a step first needs it."""
+        self._private_path = path
+
     def need_private(self, operation: str, path: PurePosixPath) -> PrivateDir:
-        """The journal's private directory (an apply always has one)."""
-        if self.private is None:
-            raise HostError(operation, str(path), "no private directory to work in")
-        return self.private
+        """The journal's private directory, made now if it is not yet (an apply
+        always has one; ``HostError`` if its name was taken since the check)."""
+        with self._private_lock:
+            if self.private is None and self._private_path is not None:
+                self.private = PrivateDir.create(
+                    self._private_path, durable=self.durable
+                )
+            if self.private is None:
+                raise HostError(operation, str(path), "no private directory to work in")
+            return self.private
 
     # --- apply -------------------------------------------------------------------
 

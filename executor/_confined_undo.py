@@ -99,6 +99,7 @@ def _remove(
         try:
             if directory:
                 os.rmdir(path.name, dir_fd=parent)
+                fs.forget(path)  # a descriptor of it may be cached: it is gone
             else:
                 os.unlink(path.name, dir_fd=parent)
         except FileNotFoundError:
@@ -177,7 +178,9 @@ def _unmount(fs: ScratchRoot, action: Unmount, *, force: bool) -> Changed | None
             verdict = judge_unmount(action, info.st_dev)
             if not _acts(verdict, force=force):
                 return _reported(verdict)
-            # The parent's descriptor names the mount point without pinning it.
+            # The parent's descriptor names the mount point without pinning it;
+            # a cached descriptor at or below it would (EBUSY): closed first.
+            fs.forget(path)
             command = [fs.tools.umount, f"{proc_path(parent)}/{path.name}"]
             fs.run("umount", path, command)
     except MissingPathError:

@@ -2,8 +2,9 @@
 
 It holds the prior contents of the files an apply writes over (``prior-<step>``,
 copied in by streaming, so memory stays bounded whatever their size) and tool output
-(dropbearkey's key before it is copied in). An apply makes it new with ``mkdir``
-(0700), so an entry planted under that name, a symlink above all, is refused and
+(dropbearkey's key before it is copied in). An apply checks the name is free
+before any change and makes it new with ``mkdir`` (0700) when a step first needs
+it, so an entry planted under that name, a symlink above all, is refused and
 never followed; from then on it is used through a descriptor opened with
 ``O_NOFOLLOW`` (``/proc/<pid>/fd/<n>`` for the tools), so it cannot be swapped
 either. A successful apply keeps it while it holds prior contents (a later
@@ -24,12 +25,16 @@ from pathlib import Path
 from typing import final
 
 from ._records import SavedFile
-from ._streams import copy_stream, digest_of
+from ._streams import copy_stream, digest_of, write_all
 from .errors import HostError
 
 __all__ = ["PrivateDir", "private_dir"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TAKEN = (
+    "exists already; kplan makes it new for each apply and never uses one it did"
+    " not make"
+)
 
 
 def private_dir(journal: Path) -> Path:
@@ -54,17 +59,19 @@ class PrivateDir:
         self._durable = durable
         self.pinned = Path(f"/proc/{os.getpid()}/fd/{fd}")
 
+    @staticmethod
+    def check_free(path: Path) -> None:
+        """``HostError`` if anything (a symlink too) has the name already."""
+        if os.path.lexists(path):
+            raise HostError("create private dir", str(path), _TAKEN)
+
     @classmethod
     def create(cls, path: Path, *, durable: bool) -> PrivateDir:
         """Make it new; ``HostError`` if anything (a symlink too) has that name."""
         try:
             path.mkdir(mode=0o700)
         except FileExistsError:
-            reason = (
-                "exists already; kplan makes it new for each apply and never uses"
-                " one it did not make"
-            )
-            raise HostError("create private dir", str(path), reason) from None
+            raise HostError("create private dir", str(path), _TAKEN) from None
         except OSError as exc:
             raise HostError(
                 "create private dir", str(path), exc.strerror or str(exc)
@@ -117,6 +124,25 @@ class PrivateDir:
             ) from exc
         return SavedFile(name=name, sha256=digest, size=size)
 
+    def save_bytes(self, name: str, data: bytes, digest: str) -> SavedFile:
+        """Keep ``data`` (whose sha256 is ``digest``) as ``name``: a file this apply
+        wrote itself is saved from the plan's bytes instead of read back."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            target = os.open(name, flags, 0o600, dir_fd=self._fd)
+            try:
+                write_all(target, data)
+                if self._durable:
+                    os.fsync(target)
+            finally:
+                os.close(target)
+        except OSError as exc:
+            reason = f"cannot save the old content: {exc.strerror or exc}"
+            raise HostError(
+                "save prior content", str(self.path / name), reason
+            ) from exc
+        return SavedFile(name=name, sha256=digest, size=len(data))
+
     @contextmanager
     def reading(self, saved: SavedFile) -> Iterator[int]:
         """A descriptor of a saved content, for restoring it."""
@@ -155,4 +181,9 @@ class PrivateDir:
         if (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
             reason = "it was replaced since kplan made it; left as it is"
             raise HostError("remove private dir", str(self.path), reason)
-        shutil.rmtree(self.path)
+        try:
+            self.path.rmdir()  # most applies leave it empty: one syscall
+        except OSError as exc:
+            if exc.errno not in {errno.ENOTEMPTY, errno.EEXIST}:
+                raise
+            shutil.rmtree(self.path)

@@ -14,6 +14,13 @@ skips it) or ``not-undone`` (a later rollback retries it). A step whose bracket 
 crash left open may be half put back (a restore cut short): the next rollback
 checks it by identity only, not against the stamps the apply left.
 
+Consecutive steps whose undo is quick filesystem work (``QUICK``) are undone in one
+worker thread (``_undo_quick``) over the cached directory descriptors, one journal
+write per step: its ``undoing``, with the ``undone`` of the one before (an
+``undone`` may lag: without it a later rollback retries the step, which finds it
+as it was before). An unmount, a container's removal, a proxy's stop, the ports'
+release each run on their own, under ``UNDO_TIMEOUT``.
+
 ``rollback_journal`` does the same from a journal file alone, after a crash or a
 successful apply: it validates the whole journal and the private copies it names
 first, and refuses (a ``RollbackRefused`` naming what is wrong) before undoing
@@ -23,15 +30,27 @@ anything.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from returns.result import Failure, Result, Success
 
+from ._confined_fs import ScratchRoot
+from ._confined_undo import undo_on
 from ._docker_host import DockerHost
-from ._host import Host
-from ._inverse import describe_undo, inverse_of, undo_path
+from ._host import Host, to_completion
+from ._inverse import (
+    RemoveEntry,
+    RemoveStaging,
+    RestoreFile,
+    SetMeta,
+    Undo,
+    describe_undo,
+    inverse_of,
+    undo_path,
+)
 from ._journal import JournalState, JournalWriter, read_journal
 from ._port_pool import HostPortPool
 from ._private_dir import PrivateDir
@@ -44,6 +63,9 @@ __all__ = ["CLEANUP_TIMEOUT", "UNDO_TIMEOUT", "rollback_journal", "undo_shielded
 
 UNDO_TIMEOUT = 60.0
 CLEANUP_TIMEOUT = 600.0
+# Undo actions that are a few syscalls on the scratch root: run together in one
+# thread (an unmount runs an external command, under its own timeout).
+QUICK = (RemoveStaging, RemoveEntry, RestoreFile, SetMeta)
 
 
 async def undo_shielded(
@@ -67,23 +89,156 @@ async def undo_shielded(
 async def _rollback(
     records: list[StepRecord], host: Host, journal: JournalWriter, *, force: bool
 ) -> RollbackOutcome:
-    undone, failures, changed = 0, [], []
+    tally = _Tally()
+    quick: list[tuple[StepRecord, tuple[Undo, ...]]] = []
     for record in records:
+        actions = inverse_of(record)
+        if all(isinstance(action, QUICK) for action in actions):
+            quick.append((record, actions))
+            continue
+        await _undo_quick(quick, host, journal, tally, force=force)
+        quick = []
         journal.append({"kind": "undoing", "index": record.index})
         step_failures, step_changed = await _undo_step(record, host, journal, force)
-        if not step_failures and not step_changed:
-            undone += 1
-            journal.append({"kind": "undone", "index": record.index})
-        else:
-            journal.append({"kind": "not-undone", "index": record.index})
-        failures += step_failures
-        changed += step_changed
+        tally.step(record, step_failures, step_changed, journal)
+    await _undo_quick(quick, host, journal, tally, force=force)
     outcome = RollbackOutcome(
-        undone=undone, failures=tuple(failures), changed=tuple(changed)
+        undone=tally.undone,
+        failures=tuple(tally.failures),
+        changed=tuple(tally.changed),
     )
     state = "rolled-back" if outcome.complete else "rollback-incomplete"
     journal.append({"kind": "end", "outcome": state})
     return outcome
+
+
+class _Tally:
+    """What a rollback undid, and what it could not or would not."""
+
+    def __init__(self) -> None:
+        self.undone = 0
+        self.failures: list[RollbackFailure] = []
+        self.changed: list[ChangedPath] = []
+
+    def step(
+        self,
+        record: StepRecord,
+        failures: list[RollbackFailure],
+        changed: list[ChangedPath],
+        journal: JournalWriter,
+    ) -> None:
+        """Take in one step's undo (its ``undone`` may lag: it is deferred)."""
+        if not failures and not changed:
+            self.undone += 1
+            journal.defer({"kind": "undone", "index": record.index})
+        else:
+            journal.defer({"kind": "not-undone", "index": record.index})
+        self.failures += failures
+        self.changed += changed
+
+
+async def _undo_quick(
+    group: list[tuple[StepRecord, tuple[Undo, ...]]],
+    host: Host,
+    journal: JournalWriter,
+    tally: _Tally,
+    *,
+    force: bool,
+) -> None:
+    """Undo consecutive steps whose undo is quick filesystem work, in one thread.
+
+    Each step's ``undoing`` is written before its first action (with what was
+    deferred, so one write per step); its ``undone`` is deferred, as are the
+    reports of what failed or changed (without ``undone`` a later rollback
+    retries the step). Each action is timed: one past ``UNDO_TIMEOUT`` is
+    reported as a ``TimeoutError`` once it ended, as the asynchronous path
+    reports one (a thread is never abandoned). The walks use the cached
+    directory descriptors: nothing else works on the root meanwhile.
+    """
+    if not group:
+        return
+    results = await to_completion(
+        asyncio.to_thread(_undo_group, group, host.fs, journal, force)
+    )
+    for (record, _), (step_failures, step_changed) in zip(group, results, strict=True):
+        tally.step(record, step_failures, step_changed, journal)
+
+
+def _undo_group(
+    group: list[tuple[StepRecord, tuple[Undo, ...]]],
+    fs: ScratchRoot,
+    journal: JournalWriter,
+    force: bool,  # noqa: FBT001
+) -> list[tuple[list[RollbackFailure], list[ChangedPath]]]:
+    results = []
+    fs.caching = True
+    try:
+        for record, actions in group:
+            if actions:
+                journal.append({"kind": "undoing", "index": record.index})
+            failures: list[RollbackFailure] = []
+            changed: list[ChangedPath] = []
+            for action in actions:
+                started = time.monotonic()
+                try:
+                    left = undo_on(fs, action, force=force)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001  (recorded, reported, never dropped)
+                    _failed(
+                        record,
+                        action,
+                        f"{type(exc).__name__}: {exc}",
+                        failures,
+                        journal,
+                    )
+                    continue
+                if time.monotonic() - started > UNDO_TIMEOUT:
+                    reason = (
+                        f"TimeoutError: took longer than {UNDO_TIMEOUT} s; "
+                        "kplan: the interrupted operation finished"
+                    )
+                    _failed(record, action, reason, failures, journal)
+                elif left is not None:
+                    _changed(record, action, left.reason, changed, journal)
+            results.append((failures, changed))
+    finally:
+        fs.caching = False
+        fs.trim()
+    return results
+
+
+def _failed(
+    record: StepRecord,
+    action: Undo,
+    reason: str,
+    failures: list[RollbackFailure],
+    journal: JournalWriter,
+) -> None:
+    failure = RollbackFailure(
+        index=record.index, action=describe_undo(action), reason=reason
+    )
+    failures.append(failure)
+    journal.defer(
+        {
+            "kind": "undo-failed",
+            "index": record.index,
+            "action": failure.action,
+            "reason": failure.reason,
+        }
+    )
+
+
+def _changed(
+    record: StepRecord,
+    action: Undo,
+    reason: str,
+    changed: list[ChangedPath],
+    journal: JournalWriter,
+) -> None:
+    path = undo_path(action)
+    changed.append(ChangedPath(index=record.index, path=path, reason=reason))
+    journal.defer(
+        {"kind": "changed", "index": record.index, "path": path, "reason": reason}
+    )
 
 
 async def _undo_step(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["CHUNK", "copy_stream", "digest_of", "write_all"]
+__all__ = ["CHUNK", "copy_stream", "digest_of", "pwrite_all", "write_all"]
 
 CHUNK = 1 << 20
 _ZERO = bytes(CHUNK)
@@ -24,6 +24,14 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int = 0) -> None:
+    """Write all of ``data`` at ``offset`` (the descriptor's own offset untouched)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def copy_stream(source: int, target: int) -> tuple[str, int]:

@@ -2,7 +2,8 @@
 
 The scratch root (opened once: every path below is reached from it), the kernel's
 lock (``executor._kernel_lock``), the journal and its private directory
-(``executor._private_dir``). Opening one may fail for reasons of the host rather
+(``executor._private_dir``; checked free at once, made when first needed). Opening
+one may fail for reasons of the host rather
 than of kplan: the scratch root missing, the kernel locked by another kplan,
 ``--journal`` naming an existing file or a directory, a state directory that cannot
 be made, a planted ``<journal>.private``. Each is a one-line reason, given before
@@ -35,16 +36,17 @@ class Workspace:
     """An open scratch root, a held kernel lock, a journal, a private directory."""
 
     def __init__(
-        self,
-        fs: ScratchRoot,
-        journal: JournalWriter,
-        private: PrivateDir | None,
-        stack: ExitStack,
+        self, fs: ScratchRoot, journal: JournalWriter, stack: ExitStack
     ) -> None:
         self.fs = fs
         self.journal = journal
-        self.private = private
         self._stack = stack
+
+    @property
+    def private(self) -> PrivateDir | None:
+        """The private directory, once there is one (an apply makes it when a step
+        first needs it: most never do, and an inode less is a lot on a slow disk)."""
+        return self.fs.private
 
     @classmethod
     def for_apply(
@@ -56,17 +58,13 @@ class Workspace:
                 fs = cls._root(stack, Path(str(header.scratch_root)), tools, durable)
                 cls._lock(stack, fs.root, header.kernel_id)
                 JournalWriter.check_new(journal)
-                private = PrivateDir.create(private_dir(journal), durable=durable)
-                stack.callback(private.close)
-                failing = stack.enter_context(ExitStack())
-                failing.callback(private.remove)  # only if the journal cannot be made
+                PrivateDir.check_free(private_dir(journal))
                 writer = JournalWriter.create(journal, durable=durable)
-                failing.pop_all()
                 stack.callback(writer.close)
             except HostError as exc:
                 return Failure(str(exc))
-            fs.private = private
-            return Success(cls(fs, writer, private, stack.pop_all()))
+            fs.defer_private(private_dir(journal))
+            return Success(cls(fs, writer, stack.pop_all()))
 
     @classmethod
     def for_rollback(
@@ -87,7 +85,7 @@ class Workspace:
             except HostError as exc:
                 return Failure(str(exc))
             fs.private = private
-            return Success(cls(fs, writer, private, stack.pop_all()))
+            return Success(cls(fs, writer, stack.pop_all()))
 
     @staticmethod
     def _root(stack: ExitStack, root: Path, tools: Tools, durable: bool) -> ScratchRoot:  # noqa: FBT001

@@ -24,6 +24,7 @@ rolls back too, and then the ``CancelledError`` propagates, as asyncio wants.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import final
@@ -296,7 +297,8 @@ async def apply_kernel(
             ``journal_dir``, else in ``$XDG_STATE_HOME/kplan/journals``.
         ports: the agent's pool of host ports (``executor.HostPortPool``); without
             one the planned ports are checked free on this host.
-        on_progress: called as each step starts (after it is journaled).
+        on_progress: called on the event loop as each step starts (after it is
+            journaled; steps run in parallel, so calls may come out of plan order).
         cancel: set it to stop the apply: it is rolled back, and the result is an
             ``ApplyCancelled``.
         metrics: where each step's and stage's duration and outcome is observed.
@@ -339,16 +341,26 @@ async def apply_kernel(
 def _progress_hook(
     plan: Plan, on_progress: Callable[[Progress], None] | None
 ) -> Callable[[int, Step], None] | None:
+    """``on_progress`` as an ``on_step`` hook, always called on the event loop.
+
+    The executor calls ``on_step`` in the thread that runs the step (filesystem
+    steps run in a worker thread); the agent's callback may touch its own asyncio
+    objects, so it is handed to the loop from there.
+    """
     if on_progress is None:
         return None
     total = len(plan.steps)
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
 
     def hook(index: int, step: Step) -> None:
-        on_progress(
-            Progress(
-                index=index, total=total, stage=step.stage, effect=describe(step.effect)
-            )
+        progress = Progress(
+            index=index, total=total, stage=step.stage, effect=describe(step.effect)
         )
+        if threading.get_ident() == loop_thread:
+            on_progress(progress)
+        else:
+            loop.call_soon_threadsafe(on_progress, progress)
 
     return hook
 

@@ -283,6 +283,11 @@ def _show_report(args: argparse.Namespace, report: ApplyReport) -> None:
     lines += [
         f"  {stage:<16} {seconds * 1000:8.2f} ms" for stage, seconds in report.stages
     ]
+    lines += [
+        f"overlapped: {o.effect} ({o.unit}, {o.seconds * 1000:.1f} ms) ran alongside"
+        f" {len(o.alongside)} steps"
+        for o in report.overlaps
+    ]
     if report.container_id:
         lines.append(f"container {report.container_id}")
     if report.journal:
@@ -308,8 +313,15 @@ def _report_document(report: ApplyReport) -> dict[str, object]:
                 "effect": s.effect,
                 "outcome": s.outcome,
                 "seconds": s.seconds,
+                "start": s.start,
+                "end": s.end,
+                "unit": s.unit,
             }
             for s in report.steps
+        ],
+        "overlaps": [
+            {"index": o.index, "unit": o.unit, "alongside": list(o.alongside)}
+            for o in report.overlaps
         ],
     }
 

@@ -2,19 +2,29 @@
 
 Theory of operation
 -------------------
-Stages run in ``STAGES`` order. Each sees an ``Upstream``: the model tree after the
-facts and all earlier stages (``effects.project`` of what was planned so far), the
-contents it can read back, the values earlier stages threaded (``Threaded``: the
-mounts, the environ, the service ports, ...), this run's effects, the enabled
-quirks and the caller's options. A failing stage adds its errors and contributes
-nothing; later stages still run, so one report lists every problem (architecture.md
-§7.1). Each stage's effects are projected onto the tree at once, so a refused
-effect is reported with its stage; two stages writing different content to one
-path is a conflict unless the later stage overrides (dotfiles do).
+Stages run in ``STAGES`` order. Each sees an ``Upstream``: the model's nodes after
+the facts and all earlier stages (an ``effects.Projection`` of what was planned so
+far), the contents it can read back, the values earlier stages threaded
+(``Threaded``: the mounts, the environ, the service ports, ...), this run's
+effects, the enabled quirks and the caller's options. A failing stage adds its
+errors and contributes nothing; later stages still run, so one report lists every
+problem (architecture.md §7.1). Each stage's effects are projected onto the model
+at once, all or nothing, so a refused effect is reported with its stage; two
+stages writing different content to one path is a conflict unless the later stage
+overrides (dotfiles do).
 
-The plan's order is stage order, then emission order within a stage. Edges link
-each filesystem step to the latest earlier steps on the same path, its ancestors
-and its descendants, so steps on disjoint subtrees are independent.
+The plan's order is stage order, then emission order within a stage; a last pass
+leaves out the chmods and chowns a later one overrides and folds an entry's
+first chmod into the step that made it, where their order cannot tell
+(``planner._folding``: legacy repeats them, its dotfiles walk most); the outcome
+is the same. Edges order
+each filesystem step after the latest earlier steps on the same path, its
+ancestors and its descendants (``planner._edges``), so steps on disjoint subtrees
+are independent.
+
+Cost: the model is one dictionary changed in place and every view a stage gets is
+a view, never a copy, so compiling is linear in the number of effects (times the
+path depth for the edges); the tree is frozen once, for a restart's read-back.
 
 A restart reads its kernel config and cluster info back from the scratch, as
 ``restart_kernel`` does (``planner._restart``). One whose facts show no scratch for
@@ -37,19 +47,20 @@ from effects import (
     Effect,
     Header,
     Plan,
+    Projection,
     Step,
     WriteFile,
     is_container_effect,
-    project,
     seal,
 )
 
 from ._context import Context
 from ._edges import edges_of
+from ._folding import fold
 from ._layout import scratch_dir
 from ._quirks import unknown_quirks
 from ._restart import restart_context
-from ._stage_api import Upstream
+from ._stage_api import EffectsView, Upstream
 from ._stages import OVERRIDING_STAGES, STAGES, Stage
 from ._stages.host_ports import free_ports
 from ._stages.readiness import WAIT_READY
@@ -106,7 +117,7 @@ def compile_plan(
         state.run(ctx.first_run(), prefix=FIRST_RUN)
         ctx = _after_first_run(ctx, state.steps)
     if ctx.restarting:
-        match restart_context(ctx, state.tree, state.contents):
+        match restart_context(ctx, state.model.tree(), state.contents):
             case Success(restarted):
                 run = restarted
             case Failure(error):
@@ -117,8 +128,10 @@ def compile_plan(
     state.run(run, prefix="")
     if state.errors:
         return Failure(tuple(state.errors))
-    steps = tuple(state.steps)
-    return Success(seal(header_of(ctx), steps, state.blobs.values(), edges_of(steps)))
+    header = header_of(ctx)
+    root = header.run_as_uid == 0
+    steps = tuple(fold(state.steps, ctx.facts.scratch_tree, as_root=root))
+    return Success(seal(header, steps, state.blobs.values(), edges_of(steps)))
 
 
 def _after_first_run(ctx: Context, steps: list[Step]) -> Context:
@@ -163,8 +176,11 @@ class _State:
         self.quirks = quirks
         self.options = options
         self.header = header_of(ctx)
-        self.tree = ctx.facts.scratch_tree
+        self.model = Projection(
+            ctx.facts.scratch_tree, (self.header.run_as_uid, self.header.run_as_gid)
+        )
         self.contents = dict(ctx.facts.content_table)
+        self.sizes: dict[str, int] = {}  # digest -> size of every blob planned
         self.steps: list[Step] = []
         self.blobs: dict[str, Blob] = {}
         self.errors: list[PlanError] = []
@@ -177,8 +193,8 @@ class _State:
         start = len(self.steps)
         for name, stage in self.stages:
             up = Upstream(
-                effects=tuple(step.effect for step in self.steps[start:]),
-                tree=self.tree,
+                effects=EffectsView(self.steps, start),
+                nodes=self.model.nodes,
                 contents=self.contents,
                 threaded=threaded,
                 quirks=self.quirks,
@@ -199,25 +215,20 @@ class _State:
         for blob in blobs:
             self.blobs[blob.digest] = blob
             self.contents[blob.digest] = blob.data
+            self.sizes[blob.digest] = len(blob.data)
         new = [Step(stage=stage, effect=effect) for effect in effects]
         self._check_writes(stage, new)
-        part = Plan(
-            header=self.header, steps=new, blobs=[b for b in blobs if _written(b, new)]
-        )
-        match project(part, self.tree):
-            case Success(tree):
-                self.tree = tree
-                self.steps.extend(new)
-            case Failure(error):
-                self._fail(
-                    stage,
-                    "model",
-                    f"facts.scratch.{error.path}",
-                    error.effect,
-                    error.reason,
-                )
-            case _:
-                raise AssertionError("unreachable")  # returns#1361
+        error = self.model.apply(new, self.sizes)
+        if error is None:
+            self.steps.extend(new)
+        else:
+            self._fail(
+                stage,
+                "model",
+                f"facts.scratch.{error.path}",
+                error.effect,
+                error.reason,
+            )
 
     def _check_writes(self, stage: str, steps: list[Step]) -> None:
         base = stage.rsplit("/", 1)[-1]
@@ -238,12 +249,6 @@ class _State:
         self.errors.append(
             PlanError(stage=stage, code=code, field=field, value=value, reason=reason)
         )
-
-
-def _written(blob: Blob, steps: list[Step]) -> bool:
-    return any(
-        isinstance(s.effect, WriteFile) and s.effect.blob == blob.digest for s in steps
-    )
 
 
 def scratch_only(plan: Plan) -> Plan:

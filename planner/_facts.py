@@ -12,7 +12,6 @@ checked when the document is read and decoded by the properties.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -21,7 +20,16 @@ from typing import Literal, final
 
 import attrs
 
-from effects import RUNNER_ASSETS, Json, JsonObject, Tree, thaw, tree_from_document
+from effects import (
+    RUNNER_ASSETS,
+    Blob,
+    Json,
+    JsonObject,
+    Tree,
+    blob_of,
+    thaw,
+    tree_from_document,
+)
 
 from ._inputs import doc
 
@@ -258,12 +266,25 @@ class Facts:
         return tree_from_document([thaw(entry) for entry in self.scratch])
 
     @cached_property
+    def runner_blobs(self) -> Mapping[int, Blob]:
+        """The runner files' blobs, by the identity of their content.
+
+        Hashed once per context: the runner's fonts are most of the bytes a plan
+        writes, and ``Draft.write`` would otherwise hash them on every compile.
+        """
+        return MappingProxyType(
+            {id(f.content): blob_of(f.content) for f in self.runner.files.values()}
+        )
+
+    def known_blob(self, data: bytes) -> Blob | None:
+        """The blob of ``data`` when it is one of the runner files' contents."""
+        blob = self.runner_blobs.get(id(data))
+        return blob if blob is not None and blob.data is data else None
+
+    @cached_property
     def content_table(self) -> Mapping[str, bytes]:
         """Digest -> bytes: runner files, plugin files and small scratch files."""
-        table = {
-            hashlib.sha256(f.content).hexdigest(): f.content
-            for f in self.runner.files.values()
-        }
+        table = {blob.digest: blob.data for blob in self.runner_blobs.values()}
         for digest, text in (self.contents or {}).items():
             table[digest] = base64.b64decode(text, validate=True)
         return MappingProxyType(table)

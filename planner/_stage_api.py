@@ -4,17 +4,23 @@ A stage is a plain function ``(Context, Upstream) -> Result[Part, errors]``
 (architecture.md §3.2). Stages decide like legacy does, by asking "does this exist,
 is it a file?". The answer depends on the facts and on every effect emitted before,
 in earlier stages and earlier in the same stage. ``Upstream`` is the compiler's view
-after earlier stages: the projected tree, every known content, the values threaded
+after earlier stages: the projected nodes, every known content, the values threaded
 so far (``planner._threaded``) and this run's effects. ``Draft`` extends it while
-one stage adds effects and threaded values. The compiler re-projects the whole plan
-afterwards, so the draft only needs to know which paths exist and as what.
+one stage adds effects and threaded values. The compiler projects the stage's part
+afterwards, so the draft only needs to know which paths exist and as what: it keeps
+what the stage changed and looks everything else up in ``Upstream.nodes``.
+
+Cost: building an ``Upstream`` or a ``Draft`` copies nothing (``nodes`` and
+``effects`` are views of the compiler's state, valid while the stage runs), so a
+plan's compile time is linear in its effects (architecture.md §3.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import PurePosixPath
-from typing import final
+from typing import final, overload
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -24,7 +30,9 @@ from effects import (
     Chmod,
     Effect,
     MakeDir,
+    Node,
     NodeType,
+    Step,
     Tree,
     WriteFile,
     blob_of,
@@ -35,7 +43,7 @@ from ._ownership import own
 from ._threaded import Mount, Threaded
 from .errors import ErrorCode, PlanError
 
-__all__ = ["Draft", "Part", "Upstream"]
+__all__ = ["Draft", "EffectsView", "Part", "Upstream"]
 
 
 @final
@@ -49,16 +57,59 @@ class Part:
 
 
 @final
+class EffectsView(Sequence[Effect]):
+    """A read-only view of the effects of ``steps[start:]`` (nothing copied)."""
+
+    __slots__ = ("_start", "_steps")
+
+    def __init__(self, steps: Sequence[Step], start: int = 0) -> None:
+        self._steps = steps
+        self._start = start
+
+    def __len__(self) -> int:
+        return max(len(self._steps) - self._start, 0)
+
+    @overload
+    def __getitem__(self, index: int) -> Effect: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Effect]: ...
+
+    def __getitem__(self, index: int | slice) -> Effect | Sequence[Effect]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._steps[self._start + index].effect
+
+    def __iter__(self) -> Iterator[Effect]:
+        steps = self._steps
+        return (steps[i].effect for i in range(self._start, len(steps)))
+
+
+@final
 @attrs.frozen(kw_only=True)
 class Upstream:
-    """What earlier stages left: the model tree, known contents, threaded values."""
+    """What earlier stages left: the model's nodes, known contents, threaded values.
 
-    tree: Tree
+    ``nodes`` and ``effects`` are views of the compiler's state, valid while the
+    stage runs; ``tree`` freezes ``nodes`` (``O(n log n)``: ask only when needed).
+    """
+
+    nodes: Mapping[PurePosixPath, Node]
     contents: Mapping[str, bytes]
     threaded: Threaded
     quirks: frozenset[str]
     options: frozenset[str] = frozenset()  # what the caller asked for (wait-ready)
-    effects: tuple[Effect, ...] = ()  # this run's effects so far (the container stage)
+    # this run's effects so far (the container stage reads the config fragments)
+    effects: Sequence[Effect] = ()
+
+    @cached_property
+    def tree(self) -> Tree:
+        """The model tree after the earlier stages."""
+        return Tree.of(self.nodes)
 
     @property
     def mounts(self) -> tuple[Mount, ...]:
@@ -67,7 +118,7 @@ class Upstream:
 
     def content(self, path: PurePosixPath) -> bytes | None:
         """The bytes of the regular file at ``path``, when known."""
-        node = self.tree.nodes.get(path)
+        node = self.nodes.get(path)
         if node is None or node.type != "file" or node.sha256 is None:
             return None
         return self.contents.get(node.sha256)
@@ -81,9 +132,7 @@ class Draft:
         self.ctx = ctx
         self.up = up
         self.stage = stage
-        self._kinds: dict[PurePosixPath, NodeType] = {
-            path: node.type for path, node in up.tree.entries
-        }
+        self._kinds: dict[PurePosixPath, NodeType] = {}  # what this stage made
         self._effects: list[Effect] = []
         self._blobs: list[Blob] = []
         self._errors: list[PlanError] = []
@@ -97,7 +146,11 @@ class Draft:
 
     def kind(self, path: PurePosixPath) -> NodeType | None:
         """What ``path`` is at this point of the plan, or ``None``."""
-        return self._kinds.get(path)
+        made = self._kinds.get(path)
+        if made is not None:
+            return made
+        node = self.up.nodes.get(path)
+        return None if node is None else node.type
 
     def add(self, *effects: Effect) -> None:
         """Append effects whose tree impact the caller has accounted for."""
@@ -134,7 +187,7 @@ class Draft:
                 "legacy's write raises IsADirectoryError or follows a symlink",
             )
             return False
-        blob = blob_of(data)
+        blob = self.ctx.facts.known_blob(data) or blob_of(data)
         self._blobs.append(blob)
         self._effects.append(WriteFile(path=path, blob=blob.digest, mode=mode))
         self._kinds[path] = "file"

@@ -94,6 +94,15 @@ def apply(
     return asyncio.run(apply_plan(plan, options))
 
 
+def deepest(plan: Plan) -> int:
+    """The step a parallel apply starts last: the end of the longest chain of
+    edges (ties: the highest index). A failure there comes after everything."""
+    depth = [0] * len(plan.steps)
+    for before, later in plan.edges:  # sorted: a step's depth is final when used
+        depth[later] = max(depth[later], depth[before] + 1)
+    return max(range(len(depth)), key=lambda index: (depth[index], index))
+
+
 def fail_at(index: int) -> Callable[[int, Step], None]:
     """An ``on_step`` hook that injects a ``HostError`` at step ``index``."""
 
@@ -109,10 +118,12 @@ def apply_cancelled_at(plan: Plan, index: int, journal: Path) -> bool:
 
     async def run() -> bool:
         task: asyncio.Task[object] | None = None
+        loop = asyncio.get_running_loop()
 
         def cancel(step_index: int, _step: Step) -> None:
+            # on_step runs in the thread that runs the step: a worker's, for files
             if step_index == index and task is not None:
-                task.cancel()
+                loop.call_soon_threadsafe(task.cancel)
 
         options = ApplyOptions(journal=journal, tools=tools(), on_step=cancel)
         task = asyncio.create_task(apply_plan(plan, options))

@@ -207,7 +207,7 @@ def test_header_checks_root_id_and_version() -> None:
             kernel_id="k",
             run_as_uid=0,
             run_as_gid=0,
-            format_version=2,
+            format_version=3,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import orjson
 import pytest
 from returns.result import Failure
 
-from effects import decode, encode, seal
+from effects import decode, dumps, encode, seal
 
 from .plans import every_effect_plan, small_plan
 
@@ -37,11 +38,22 @@ def test_modes_are_octal_strings_and_keys_are_sorted() -> None:
 
 
 def test_the_plan_id_is_the_digest_of_the_encoding_without_it() -> None:
+    # Format 2: the blob table stands by its digests (each commits to its content).
     plan = small_plan()
     blank = attrs.evolve(plan, header=attrs.evolve(plan.header, plan_id=""))
     document = orjson.loads(encode(blank))
     assert document["header"]["plan_id"] == ""
-    assert plan.header.plan_id == hashlib.sha256(encode(blank)).hexdigest()
+    document["blobs"] = sorted(document["blobs"])
+    assert plan.header.plan_id == hashlib.sha256(dumps(document)).hexdigest()
+
+
+def test_a_blob_whose_content_does_not_match_its_digest_is_refused() -> None:
+    document = orjson.loads(encode(small_plan()))
+    (digest,) = document["blobs"]
+    document["blobs"][digest] = base64.b64encode(b"other content\n").decode()
+    result = decode(orjson.dumps(document))
+    assert isinstance(result, Failure)
+    assert "does not match its data" in str(result.failure())
 
 
 def test_sealing_twice_gives_the_same_id() -> None:

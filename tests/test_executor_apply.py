@@ -21,6 +21,7 @@ from .contexts import KERNEL_ID
 from .executing import (
     apply,
     apply_cancelled_at,
+    deepest,
     fail_at,
     has_dropbear,
     model,
@@ -222,7 +223,7 @@ def test_a_cancellation_during_the_last_step_still_rolls_back(tmp_path: Path) ->
     root = tmp_path / "root"
     root.mkdir()
     _, plan = plan_at(root, **FULL)
-    last = len(plan.steps) - 1  # the kernel record: its apply never awaits
+    last = deepest(plan)  # the step that starts last
     assert apply_cancelled_at(plan, last, tmp_path / "journal")
     assert list(root.iterdir()) == []
     assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
@@ -300,9 +301,7 @@ def test_a_rolled_back_chown_gives_back_the_set_id_bits_it_cleared(
     tool.chmod(0o4755)  # the user sets it again; a restart chowns it once more
     _, restart = plan_at(root, restarting=True, **{DOTFILES: SET_ID_DOTFILES})
     before = snapshot(root)
-    result = apply(
-        restart, tmp_path / "restart", on_step=fail_at(-1 % len(restart.steps))
-    )
+    result = apply(restart, tmp_path / "restart", on_step=fail_at(deepest(restart)))
     assert isinstance(result, Failure)
     assert snapshot(root) == before
 
@@ -332,7 +331,7 @@ def test_an_undo_that_times_out_is_waited_for_not_abandoned(
         options = ApplyOptions(
             journal=tmp_path / "journal",
             tools=slow,
-            on_step=fail_at(len(plan.steps) - 1),
+            on_step=fail_at(deepest(plan)),
         )
         result = await apply_plan(plan, options)
         return result, marker.exists()

@@ -32,21 +32,40 @@ DOTFILES = {
 }
 
 
+# The child's own peak: ru_maxrss after a vfork/exec also counts the parent's (the
+# test process's) pages, so the child reports VmHWM, the peak of its own memory.
+_MEASURED = """
+import atexit, runpy, sys
+report = sys.argv.pop(1)
+
+def peak():
+    with open('/proc/self/status') as status:
+        line = next(line for line in status if line.startswith('VmHWM:'))
+    with open(report, 'w') as out:
+        out.write(line.split()[1])
+
+atexit.register(peak)
+sys.argv[0] = 'kplan'
+runpy.run_module('kplan', run_name='__main__', alter_sys=True)
+"""
+
+
 def _run_measured(*args: str) -> tuple[int, int, str]:
-    """``python -m kplan ARGS``: exit code, peak resident bytes, stderr."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "kplan", *args],
+    """``python -m kplan ARGS``: exit code, its own peak resident bytes, stderr."""
+    report = Path(os.environ.get("TMPDIR", "/tmp")) / f"kplan-hwm-{os.getpid()}"
+    child = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(report), *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        check=False,
     )
-    assert child.stderr is not None
-    with child.stderr:
-        stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, usage.ru_maxrss * 1024, stderr
+    try:
+        peak = int(report.read_text()) * 1024
+    finally:
+        report.unlink(missing_ok=True)
+    return child.returncode, peak, child.stderr
 
 
 def _digest(path: Path) -> str:

@@ -38,13 +38,15 @@ from executor._inverse import (
     judge_removal,
     judge_unmount,
 )
-from executor._record_codec import decode_prior, encode_prior
+from executor._journal import done_line
+from executor._record_codec import decode_prior, encode_left, encode_prior
 from executor._records import (
     Created,
     DirPrior,
     FilePrior,
     HostKeyPrior,
     ImagePrior,
+    Left,
     MetaPrior,
     MountPrior,
     NoPrior,
@@ -205,3 +207,31 @@ def test_an_unmount_undoes_only_the_step_s_own_mount() -> None:
     assert isinstance(
         judge_unmount(Unmount(path=P("k"), dev_before=5, mounted=9), 8), Changed
     )
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        (),
+        ((P("k/a"), Stamp(kind="dir", dev=1, ino=2, mode=0o755, uid=0, gid=0)),),
+        (
+            (
+                P('k/é "quoted"\\\n'),
+                Stamp(
+                    kind="file", dev=3, ino=4, mode=0o4755, uid=1, gid=2, sha256=DIGEST
+                ),
+            ),
+            (P("k/b.img"), Stamp(kind="file", dev=5, ino=6, mode=0o600, uid=0, gid=0)),
+        ),
+    ],
+)
+def test_the_done_line_is_the_left_codec_s_encoding(left: Left) -> None:
+    # done_line formats its bytes directly (the hot path); the codec stays the truth
+    line = done_line(7, 0.000012, left)
+    assert line.endswith(b"\n")
+    assert orjson.loads(line) == {
+        "kind": "done",
+        "index": 7,
+        "seconds": 0.000012,
+        "left": encode_left(left),
+    }

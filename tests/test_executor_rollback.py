@@ -177,6 +177,13 @@ def _stray_field(records: Records) -> tuple[dict[str, Any], str]:
     return record, "prior.saved.colour: is not a known field"
 
 
+def _intent_twice(records: Records) -> tuple[dict[str, Any], str]:
+    first = _intent_of(records, "write")
+    again = {**first, "stage": "again"}  # its index is the one that counts
+    records.insert(records.index(_first(records, kind="end")), again)
+    return again, f"index: step {first['index']} is journaled twice"
+
+
 def _old_format(records: Records) -> tuple[dict[str, Any], str]:
     record = records[0]
     del record["format"]
@@ -194,6 +201,7 @@ def _old_format(records: Records) -> tuple[dict[str, Any], str]:
         _foreign_staging,
         _orphan_done,
         _stray_field,
+        _intent_twice,
         _old_format,
     ],
 )

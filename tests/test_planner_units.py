@@ -1,23 +1,11 @@
-"""Small pure pieces of the planner: sizes, resource.txt parsing, merging, edges."""
+"""Small pure pieces of the planner: sizes, resource.txt parsing, merging."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath as P
-
 import pytest
 
-from effects import (
-    EMPTY,
-    CreateContainer,
-    MakeDir,
-    StartContainer,
-    Step,
-    WriteFile,
-    blob_of,
-)
 from planner._binary_size import format_binary_size, parse_binary_size
 from planner._docker_merge import merge
-from planner._edges import edges_of
 from planner._resource_txt import read_resource_txt
 from planner.errors import MergeError
 
@@ -126,24 +114,6 @@ def test_merge_recurses_extends_and_replaces_like_update_nested_dict() -> None:
 def test_merge_refuses_what_legacy_raises_on(bad: dict[str, object]) -> None:
     with pytest.raises(MergeError):
         merge({"HostConfig": {}, "Env": []}, [bad])
-
-
-def test_edges_link_paths_to_their_parents_and_containers_to_everything() -> None:
-    blob = blob_of(b"x").digest
-    steps = [
-        Step(stage="s", effect=e)
-        for e in (
-            MakeDir(path=P("k"), mode=0o755),
-            MakeDir(path=P("x"), mode=0o755),
-            WriteFile(path=P("k/f"), blob=blob, mode=0o644),
-            CreateContainer(name="c", config=EMPTY),
-            StartContainer(name="c"),
-        )
-    ]
-    edges = edges_of(steps)
-    assert (0, 2) in edges
-    assert (1, 2) not in edges  # disjoint subtrees are independent
-    assert {(0, 3), (1, 3), (2, 3), (3, 4)} <= set(edges)
 
 
 def test_a_restart_reads_allocations_back_as_legacy_rounds_them() -> None:

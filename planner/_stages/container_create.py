@@ -31,7 +31,7 @@ from effects import (
 
 from .._context import Context
 from .._create_body import base_config, exposed_ports, seccomp_options
-from .._docker_merge import fragments_of, merge
+from .._docker_merge import fragments_of, merge, merge_into
 from .._layout import config_dir
 from .._plugins import networks
 from .._stage_api import Draft, Part, Upstream
@@ -96,8 +96,8 @@ def container_body(
             **_dict(body["Labels"]),
             "ai.backend.service-ports": _ports_label(ctx),
         }
-        body = merge(body, [args])
-        body = merge(body, [thaw_object(opts) for opts in ctx.facts.container_opts])
+        merge_into(body, [args])
+        merge_into(body, [thaw_object(opts) for opts in ctx.facts.container_opts])
     except MergeError as exc:
         draft.fail(
             "crash",

@@ -1,0 +1,142 @@
+"""Mode and owner changes a plan can do without: the compiler's last pass.
+
+Legacy makes an entry and then chmods it (``mkdir`` then ``chmod 0755``, a key
+written 0644 then chmodded 0600); its dotfiles walk chmods and chowns every
+directory from the file up to ``work`` for each dotfile (§12.5, H3), and OWN
+(§1.3) repeats for shared ones, so a directory holding forty dotfiles gets forty
+chmods and forty chowns, of which the last of each decides. ``fold`` gives the
+same plan with
+
+* every chmod or chown a later one overrides left out: a chmod of a path by a
+  later chmod of it, a chown by a later chown that sets every id it sets;
+* the first chmod of an entry the plan makes new folded into the step that makes
+  it (the ``MakeDir`` or ``WriteFile`` creates it with that mode).
+
+The outcome, every mode and owner of the tree, is the same (``effects.project``
+of both plans is equal; the legacy comparison is unchanged), with fewer steps to
+journal and run. It holds only where the order of the steps cannot tell: the plan
+runs as root (permission bits restrict neither kplan nor legacy), and no mode
+involved, an entry's before or any chmod of it, has a set-user-ID, set-group-ID
+or sticky bit (a chown clears set-ids, which makes chmods and chowns of one path
+depend on their order; a set-group-ID directory gives new entries its group;
+the kernel may refuse a set-group-ID bit). A mount on a path or above it starts
+over: what was below it is hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from effects import Chmod, Chown, Effect, MakeDir, MountScratch, Step, Tree, WriteFile
+
+__all__ = ["fold"]
+
+_SPECIAL = 0o7000
+
+
+def fold(steps: Sequence[Step], before: Tree, *, as_root: bool) -> list[Step]:
+    """``steps`` without the chmods and chowns they can do without (see above)."""
+    if not as_root:
+        return list(steps)
+    special = _special_paths(steps, before)
+    gone = _overridden(steps, special)
+    kept = [step for index, step in enumerate(steps) if index not in gone]
+    return _folded(kept, before, special)
+
+
+def _overridden(steps: Sequence[Step], special: set[str]) -> set[int]:
+    moded: set[str] = set()  # a later chmod sets the mode
+    owned_uid: set[str] = set()  # a later chown sets the uid
+    owned_gid: set[str] = set()
+    found: set[int] = set()
+    for index in range(len(steps) - 1, -1, -1):
+        effect = steps[index].effect
+        match effect:
+            case Chmod(path=path) if str(path) not in special:
+                key = str(path)
+                if key in moded:
+                    found.add(index)
+                moded.add(key)
+            case Chown(path=path, uid=uid, gid=gid) if str(path) not in special:
+                key = str(path)
+                if (uid is None or key in owned_uid) and (
+                    gid is None or key in owned_gid
+                ):
+                    found.add(index)
+                if uid is not None:
+                    owned_uid.add(key)
+                if gid is not None:
+                    owned_gid.add(key)
+            case MountScratch(path=path):
+                _forget_below(str(path), moded, owned_uid, owned_gid)
+            case _:
+                pass
+    return found
+
+
+def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
+    """Fold each new entry's first chmod into the step that made it."""
+    existing = {str(path) for path, _ in before.entries}
+    made: dict[str, int] = {}  # a new entry not chmodded yet -> its maker's index
+    result: list[Step | None] = []
+    for step in steps:
+        effect = step.effect
+        match effect:
+            case MakeDir(path=path) | WriteFile(path=path):
+                key = str(path)
+                if key not in existing and key not in special:
+                    made[key] = len(result)
+                existing.add(key)
+            case Chmod(path=path, mode=mode) if str(path) in made:
+                maker = made.pop(str(path))
+                made_step = result[maker]
+                assert made_step is not None  # noqa: S101  (only chmods are folded away)
+                result[maker] = attrs.evolve(
+                    made_step, effect=_with_mode(made_step.effect, mode)
+                )
+                continue
+            case MountScratch(path=path, image=image):
+                top = str(path)
+                _forget_below(top, existing)  # hidden: what was there is gone
+                for key in [k for k in made if k == top or k.startswith(f"{top}/")]:
+                    del made[key]
+                existing.add(top)
+                if image is not None:
+                    existing.add(str(image))
+            case _:
+                existing.update(_paths_made(step))
+        result.append(step)
+    return [step for step in result if step is not None]
+
+
+def _with_mode(effect: Effect, mode: int) -> Effect:
+    """The ``MakeDir`` or ``WriteFile`` ``effect``, making its entry with ``mode``."""
+    assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (made[...] holds them)
+    return attrs.evolve(effect, mode=mode)
+
+
+def _paths_made(step: Step) -> tuple[str, ...]:
+    """Entries a step other than MakeDir, WriteFile and mounts may make (the host
+    key and its public half): they exist from then on."""
+    path = getattr(step.effect, "path", None)
+    public = getattr(step.effect, "public_path", None)
+    return tuple(str(p) for p in (path, public) if p is not None)
+
+
+def _special_paths(steps: Sequence[Step], before: Tree) -> set[str]:
+    """Paths with a set-id or sticky bit before, or made or chmodded with one."""
+    found = {str(p) for p, node in before.entries if node.mode & _SPECIAL}
+    for step in steps:
+        effect = step.effect
+        if isinstance(effect, Chmod | MakeDir | WriteFile) and effect.mode & _SPECIAL:
+            found.add(str(effect.path))
+    return found
+
+
+def _forget_below(top: str, *seen: set[str]) -> None:
+    below = f"{top}/"
+    for paths in seen:
+        for key in [k for k in paths if k == top or k.startswith(below)]:
+            paths.discard(key)
