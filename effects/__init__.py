@@ -4,6 +4,7 @@ Nothing here does IO; ``planner`` builds these values and ``executor`` applies t
 """
 
 from ._container import (
+    CONTAINER_SIDE,
     VERIFY_CHECKS,
     AllocateHostPorts,
     AppendContainerId,
@@ -58,6 +59,7 @@ from ._tree import (
 from .errors import DecodeError, EffectError
 
 __all__ = [
+    "CONTAINER_SIDE",
     "EMPTY",
     "FORMAT_VERSION",
     "HOST_KEY_NAME",

@@ -24,6 +24,7 @@ from ._paths import check_absolute, inside_scratch
 from ._validators import check_text, non_empty
 
 __all__ = [
+    "CONTAINER_SIDE",
     "VERIFY_CHECKS",
     "AllocateHostPorts",
     "AppendContainerId",
@@ -249,16 +250,21 @@ class RegisterKernel:
 def is_container_effect(effect: object) -> bool:
     """True for the effects on the container's side of the host: Docker, host
     ports and socket proxies (what ``scratch_only`` leaves out)."""
-    return isinstance(
-        effect,
-        ServeSocketProxy
-        | PullImage
-        | AllocateHostPorts
-        | CreateContainer
-        | AppendContainerId
-        | StartContainer
-        | ProvisionSudo
-        | ConnectNetworks
-        | VerifyContainer
-        | WaitKernelReady,
-    )
+    return type(effect) in CONTAINER_SIDE  # the classes are final: no subclass
+
+
+# The classes of the container's side (``is_container_effect``).
+CONTAINER_SIDE: frozenset[type] = frozenset(
+    {
+        ServeSocketProxy,
+        PullImage,
+        AllocateHostPorts,
+        CreateContainer,
+        AppendContainerId,
+        StartContainer,
+        ProvisionSudo,
+        ConnectNetworks,
+        VerifyContainer,
+        WaitKernelReady,
+    }
+)

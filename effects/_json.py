@@ -73,14 +73,20 @@ def freeze(value: object) -> Json:
     if isinstance(value, Mapping):
         return freeze_object(value)
     if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
+        return tuple(item if type(item) in _PLAIN else freeze(item) for item in value)
     msg = f"not a JSON value: {type(value).__name__}"
     raise TypeError(msg)
 
 
 def freeze_object(value: Mapping[str, object]) -> JsonObject:
     """Freeze a mapping with string keys; see ``freeze``."""
-    pairs = sorted((_key(key), freeze(item)) for key, item in value.items())
+    pairs = sorted(
+        (
+            key if type(key) is str else _key(key),
+            item if type(item) in _PLAIN else freeze(item),
+        )
+        for key, item in value.items()
+    )
     # A mapping's keys are unique, so once sorted they are what the validator
     # checks: build the value directly (create bodies hold hundreds of objects).
     frozen = object.__new__(JsonObject)
@@ -98,13 +104,25 @@ def _key(key: object) -> str:
 
 def thaw(value: Json) -> object:
     """Convert an immutable ``Json`` back into dicts and lists (fresh objects)."""
-    if isinstance(value, JsonObject):
-        return thaw_object(value)
-    if isinstance(value, tuple):
-        return [thaw(item) for item in value]
+    kind = type(value)  # JsonObject is final; a Json tuple is a plain tuple
+    if kind is JsonObject:
+        return thaw_object(value)  # type: ignore[arg-type]
+    if kind is tuple:
+        return [
+            item if type(item) in _SCALARS else thaw(item)
+            for item in value  # type: ignore[union-attr]
+        ]
     return value
 
 
 def thaw_object(value: JsonObject) -> dict[str, object]:
     """Thaw a ``JsonObject`` into a new dict."""
-    return {key: thaw(item) for key, item in value.items}
+    return {
+        key: item if type(item) in _SCALARS else thaw(item) for key, item in value.items
+    }
+
+
+# Scalars freeze and thaw to themselves: checked inline, since create bodies hold
+# hundreds. A float freezes through ``freeze``, which refuses the non-finite ones.
+_PLAIN = frozenset({str, int, bool, type(None)})
+_SCALARS = _PLAIN | {float}

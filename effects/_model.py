@@ -162,16 +162,17 @@ def _apply(
         case WriteFile(path=path, blob=blob, mode=mode):
             _write(nodes, path, blob, sizes[blob], mode, owner)
         case Chmod(path=path, mode=mode):
-            nodes.put(path, attrs.evolve(_changeable(nodes, path), mode=mode))
+            node = _changeable(nodes, path)
+            nodes.put(path, _changed(node, mode, node.uid, node.gid))
         case Chown(path=path, uid=uid, gid=gid):
             node = _changeable(nodes, path)
             nodes.put(
                 path,
-                attrs.evolve(
+                _changed(
                     node,
-                    mode=mode_after_chown(node),
-                    uid=node.uid if uid is None else uid,
-                    gid=node.gid if gid is None else gid,
+                    mode_after_chown(node),
+                    node.uid if uid is None else uid,
+                    node.gid if gid is None else gid,
                 ),
             )
         case GenerateHostKey(path=path):
@@ -197,6 +198,20 @@ def _apply(
             | RegisterKernel()
         ):
             pass  # nothing below the scratch root changes
+
+
+def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
+    """``node`` with a new mode and owner (``attrs.evolve``, without its
+    introspection: the model changes a node for every chmod and chown)."""
+    return Node(
+        type=node.type,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        size=node.size,
+        sha256=node.sha256,
+        volatile=node.volatile,
+    )
 
 
 def _check_parents(nodes: _Log, path: PurePosixPath) -> None:

@@ -79,6 +79,7 @@ Effect: TypeAlias = (
 )
 
 EFFECT_TYPES: tuple[type, ...] = Effect.__args__
+_EFFECT_SET = frozenset(EFFECT_TYPES)
 
 
 def _absolute(_instance: object, _attribute: object, value: PurePosixPath) -> None:
@@ -111,7 +112,7 @@ class Header:
 
 
 def _is_effect(_instance: object, _attribute: object, value: Effect) -> None:
-    if not isinstance(value, EFFECT_TYPES):
+    if type(value) not in _EFFECT_SET:  # every effect class is final
         msg = f"not an effect: {type(value).__name__}"
         raise TypeError(msg)
 

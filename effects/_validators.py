@@ -30,6 +30,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def check_mode(value: object) -> int:
     """Return ``value`` if it is a permission mode in 0..0o7777, else raise."""
+    if type(value) is int and 0 <= value <= MAX_MODE:
+        return value  # the common case, checked cheaply (a bool is no int here)
     if not isinstance(value, int) or isinstance(value, bool):
         msg = f"mode must be an int, got {value!r}"
         raise TypeError(msg)
@@ -46,6 +48,8 @@ def mode_field(_instance: object, _attribute: object, value: int) -> None:
 
 def check_id(name: str, value: object, *, optional: bool = False) -> None:
     """Raise unless ``value`` is an int >= 0 (or ``None`` when ``optional``)."""
+    if type(value) is int and value >= 0:
+        return  # the common case, checked cheaply (a bool is no int here)
     if optional and value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:

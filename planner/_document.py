@@ -507,8 +507,11 @@ def _check_allocations(spec: ResourceSpecDocument) -> list[ContextError]:
 def _check_facts(facts: Facts) -> list[ContextError]:
     problems = []
     for name, item in facts.runner.files.items():
-        where = f"facts.runner.files.{name}.content_base64"
-        problems += _check_base64(where, item.content_base64)
+        try:
+            _ = item.blob  # decoded as the planner decodes it (once per process)
+        except binascii.Error as exc:
+            where = f"facts.runner.files.{name}.content_base64"
+            problems.append(ContextError(field=where, reason=f"invalid base64: {exc}"))
     for digest, text in (facts.contents or {}).items():
         where = f"facts.contents.{digest}"
         bad = _check_base64(where, text)

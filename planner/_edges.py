@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from effects import (
+    CONTAINER_SIDE,
     AppendContainerId,
     Chmod,
     Chown,
@@ -43,7 +44,6 @@ from effects import (
     MountScratch,
     Step,
     WriteFile,
-    is_container_effect,
 )
 
 __all__ = ["edges_of", "paths_of"]
@@ -67,27 +67,42 @@ def paths_of(effect: Effect) -> tuple[PurePosixPath, ...]:
 def edges_of(steps: Sequence[Step]) -> list[tuple[int, int]]:
     """The dependency edges of ``steps``, sorted (see the module docstring)."""
     trie = _PathTrie()
+    node_of, follows, touch = trie.node, trie.follows, trie.touch
     edges: list[tuple[int, int]] = []
     host: int | None = None  # the latest step of the host chain
     for index, step in enumerate(steps):
         effect = step.effect
+        kind = type(effect)
+        if kind in _ONE_PATH:  # most steps: one path, no host chain
+            node = node_of(str(effect.path))  # type: ignore[union-attr]
+            covered = follows(node)
+            edges.extend((earlier, index) for earlier in covered if earlier >= 0)
+            touch(node, index, covered)
+            continue
         # What the step follows on each of its paths, found before any is updated.
-        found = [trie.follows(trie.node(str(path))) for path in paths_of(effect)]
+        nodes = [node_of(str(path)) for path in paths_of(effect)]
+        found = [(node, follows(node)) for node in nodes]
         before: set[int] = set()
         for _, covered in found:
             before |= covered
-        if isinstance(effect, CreateContainer):
+        if kind is CreateContainer:
             before |= trie.frontier[_ROOT]
-        if is_container_effect(effect):
+        if kind in _HOST_CHAIN:
             if host is not None:
                 before.add(host)
             host = index
         before.discard(-1)
         edges.extend((earlier, index) for earlier in before)
         for node, covered in found:
-            trie.touch(node, index, covered)
+            touch(node, index, covered)
     edges.sort()
     return edges
+
+
+# The effects on one scratch path and on nothing else (``paths_of``): edges_of's
+# fast path. The classes are final, so their type says it.
+_ONE_PATH = frozenset({MakeDir, WriteFile, Chmod, Chown})
+_HOST_CHAIN = CONTAINER_SIDE
 
 
 _ROOT = 0  # the trie's root: the scratch root itself, on which no step acts
@@ -122,9 +137,9 @@ class _PathTrie:
         self.frontier.append(set())
         return made
 
-    def follows(self, node: int) -> tuple[int, set[int]]:
-        """``node`` and the steps a new step on it must follow directly (-1: none):
-        the latest on its chain of ancestors, and the frontier after that one."""
+    def follows(self, node: int) -> set[int]:
+        """The steps a new step on ``node`` must follow directly (-1: none): the
+        latest on its chain of ancestors, and the frontier after that one."""
         parent, last = self.parent, self.last
         latest, up = -1, node
         while up != _ROOT:
@@ -132,7 +147,7 @@ class _PathTrie:
             up = parent[up]
         covered = {step for step in self.frontier[node] if step > latest}
         covered.add(latest)
-        return node, covered
+        return covered
 
     def touch(self, node: int, index: int, covered: set[int]) -> None:
         """Record step ``index`` on ``node``, which follows ``covered`` (``follows``):

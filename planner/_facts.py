@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Literal, final
@@ -55,15 +55,28 @@ class RunnerFile:
     mode: str = attrs.field(metadata=doc("its mode", pattern="^0o[0-7]{1,5}$"))
     content_base64: str = attrs.field(metadata=doc("its content"))
 
-    @cached_property
+    @property
     def content(self) -> bytes:
         """The decoded content (checked when the document was read)."""
-        return base64.b64decode(self.content_base64, validate=True)
+        return _runner_blob(self.content_base64).data
+
+    @property
+    def blob(self) -> Blob:
+        """The content as a blob: decoded and hashed once per process."""
+        return _runner_blob(self.content_base64)
 
     @property
     def mode_bits(self) -> int:
         """The mode as an int."""
         return int(self.mode, 8)
+
+
+# An agent plans every kernel with the same runner package, whose fonts are most of
+# the bytes a plan writes: decoding and hashing them for each context was most of a
+# compile. Equal text is equal content, so one blob serves every context.
+@lru_cache(maxsize=64)
+def _runner_blob(content_base64: str) -> Blob:
+    return blob_of(base64.b64decode(content_base64, validate=True))
 
 
 @final
@@ -269,12 +282,12 @@ class Facts:
     def runner_blobs(self) -> Mapping[int, Blob]:
         """The runner files' blobs, by the identity of their content.
 
-        Hashed once per context: the runner's fonts are most of the bytes a plan
-        writes, and ``Draft.write`` would otherwise hash them on every compile.
+        Hashed once per process (``_runner_blob``): the runner's fonts are most of
+        the bytes a plan writes, and ``Draft.write`` would otherwise hash them on
+        every compile.
         """
-        return MappingProxyType(
-            {id(f.content): blob_of(f.content) for f in self.runner.files.values()}
-        )
+        blobs = [f.blob for f in self.runner.files.values()]
+        return MappingProxyType({id(blob.data): blob for blob in blobs})
 
     def known_blob(self, data: bytes) -> Blob | None:
         """The blob of ``data`` when it is one of the runner files' contents."""

@@ -7,6 +7,7 @@ sources, resource.txt); legacy resolves the scratch root first.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 from effects import kernel_entries
@@ -27,33 +28,46 @@ __all__ = [
 
 def scratch_dir(ctx: Context) -> PurePosixPath:
     """``scratch_root/<kernel_id>``, relative to the scratch root."""
-    return PurePosixPath(kernel_entries(ctx.kernel_id)[0])
+    return _kernel_dirs(ctx.kernel_id)[0]
 
 
 def tmp_dir(ctx: Context) -> PurePosixPath:
     """``scratch_root/<kernel_id>_tmp`` (memory scratch only)."""
-    return PurePosixPath(kernel_entries(ctx.kernel_id)[1])
+    return _kernel_dirs(ctx.kernel_id)[1]
 
 
 def image_file(ctx: Context) -> PurePosixPath:
     """``scratch_root/<kernel_id>.img`` (hostfile scratch only, §4.1)."""
-    return PurePosixPath(kernel_entries(ctx.kernel_id)[2])
+    return _kernel_dirs(ctx.kernel_id)[2]
 
 
 def config_dir(ctx: Context) -> PurePosixPath:
     """``scratch_dir/config``, mounted at ``/home/config``."""
-    return scratch_dir(ctx) / "config"
+    return _kernel_dirs(ctx.kernel_id)[3]
 
 
 def work_dir(ctx: Context) -> PurePosixPath:
     """``scratch_dir/work``, mounted at ``/home/work``."""
-    return scratch_dir(ctx) / "work"
+    return _kernel_dirs(ctx.kernel_id)[4]
+
+
+# Stages ask for these dozens of times per compile and a path costs a microsecond
+# to build: build each once per kernel (the values are immutable).
+@lru_cache(maxsize=256)
+def _kernel_dirs(kernel_id: str) -> tuple[PurePosixPath, ...]:
+    scratch, tmp, image = (PurePosixPath(name) for name in kernel_entries(kernel_id))
+    return (scratch, tmp, image, scratch / "config", scratch / "work")
 
 
 def host_path(ctx: Context, relative: PurePosixPath) -> PurePosixPath:
     """The absolute host path legacy uses (it resolves the scratch root first)."""
-    root = ctx.facts.scratch_root_path or ctx.scratch_root
-    return root / relative
+    root = ctx.facts.scratch_root_resolved or ctx.local.container.scratch_root
+    return _host_path(root, relative)
+
+
+@lru_cache(maxsize=4096)
+def _host_path(root: str, relative: PurePosixPath) -> PurePosixPath:
+    return PurePosixPath(root) / relative
 
 
 def new_file_mode(ctx: Context) -> int:
