@@ -45,7 +45,7 @@ from ._container import (
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import JsonObject, freeze_object, thaw_object
 from ._paths import rel
-from ._plan import Blob, Effect, Header, Plan, Step
+from ._plan import Blob, Effect, Header, Plan, Step, plan_parts
 from ._reader import Invalid, Reader
 from .errors import DecodeError
 
@@ -174,7 +174,20 @@ def _encode_container_mount(effect: ContainerMount) -> dict[str, object]:
 
 
 def _document(plan: Plan, plan_id: str, *, contents: bool = True) -> dict[str, object]:
-    header = plan.header
+    return _document_of(
+        plan.header, plan_id, plan.steps, plan.blobs, plan.edges, contents=contents
+    )
+
+
+def _document_of(
+    header: Header,
+    plan_id: str,
+    steps: Iterable[Step],
+    blobs: Iterable[Blob],
+    edges: Iterable[tuple[int, int]],
+    *,
+    contents: bool,
+) -> dict[str, object]:
     return {
         "format_version": header.format_version,
         "header": {
@@ -183,15 +196,11 @@ def _document(plan: Plan, plan_id: str, *, contents: bool = True) -> dict[str, o
             "run_as": {"uid": header.run_as_uid, "gid": header.run_as_gid},
             "plan_id": plan_id,
         },
-        "steps": [
-            {"stage": s.stage, "effect": encode_effect(s.effect)} for s in plan.steps
-        ],
-        "blobs": {
-            b.digest: base64.b64encode(b.data).decode("ascii") for b in plan.blobs
-        }
+        "steps": [{"stage": s.stage, "effect": encode_effect(s.effect)} for s in steps],
+        "blobs": {b.digest: base64.b64encode(b.data).decode("ascii") for b in blobs}
         if contents
-        else [b.digest for b in plan.blobs],
-        "edges": [list(edge) for edge in plan.edges],
+        else [b.digest for b in blobs],
+        "edges": [list(edge) for edge in edges],
     }
 
 
@@ -202,7 +211,17 @@ def encode(plan: Plan) -> bytes:
 
 def _compute_id(plan: Plan) -> str:
     """The plan id: see the module docstring (blobs stand by their digests)."""
-    return hashlib.sha256(dumps(_document(plan, "", contents=False))).hexdigest()
+    return _id_of(plan.header, plan.steps, plan.blobs, plan.edges)
+
+
+def _id_of(
+    header: Header,
+    steps: tuple[Step, ...],
+    blobs: tuple[Blob, ...],
+    edges: tuple[tuple[int, int], ...],
+) -> str:
+    document = _document_of(header, "", steps, blobs, edges, contents=False)
+    return hashlib.sha256(dumps(document)).hexdigest()
 
 
 def seal(
@@ -212,11 +231,15 @@ def seal(
     edges: Iterable[tuple[int, int]] = (),
 ) -> Plan:
     """Build a plan and set its id to the digest of its canonical encoding."""
-    draft = Plan(
-        header=attrs.evolve(header, plan_id=""), steps=steps, blobs=blobs, edges=edges
-    )
-    return attrs.evolve(
-        draft, header=attrs.evolve(draft.header, plan_id=_compute_id(draft))
+    # The parts as ``Plan`` keeps them, so the id is computed before the one
+    # ``Plan`` is built (a compile seals every plan it makes).
+    kept_steps, kept_blobs, kept_edges = plan_parts(steps, blobs, edges)
+    plan_id = _id_of(header, kept_steps, kept_blobs, kept_edges)
+    return Plan(
+        header=attrs.evolve(header, plan_id=plan_id),
+        steps=kept_steps,
+        blobs=kept_blobs,
+        edges=kept_edges,
     )
 
 

@@ -59,21 +59,17 @@ def freeze(value: object) -> Json:
         ValueError: a float is not finite.
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _PLAIN or isinstance(value, bool | int | str):
         return value  # type: ignore[return-value]  # the common cases, first
-    if kind is dict:
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return freeze_object(value)  # type: ignore[arg-type]
-    if value is None or isinstance(value, bool | int | str):
-        return value
+    if isinstance(value, list | tuple):
+        return tuple(item if type(item) in _PLAIN else freeze(item) for item in value)
     if isinstance(value, float):
         if not math.isfinite(value):
             msg = f"JSON numbers must be finite, got {value!r}"
             raise ValueError(msg)
         return value
-    if isinstance(value, Mapping):
-        return freeze_object(value)
-    if isinstance(value, list | tuple):
-        return tuple(item if type(item) in _PLAIN else freeze(item) for item in value)
     msg = f"not a JSON value: {type(value).__name__}"
     raise TypeError(msg)
 

@@ -23,12 +23,12 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import PurePosixPath
 from types import MappingProxyType
-from typing import final
+from typing import Any, final
 
-import attrs
 from returns.result import Failure, Result, Success
 
 from ._container import (
@@ -56,7 +56,7 @@ from ._fs import (
     WriteFile,
     public_key_path,
 )
-from ._plan import Effect, Plan, Step
+from ._plan import EFFECT_TYPES, Effect, Plan, Step
 from ._tree import Node, Tree
 from .errors import EffectError
 
@@ -156,48 +156,103 @@ class _Log:
 def _apply(
     nodes: _Log, effect: Effect, owner: tuple[int, int], sizes: Mapping[str, int]
 ) -> None:
-    match effect:
-        case MakeDir(path=path, mode=mode):
-            _make_dir(nodes, path, mode, owner)
-        case WriteFile(path=path, blob=blob, mode=mode):
-            _write(nodes, path, blob, sizes[blob], mode, owner)
-        case Chmod(path=path, mode=mode):
-            node = _changeable(nodes, path)
-            nodes.put(path, _changed(node, mode, node.uid, node.gid))
-        case Chown(path=path, uid=uid, gid=gid):
-            node = _changeable(nodes, path)
-            nodes.put(
-                path,
-                _changed(
-                    node,
-                    mode_after_chown(node),
-                    node.uid if uid is None else uid,
-                    node.gid if gid is None else gid,
-                ),
-            )
-        case GenerateHostKey(path=path):
-            _host_key(nodes, path, owner)
-        case MountScratch():
-            _mount(nodes, effect, owner)
-        case AppendContainerId(path=path):
-            # The line's text is Docker's answer, unknown to the model, which keeps
-            # the file as the plan wrote it (diffs compare without CID lines).
-            _existing(nodes, path)
-        case (
-            ContainerMount()
-            | ContainerConfig()
-            | ServeSocketProxy()
-            | PullImage()
-            | AllocateHostPorts()
-            | CreateContainer()
-            | StartContainer()
-            | ProvisionSudo()
-            | ConnectNetworks()
-            | VerifyContainer()
-            | WaitKernelReady()
-            | RegisterKernel()
-        ):
-            pass  # nothing below the scratch root changes
+    change = _CHANGES.get(type(effect))  # the effect classes are final
+    if change is not None:
+        change(nodes, effect, owner, sizes)
+
+
+def _apply_mkdir(
+    nodes: _Log, effect: MakeDir, owner: tuple[int, int], _sizes: Mapping[str, int]
+) -> None:
+    _make_dir(nodes, effect.path, effect.mode, owner)
+
+
+def _apply_write(
+    nodes: _Log, effect: WriteFile, owner: tuple[int, int], sizes: Mapping[str, int]
+) -> None:
+    _write(nodes, effect.path, effect.blob, sizes[effect.blob], effect.mode, owner)
+
+
+def _apply_chmod(
+    nodes: _Log, effect: Chmod, _owner: tuple[int, int], _sizes: Mapping[str, int]
+) -> None:
+    node = _changeable(nodes, effect.path)
+    nodes.put(effect.path, _changed(node, effect.mode, node.uid, node.gid))
+
+
+def _apply_chown(
+    nodes: _Log, effect: Chown, _owner: tuple[int, int], _sizes: Mapping[str, int]
+) -> None:
+    node = _changeable(nodes, effect.path)
+    uid, gid = effect.uid, effect.gid
+    nodes.put(
+        effect.path,
+        _changed(
+            node,
+            mode_after_chown(node),
+            node.uid if uid is None else uid,
+            node.gid if gid is None else gid,
+        ),
+    )
+
+
+def _apply_host_key(
+    nodes: _Log,
+    effect: GenerateHostKey,
+    owner: tuple[int, int],
+    _sizes: Mapping[str, int],
+) -> None:
+    _host_key(nodes, effect.path, owner)
+
+
+def _apply_mount(
+    nodes: _Log, effect: MountScratch, owner: tuple[int, int], _sizes: Mapping[str, int]
+) -> None:
+    _mount(nodes, effect, owner)
+
+
+def _apply_container_id(
+    nodes: _Log,
+    effect: AppendContainerId,
+    _owner: tuple[int, int],
+    _sizes: Mapping[str, int],
+) -> None:
+    # The line's text is Docker's answer, unknown to the model, which keeps the
+    # file as the plan wrote it (diffs compare without CID lines).
+    _existing(nodes, effect.path)
+
+
+# What each effect does to the model, by its (final) class.
+_CHANGES: dict[type, Callable[[_Log, Any, tuple[int, int], Mapping[str, int]], None]]
+_CHANGES = {
+    MakeDir: _apply_mkdir,
+    WriteFile: _apply_write,
+    Chmod: _apply_chmod,
+    Chown: _apply_chown,
+    GenerateHostKey: _apply_host_key,
+    MountScratch: _apply_mount,
+    AppendContainerId: _apply_container_id,
+}
+# Nothing below the scratch root changes for these.
+_NO_CHANGE = frozenset(
+    {
+        ContainerMount,
+        ContainerConfig,
+        ServeSocketProxy,
+        PullImage,
+        AllocateHostPorts,
+        CreateContainer,
+        StartContainer,
+        ProvisionSudo,
+        ConnectNetworks,
+        VerifyContainer,
+        WaitKernelReady,
+        RegisterKernel,
+    }
+)
+# A new effect must say what it does to the model: the import fails until it does.
+assert set(_CHANGES) | _NO_CHANGE == set(EFFECT_TYPES)  # noqa: S101
+assert not set(_CHANGES) & _NO_CHANGE  # noqa: S101
 
 
 def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
@@ -215,7 +270,7 @@ def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
 
 
 def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
-    parent = path.parent
+    parent = _parent(path)
     if not parent.parts:
         return  # directly below the scratch root
     node = nodes.get(parent)
@@ -229,6 +284,13 @@ def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
             raise _Refused(path, f"{str(ancestor)!r} is a symlink (never followed)")
         if node.type != "dir":
             raise _Refused(path, f"{str(ancestor)!r} is not a directory")
+
+
+# ``path.parent`` builds a new path whose hash is computed anew at each lookup;
+# the model asks for the same parents over and over.
+_parent: Callable[[PurePosixPath], PurePosixPath] = lru_cache(maxsize=65536)(
+    lambda path: path.parent
+)
 
 
 def _existing(nodes: _Log, path: PurePosixPath) -> Node:
@@ -293,7 +355,15 @@ def _write(  # noqa: PLR0917  (mirrors the WriteFile fields plus the model state
     elif node.type != "file":
         raise _Refused(path, f"is a {node.type}, cannot write a file over it")
     else:
-        nodes.put(path, attrs.evolve(node, size=size, sha256=digest, volatile=False))
+        replaced = Node(
+            type="file",
+            mode=node.mode,
+            uid=node.uid,
+            gid=node.gid,
+            size=size,
+            sha256=digest,
+        )
+        nodes.put(path, replaced)
 
 
 def _volatile_file(owner: tuple[int, int], mode: int) -> Node:

@@ -52,6 +52,7 @@ __all__ = [
     "Plan",
     "Step",
     "blob_of",
+    "plan_parts",
 ]
 
 FORMAT_VERSION = 2  # 1 hashed the blobs' contents into the plan id
@@ -155,6 +156,15 @@ def blob_of(data: bytes) -> Blob:
     object.__setattr__(blob, "digest", hashlib.sha256(data).hexdigest())
     object.__setattr__(blob, "data", data)
     return blob
+
+
+def plan_parts(
+    steps: Iterable[Step],
+    blobs: Iterable[Blob],
+    edges: Iterable[tuple[int, int]],
+) -> tuple[tuple[Step, ...], tuple[Blob, ...], tuple[tuple[int, int], ...]]:
+    """Steps, blobs and edges as a ``Plan`` keeps them (its converters)."""
+    return _to_steps(steps), _to_blobs(blobs), _to_edges(edges)
 
 
 def _to_steps(values: Iterable[Step]) -> tuple[Step, ...]:

@@ -88,7 +88,8 @@ def _update(dest: dict[str, object], add: Mapping[str, object], where: str) -> N
             dest[key] = _copy(value)
 
 
-_ATOMS = (str, int, float, bool, type(None))
+_ATOM_BASES = (str, int, float, bool, type(None))
+_ATOMS = frozenset(_ATOM_BASES)
 
 
 def _copy(value: object) -> object:
@@ -97,10 +98,16 @@ def _copy(value: object) -> object:
     Documents are JSON (dicts with string keys, lists, scalars), so the fast path
     is the common one; a tuple or another container falls back to ``deepcopy``.
     """
-    if isinstance(value, _ATOMS):
+    kind = type(value)
+    if kind in _ATOMS:
         return value
-    if type(value) is dict:
-        return {key: _copy(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_copy(item) for item in value]
+    if kind is dict:
+        return {
+            key: item if type(item) in _ATOMS else _copy(item)
+            for key, item in value.items()  # type: ignore[attr-defined]
+        }
+    if kind is list:
+        return [item if type(item) in _ATOMS else _copy(item) for item in value]  # type: ignore[attr-defined]
+    if isinstance(value, _ATOM_BASES):  # a subclass of a scalar (a str enum, ...)
+        return value
     return copy.deepcopy(value)

@@ -31,7 +31,7 @@ from effects import (
 
 from .._context import Context
 from .._create_body import base_config, exposed_ports, seccomp_options
-from .._docker_merge import fragments_of, merge, merge_into
+from .._docker_merge import fragments_of, merge_into
 from .._layout import config_dir
 from .._plugins import networks
 from .._stage_api import Draft, Part, Upstream
@@ -91,7 +91,8 @@ def container_body(
     body = base_config(ctx, threaded)
     body["HostConfig"] = {**_dict(body["HostConfig"]), **seccomp_options(ctx, threaded)}
     try:
-        body = merge(body, [*fragments_of(up.effects), *_jail(ctx)])
+        # the body is this call's own: merged into, not copied first
+        merge_into(body, [*fragments_of(up.effects), *_jail(ctx)])
         body["Labels"] = {
             **_dict(body["Labels"]),
             "ai.backend.service-ports": _ports_label(ctx),
