@@ -32,6 +32,9 @@ def check_relative(path: object) -> PurePosixPath:
         msg = f"expected PurePosixPath, got {type(path).__name__}"
         raise TypeError(msg)
     text = str(path)
+    parts = path.parts
+    if parts and parts[0] != "/" and ".." not in parts and "\x00" not in text:
+        return path  # the common case, in one pass
     if path.is_absolute():
         msg = f"path {text!r} must be relative to the scratch root"
         raise ValueError(msg)

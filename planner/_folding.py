@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
 from effects import Chmod, Chown, Effect, MakeDir, MountScratch, Step, Tree, WriteFile
 
 __all__ = ["fold"]
@@ -93,8 +91,8 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
                 maker = made.pop(str(path))
                 made_step = result[maker]
                 assert made_step is not None  # noqa: S101  (only chmods are folded away)
-                result[maker] = attrs.evolve(
-                    made_step, effect=_with_mode(made_step.effect, mode)
+                result[maker] = Step(
+                    stage=made_step.stage, effect=_with_mode(made_step.effect, mode)
                 )
                 continue
             case MountScratch(path=path, image=image):
@@ -113,8 +111,10 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
 
 def _with_mode(effect: Effect, mode: int) -> Effect:
     """The ``MakeDir`` or ``WriteFile`` ``effect``, making its entry with ``mode``."""
-    assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (made[...] holds them)
-    return attrs.evolve(effect, mode=mode)
+    if isinstance(effect, WriteFile):
+        return WriteFile(path=effect.path, blob=effect.blob, mode=mode)
+    assert isinstance(effect, MakeDir)  # noqa: S101  (made[...] holds only these two)
+    return MakeDir(path=effect.path, mode=mode)
 
 
 def _paths_made(step: Step) -> tuple[str, ...]:
