@@ -39,6 +39,7 @@ from effects import (
     WaitKernelReady,
     WriteFile,
     describe,
+    is_container_effect,
     thaw_object,
 )
 
@@ -124,23 +125,9 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-CONTAINER_EFFECTS = (
-    ServeSocketProxy,
-    PullImage,
-    AllocateHostPorts,
-    CreateContainer,
-    AppendContainerId,
-    StartContainer,
-    ProvisionSudo,
-    ConnectNetworks,
-    VerifyContainer,
-    WaitKernelReady,
-)
-
-
 def needs_docker(effect: Effect) -> bool:
     """True for the container's effects: Docker, host ports, socket proxies."""
-    return isinstance(effect, CONTAINER_EFFECTS)
+    return is_container_effect(effect)
 
 
 @final
