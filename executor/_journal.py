@@ -123,14 +123,14 @@ class JournalWriter:
         return cls(fd, path, durable=durable)
 
     @classmethod
-    def reopen(cls, path: Path) -> JournalWriter:
-        """Append to an existing journal (rollback); every record is fsynced."""
+    def reopen(cls, path: Path, *, durable: bool) -> JournalWriter:
+        """Append to an existing journal (a rollback), fsyncing as ``create`` does."""
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise HostError("open journal", str(path), reason) from exc
-        return cls(fd, path, durable=True)
+        return cls(fd, path, durable=durable)
 
     def append(self, record: dict[str, object]) -> None:
         """Write one record now (after everything deferred), with one ``write()``."""

@@ -79,7 +79,7 @@ class PrivateDir:
         return cls._open(path, durable=durable)
 
     @classmethod
-    def open_existing(cls, path: Path) -> PrivateDir | None:
+    def open_existing(cls, path: Path, *, durable: bool) -> PrivateDir | None:
         """Open it for a rollback: ``None`` if absent, ``HostError`` if not a dir."""
         try:
             fd = os.open(path, _DIR)
@@ -87,7 +87,7 @@ class PrivateDir:
             return None
         except OSError as exc:
             raise _open_error(path, exc) from exc
-        return cls(path, fd, durable=True)
+        return cls(path, fd, durable=durable)
 
     @classmethod
     def _open(cls, path: Path, *, durable: bool) -> PrivateDir:
