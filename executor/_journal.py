@@ -103,7 +103,8 @@ class JournalWriter:
     def check_new(path: Path) -> None:
         """Make the journal's directory; ``HostError`` if ``path`` is taken or bad."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():  # most journals go to an existing one
+                path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = f"{exc.filename or path.parent}: {exc.strerror or exc}"
             raise HostError("create journal", str(path), reason) from exc

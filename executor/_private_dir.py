@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import final
 
+from ._process import process_id
 from ._records import SavedFile
 from ._streams import copy_stream, digest_of, write_all
 from .errors import HostError
@@ -57,7 +58,7 @@ class PrivateDir:
         self.path = path
         self._fd = fd
         self._durable = durable
-        self.pinned = Path(f"/proc/{os.getpid()}/fd/{fd}")
+        self.pinned = Path(f"/proc/{process_id()}/fd/{fd}")
 
     @staticmethod
     def check_free(path: Path) -> None:

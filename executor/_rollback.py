@@ -49,6 +49,7 @@ from ._inverse import (
     Undo,
     describe_undo,
     inverse_of,
+    single_changes,
     undo_path,
 )
 from ._journal import JournalState, JournalWriter, read_journal
@@ -174,7 +175,10 @@ def _undo_group(
     fs.caching = True
     try:
         for record, actions in group:
-            if actions:
+            # A step of single changes needs no bracket: after a crash each change
+            # is done or not begun, and either is judged rightly again
+            # (``executor._inverse``, *One change or more*).
+            if actions and (force or not all(map(single_changes, actions))):
                 journal.append({"kind": "undoing", "index": record.index})
             failures: list[RollbackFailure] = []
             changed: list[ChangedPath] = []

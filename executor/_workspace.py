@@ -56,7 +56,7 @@ class Workspace:
         with ExitStack() as stack:
             try:
                 fs = cls._root(stack, Path(str(header.scratch_root)), tools, durable)
-                cls._lock(stack, fs.root, header.kernel_id)
+                cls._lock(stack, fs, header.kernel_id)
                 JournalWriter.check_new(journal)
                 PrivateDir.check_free(private_dir(journal))
                 writer = JournalWriter.create(journal, durable=durable)
@@ -83,7 +83,7 @@ class Workspace:
                 if not scratch_root.is_dir():
                     return Failure(f"its scratch root {scratch_root} does not exist")
                 fs = cls._root(stack, scratch_root, tools, durable=durable)
-                cls._lock(stack, scratch_root, kernel_id)
+                cls._lock(stack, fs, kernel_id)
                 private = PrivateDir.open_existing(
                     private_dir(journal), durable=durable
                 )
@@ -103,8 +103,8 @@ class Workspace:
         return fs
 
     @staticmethod
-    def _lock(stack: ExitStack, root: Path, kernel_id: str) -> None:
-        lock = KernelLock.acquire(root, kernel_id)
+    def _lock(stack: ExitStack, fs: ScratchRoot, kernel_id: str) -> None:
+        lock = KernelLock.acquire(fs.root, kernel_id, fs.root_fd)
         stack.callback(lock.release)
 
     def close(self) -> None:
