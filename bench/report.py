@@ -23,7 +23,8 @@ every side (dropbearkey left out), every round from an empty scratch root;
 medians. Syscalls: every thread's, between two marks, counted with strace. Undo
 in-process: an apply failing at the step it starts last, rolled back, less a
 successful apply. `kplan rollback`: `rollback_journal` of a completed apply (it
-reads and validates the whole journal first, and fsyncs each record).
+reads and validates the whole journal first; no fsync unless `--durable`, as the
+apply).
 """
 
 

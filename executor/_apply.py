@@ -76,6 +76,7 @@ from ._journal import FORMAT
 from ._lane_threads import lane_pool
 from ._port_pool import HostPortPool
 from ._private_dir import private_dir
+from ._process import process_id
 from ._records import Created, FilePrior, StepRecord
 from ._rollback import undo_shielded
 from ._tools import Tools
@@ -288,7 +289,7 @@ def _begin(plan: Plan, docker: str | None) -> dict[str, object]:
         "kernel_id": header.kernel_id,
         "scratch_root": str(header.scratch_root),
         "docker": docker,
-        "pid": os.getpid(),
+        "pid": process_id(),
         "time": time.time(),
     }
 

@@ -55,12 +55,13 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
 
 from ._private_dir import PrivateDir
+from ._process import process_id
 from ._records import (
     Created,
     EntryKind,
@@ -216,6 +217,11 @@ class ScratchRoot:
         # thread alone works on the root (a rollback), never beside the lane.
         self.caching = False
 
+    @property
+    def root_fd(self) -> int:
+        """The descriptor of the scratch root (owned by this object)."""
+        return self._fd
+
     def close(self) -> None:
         """Release the cached descriptors, a private directory made on first need
         (the directory stays), and the root descriptor."""
@@ -340,14 +346,59 @@ class ScratchRoot:
 
     def stamp(self, path: PurePosixPath, *, digest: bool) -> Stamp | None:
         """What ``path`` is now (a regular file's digest if asked); None if absent."""
+        with self.looking(path, digest=digest, open_dir=False) as (stamp, _, _):
+            return stamp
+
+    @contextmanager
+    def looking(
+        self, path: PurePosixPath, *, digest: bool, open_dir: bool
+    ) -> Iterator[tuple[Stamp | None, int, os.stat_result | None]]:
+        """What ``path`` is now (``None``: absent, its parent too), and a
+        descriptor of it (-1: none) if it is a regular file, or a directory and
+        ``open_dir``, with its ``fstat``: the undo's look, and then its act on the
+        very entry.
+
+        One ``lstat``, and one open only where the digest is asked or the caller
+        acts: the entry's type is checked before it is opened (a socket or FIFO
+        is never opened) and again on the descriptor, as ``node`` does; the stamp
+        is the descriptor's.
+        """
+        with ExitStack() as stack:
+            try:
+                parent = stack.enter_context(self.parent(path))
+            except MissingPathError:
+                parent = -1
+            info = None if parent == -1 else self._lstat_at(parent, path)
+            if info is None:
+                yield None, -1, None
+                return
+            regular = stat.S_ISREG(info.st_mode)
+            wanted = (regular and (digest or open_dir)) or (
+                open_dir and stat.S_ISDIR(info.st_mode)
+            )
+            if not wanted:
+                yield stamp_of(info, None), -1, None
+                return
+            try:
+                fd = os.open(path.name, _NODE, dir_fd=parent)
+            except OSError as exc:
+                raise host_error("read", path, exc) from exc
+            stack.callback(os.close, fd)
+            opened = os.fstat(fd)
+            _check_file_or_dir("read", path, opened)
+            sha = None
+            if digest and stat.S_ISREG(opened.st_mode):
+                sha = digest_of(fd, opened.st_size)[0]
+            yield stamp_of(opened, sha), fd, opened
+
+    @staticmethod
+    def _lstat_at(parent: int, path: PurePosixPath) -> os.stat_result | None:
         try:
-            info = self.lstat(path)
-            if info is None or not digest or not stat.S_ISREG(info.st_mode):
-                return None if info is None else stamp_of(info, None)
-            with self.node(path, "read") as (fd, opened):
-                return stamp_of(opened, digest_of(fd)[0])
-        except MissingPathError:
+            return os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise host_error("stat", path, exc) from exc
 
     def defer_private(self, path: Path) -> None:
         """Make the private directory at ``path`` when a step first needs it."""
@@ -435,4 +486,4 @@ def _remove_name(parent: int, name: str, *, directory: bool) -> None:
 
 def proc_path(fd: int) -> str:
     """``/proc/<pid>/fd/<fd>``: a path that names exactly the open entry."""
-    return f"/proc/{os.getpid()}/fd/{fd}"
+    return f"/proc/{process_id()}/fd/{fd}"

@@ -32,11 +32,12 @@ from ._inverse import (
     judge_in_place,
     judge_removal,
     judge_unmount,
+    meta_changes,
     needs_digest,
 )
 from ._private_dir import PrivateDir
 from ._streams import copy_stream
-from .errors import MissingPathError
+from .errors import HostError, MissingPathError
 
 __all__ = ["FsUndo", "undo_on"]
 
@@ -150,20 +151,28 @@ def _put_back(fd: int, action: RestoreFile, private: PrivateDir) -> None:
 
 
 def _set_meta(fs: ScratchRoot, action: SetMeta, *, force: bool) -> Changed | None:
-    now = fs.stamp(action.path, digest=needs_digest(action))
-    verdict = judge_in_place(action, now)
-    if not _acts(verdict, force=force):
-        return _reported(verdict)
-    if now is None:
-        return None  # forced: nothing to set; a write's undo may bring it back later
-    old = action.old
-    with fs.node(action.path, "set-meta") as (fd, info):
-        check_single_link("set-meta", action.path, info)
+    """Look through the descriptor it then acts on (one open), and change only
+    what differs: most undos of a chmod or a chown are one syscall."""
+    path, old = action.path, action.old
+    looked = fs.looking(path, digest=needs_digest(action), open_dir=True)
+    with looked as (now, fd, info):
+        verdict = judge_in_place(action, now)
+        if not _acts(verdict, force=force):
+            return _reported(verdict)
+        if now is None:
+            return None  # forced: nothing to set; a write's undo may bring it back
+        if info is None:  # forced over what is no longer a file or a directory
+            reason = f"is a {now.kind}: kplan changes only files and directories"
+            raise HostError("set-meta", str(path), reason)
+        check_single_link("set-meta", path, info)
+        chown, chmod = meta_changes(old, now)
         try:
-            os.fchown(fd, old.uid, old.gid)
-            os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
+            if chown:
+                os.fchown(fd, old.uid, old.gid)
+            if chmod:
+                os.fchmod(fd, old.mode)  # after the chown, which clears set-user-ID
         except OSError as exc:
-            raise host_error("set-meta", action.path, exc) from exc
+            raise host_error("set-meta", path, exc) from exc
     return None
 
 

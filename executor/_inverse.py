@@ -17,8 +17,17 @@ there. Before acting, the host observes the path and ``judge_*`` decides:
 * **proceed**.
 
 Entries under the apply's staging names are its own by their name and are removed
-without further checks. Every action is idempotent, so a journal can be rolled back
-after a crash, and twice:
+without further checks; only an unfinished step's: a step journaled ``done`` renamed
+its staging entry into place or removed it before it finished. Every action is
+idempotent, so a journal can be rolled back after a crash, and twice.
+
+*One change or more.* Most actions make one change (an ``unlink``, an ``rmdir``,
+the ``fchown`` or the ``fchmod`` of a mode change's undo): after a crash each is
+either done, and the path is as before the step, or not begun, and the path is as
+the step left it. A rollback run again judges either rightly, so such a step needs
+no ``undoing`` record (``single_changes``). A restore (truncate, copy, owner,
+mode), a forced undo and the undo of an unfinished step may be cut short between
+two changes; they are bracketed (``executor._rollback``).
 
 ============= ==================================================================
 effect        undo
@@ -103,7 +112,9 @@ __all__ = [
     "judge_in_place",
     "judge_removal",
     "judge_unmount",
+    "meta_changes",
     "needs_digest",
+    "single_changes",
     "undo_path",
 ]
 
@@ -222,15 +233,22 @@ class Changed:
 
 
 Verdict: TypeAlias = Literal["proceed", "nothing"] | Changed
+_SPECIAL = 0o7000  # set-user-ID, set-group-ID, sticky: a chown may clear them
 
 
 def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: C901, PLR0911  (one per effect)
     """The undo actions for one journaled step (see the table above)."""
     match record.effect, record.prior:
         case MakeDir(path=path), DirPrior(staging=staging):
-            return (*_staged(path, staging), *_removal(record, path, directory=True))
+            return (
+                *_staged(record, path, staging),
+                *_removal(record, path, directory=True),
+            )
         case WriteFile(path=path), FilePrior(old=None, staging=staging):
-            return (*_staged(path, staging), *_removal(record, path, directory=False))
+            return (
+                *_staged(record, path, staging),
+                *_removal(record, path, directory=False),
+            )
         case (
             (WriteFile(path=path) | AppendContainerId(path=path)),
             FilePrior(old=Stamp() as old, saved=SavedFile() as s),
@@ -281,7 +299,7 @@ def _mount(
     if effect.image is None:
         return (unmount,)
     image = _removal(record, effect.image, directory=False)
-    return (unmount, *_staged(effect.image, prior.staging), *image)
+    return (unmount, *_staged(record, effect.image, prior.staging), *image)
 
 
 def _host_key(
@@ -290,16 +308,21 @@ def _host_key(
     public: tuple[Undo, ...] = ()
     if prior.public_staging is not None:
         public = (
-            *_staged(effect.public_path, prior.public_staging),
+            *_staged(record, effect.public_path, prior.public_staging),
             *_removal(record, effect.public_path, directory=False),
         )
     key = _removal(record, effect.path, directory=False)
-    key = (*_staged(effect.path, prior.staging), *key)
+    key = (*_staged(record, effect.path, prior.staging), *key)
     return (*public, *key)
 
 
-def _staged(path: PurePosixPath, staging: str | None) -> tuple[Undo, ...]:
-    return () if staging is None else (RemoveStaging(path=path.with_name(staging)),)
+def _staged(
+    record: StepRecord, path: PurePosixPath, staging: str | None
+) -> tuple[Undo, ...]:
+    """Remove the staging entry of an unfinished step (see the module docstring)."""
+    if staging is None or record.left is not None:
+        return ()
+    return (RemoveStaging(path=path.with_name(staging)),)
 
 
 def _removal(
@@ -388,6 +411,26 @@ def judge_unmount(action: Unmount, now_dev: int | None) -> Verdict:
     if action.mounted is None or now_dev == action.mounted:
         return "proceed"
     return Changed("another filesystem is mounted there now")
+
+
+def single_changes(action: Undo) -> bool:
+    """Whether ``action`` makes at most one change, unforced (module docstring)."""
+    match action:
+        case RemoveStaging() | RemoveEntry():
+            return True
+        case SetMeta(old=old, guard=Guard(left=Stamp() as left)):
+            # Unforced, it acts only on the path as the step left it.
+            return not all(meta_changes(old, left))
+        case _:
+            return False
+
+
+def meta_changes(old: Stamp, now: Stamp) -> tuple[bool, bool]:
+    """Whether putting ``old``'s owner and mode back over ``now`` needs an
+    ``fchown``, and then an ``fchmod`` (a chown may clear set-id bits)."""
+    chown = (now.uid, now.gid) != (old.uid, old.gid)
+    chmod = now.mode != old.mode or (chown and bool(old.mode & _SPECIAL))
+    return chown, chmod
 
 
 def needs_digest(action: Undo) -> bool:

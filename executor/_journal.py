@@ -44,7 +44,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import final
 
@@ -61,7 +61,10 @@ from ._record_codec import (
     decode_prior,
     encode_created,
     encode_prior,
-    require_left,
+    missing_left,
+    quick_created,
+    quick_left,
+    quick_prior,
 )
 from ._records import Created, Left, Prior, StepRecord
 from ._streams import write_all
@@ -100,7 +103,8 @@ class JournalWriter:
     def check_new(path: Path) -> None:
         """Make the journal's directory; ``HostError`` if ``path`` is taken or bad."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():  # most journals go to an existing one
+                path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = f"{exc.filename or path.parent}: {exc.strerror or exc}"
             raise HostError("create journal", str(path), reason) from exc
@@ -123,14 +127,14 @@ class JournalWriter:
         return cls(fd, path, durable=durable)
 
     @classmethod
-    def reopen(cls, path: Path) -> JournalWriter:
-        """Append to an existing journal (rollback); every record is fsynced."""
+    def reopen(cls, path: Path, *, durable: bool) -> JournalWriter:
+        """Append to an existing journal (a rollback), fsyncing as ``create`` does."""
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise HostError("open journal", str(path), reason) from exc
-        return cls(fd, path, durable=True)
+        return cls(fd, path, durable=durable)
 
     def append(self, record: dict[str, object]) -> None:
         """Write one record now (after everything deferred), with one ``write()``."""
@@ -302,25 +306,71 @@ def read_journal(path: Path) -> Result[JournalState, JournalError]:
 def _read_regular(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a regular file")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
+        # One read of the size it has, one more to see the end (it may have grown).
+        chunks = []
+        while chunk := os.read(fd, max(info.st_size + 1, 65536)):
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 
 
 @final
-class _Parser:
-    """Reads records in order, keeping the line number for error messages."""
+class _Step:
+    """A step as read so far: a ``StepRecord`` once the whole journal is read."""
 
-    def __init__(self, journal: str) -> None:
+    __slots__ = ("created", "effect", "index", "left", "line", "prior", "stage")
+
+    def __init__(
+        self, index: int, stage: str, effect: Effect, prior: Prior, line: int
+    ) -> None:
+        self.index = index
+        self.stage = stage
+        self.effect = effect
+        self.prior = prior
+        self.line = line
+        self.created: list[Created] = []
+        self.left: Left | None = None
+
+    def record(self) -> StepRecord:
+        return StepRecord(
+            index=self.index,
+            stage=self.stage,
+            effect=self.effect,
+            prior=self.prior,
+            line=self.line,
+            created=tuple(self.created),
+            left=self.left,
+        )
+
+
+_INTENT_KEYS = frozenset({"kind", "index", "stage", "effect", "prior"})
+_CREATED_KEYS = frozenset({"kind", "index", "path", "dev", "ino"})
+_DONE_KEYS = frozenset({"kind", "index", "seconds", "left"})
+_INDEX_KEYS = frozenset({"kind", "index"})
+
+
+@final
+class _Parser:
+    """Reads records in order, keeping the line number for error messages.
+
+    Each record is first tried on a fast path (``executor._record_codec``'s
+    *Fast paths*: the encoder's own form, checked on the parsed JSON, which
+    changes nothing unless it accepts the whole record); anything it does not
+    accept goes through the ``Reader`` handlers, which accept or name the field.
+    """
+
+    def __init__(self, journal: str, *, fast: bool = True) -> None:
         self.journal = journal
         self.line = 0
-        self.steps: dict[int, StepRecord] = {}
+        self.steps: dict[int, _Step] = {}
         self.undone: set[int] = set()
         self.undoing: set[int] = set()
         self.outcome: str | None = None
+        self._fast = fast
 
     def parse(self, lines: list[bytes]) -> JournalState:
         if not lines:
@@ -328,11 +378,14 @@ class _Parser:
         records = iter(enumerate(lines, 1))
         self.line, first = next(records)
         begin = self._begin(_object(first))
+        quick = self._quick if self._fast else _never
         for self.line, raw in records:
-            self._record(_object(raw))
+            value = _value(raw)
+            if not quick(value):
+                self._record(Reader(value, ""))
         return attrs.evolve(
             begin,
-            steps=tuple(self.steps.values()),
+            steps=tuple(step.record() for step in self.steps.values()),
             undone=frozenset(self.undone),
             outcome=self.outcome,
             interrupted=frozenset(self.undoing),
@@ -363,22 +416,78 @@ class _Parser:
         record.done()
         return state
 
+    # --- the fast path: True if it took the record in ---------------------------
+
+    def _quick(self, value: object) -> bool:  # noqa: PLR0911  (one per kind)
+        if type(value) is not dict:
+            return False
+        keys, kind, index = value.keys(), value.get("kind"), value.get("index")
+        if type(index) is not int or index < 0:
+            return False
+        if kind == "done" and keys == _DONE_KEYS:
+            return self._quick_done(value, index)
+        if kind == "intent" and keys == _INTENT_KEYS:
+            return self._quick_intent(value, index)
+        if kind == "created" and keys == _CREATED_KEYS:
+            return self._quick_created(value, index)
+        step = self.steps.get(index)
+        if keys != _INDEX_KEYS or step is None:
+            return False
+        if kind == "undone":
+            self.undone.add(index)
+            self.undoing.discard(index)
+        elif kind == "undoing":
+            self.undoing.add(index)
+        elif kind == "not-undone":
+            self.undoing.discard(index)
+        else:
+            return False
+        return True
+
+    def _quick_intent(self, value: dict[str, object], index: int) -> bool:
+        stage = value["stage"]
+        if index in self.steps or type(stage) is not str:
+            return False
+        try:
+            effect = decode_effect(Reader(value["effect"], "effect"))
+        except Invalid:
+            return False
+        prior = quick_prior(effect, value["prior"])
+        if prior is None:
+            return False
+        self.steps[index] = _Step(index, stage, effect, prior, self.line)
+        return True
+
+    def _quick_created(self, value: dict[str, object], index: int) -> bool:
+        step = self.steps.get(index)
+        if step is None or step.left is not None:
+            return False
+        created = quick_created(step.effect, value["path"], value["dev"], value["ino"])
+        if created is None:
+            return False
+        step.created.append(created)
+        return True
+
+    def _quick_done(self, value: dict[str, object], index: int) -> bool:
+        step = self.steps.get(index)
+        if step is None or step.left is not None:
+            return False
+        if type(value["seconds"]) is not float and type(value["seconds"]) is not int:
+            return False
+        left = quick_left(step.effect, value["left"])
+        if left is None or missing_left(step.effect, step.prior, left) is not None:
+            return False
+        step.left = left
+        return True
+
+    # --- the Reader path: accepts, or names the field ---------------------------
+
     def _record(self, record: Reader) -> None:
         kind = record.text("kind")
-        handler = {
-            "intent": self._intent,
-            "created": self._created,
-            "done": self._done,
-            "undoing": self._undoing,
-            "undone": self._undone,
-            "not-undone": self._not_undone,
-            "undo-failed": self._undo_failed,
-            "changed": self._changed,
-            "end": self._end,
-        }.get(kind)
+        handler = _HANDLERS.get(kind)
         if handler is None:
             record.fail("kind", f"unknown record kind {kind!r}")
-        handler(record)
+        handler(self, record)
         record.done()
 
     def _intent(self, record: Reader) -> None:
@@ -386,15 +495,15 @@ class _Parser:
         if index in self.steps:  # any order: parallel steps start out of plan order
             record.fail("index", f"step {index} is journaled twice")
         effect = decode_effect(record.child("effect"))
-        self.steps[index] = StepRecord(
-            index=index,
-            stage=record.text("stage"),
-            effect=effect,
-            prior=decode_prior(effect, record.child("prior")),
-            line=self.line,
+        self.steps[index] = _Step(
+            index,
+            record.text("stage"),
+            effect,
+            decode_prior(effect, record.child("prior")),
+            self.line,
         )
 
-    def _step(self, record: Reader) -> StepRecord:
+    def _step(self, record: Reader) -> _Step:
         index = record.integer("index", 0)
         step = self.steps.get(index)
         if step is None:
@@ -405,17 +514,18 @@ class _Parser:
         step = self._step(record)
         if step.left is not None:
             record.fail("index", f"step {step.index} already finished")
-        created = decode_created(step.effect, record)
-        self.steps[step.index] = attrs.evolve(step, created=(*step.created, created))
+        step.created.append(decode_created(step.effect, record))
 
     def _done(self, record: Reader) -> None:
         step = self._step(record)
         if step.left is not None:
             record.fail("index", f"step {step.index} finished twice")
         _number(record, "seconds")
-        finished = attrs.evolve(step, left=decode_left(step.effect, record))
-        require_left(finished, record.field("left"))
-        self.steps[step.index] = finished
+        left = decode_left(step.effect, record)
+        missing = missing_left(step.effect, step.prior, left)
+        if missing is not None:
+            record.fail("left", f"has no stamp for {str(missing)!r}")
+        step.left = left
 
     def _undoing(self, record: Reader) -> None:
         self.undoing.add(self._step(record).index)
@@ -445,14 +555,35 @@ class _Parser:
         self.outcome = outcome
 
 
-def _object(line: bytes) -> Reader:
+_HANDLERS: dict[str, Callable[[_Parser, Reader], None]] = {
+    "intent": _Parser._intent,  # noqa: SLF001  (the parser's own table)
+    "created": _Parser._created,  # noqa: SLF001
+    "done": _Parser._done,  # noqa: SLF001
+    "undoing": _Parser._undoing,  # noqa: SLF001
+    "undone": _Parser._undone,  # noqa: SLF001
+    "not-undone": _Parser._not_undone,  # noqa: SLF001
+    "undo-failed": _Parser._undo_failed,  # noqa: SLF001
+    "changed": _Parser._changed,  # noqa: SLF001
+    "end": _Parser._end,  # noqa: SLF001
+}
+
+
+def _never(_value: object) -> bool:
+    return False
+
+
+def _value(line: bytes) -> dict[str, object]:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise Invalid("(line)", f"not JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise Invalid("(line)", "not a JSON object")
-    return Reader(value, "")
+    return value
+
+
+def _object(line: bytes) -> Reader:
+    return Reader(_value(line), "")
 
 
 def _number(record: Reader, key: str) -> float:

@@ -21,18 +21,36 @@ import os
 from pathlib import Path
 from typing import final
 
+from ._process import process_id
 from .errors import HostError
 
 __all__ = ["KernelLock", "lock_path"]
 
 LOCK_DIR = ".kplan-locks"
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PID_WIDTH = 20
 
 
-def lock_path(scratch_root: Path, kernel_id: str) -> Path:
-    """The lock file of ``kernel_id`` under ``scratch_root`` (see the module doc)."""
-    real = Path(os.path.realpath(scratch_root))
+def lock_path(scratch_root: Path, kernel_id: str, root_fd: int | None = None) -> Path:
+    """The lock file of ``kernel_id`` under ``scratch_root`` (see the module doc).
+
+    ``root_fd``, a descriptor of the scratch root, gives its resolved path with one
+    ``readlink`` of ``/proc/self/fd/<fd>`` instead of an ``lstat`` per component;
+    without ``/proc`` (or for a root removed since), ``realpath``.
+    """
+    real = Path(_resolved(scratch_root, root_fd))
     return real.parent / LOCK_DIR / f"{real.name or 'root'}.{kernel_id}.lock"
+
+
+def _resolved(scratch_root: Path, root_fd: int | None) -> str:
+    if root_fd is not None:
+        try:
+            resolved = str(Path(f"/proc/self/fd/{root_fd}").readlink())
+        except OSError:
+            resolved = ""  # no /proc here: realpath below, as ever
+        if resolved.startswith("/") and not resolved.endswith(" (deleted)"):
+            return resolved
+    return os.path.realpath(scratch_root)
 
 
 @final
@@ -44,9 +62,12 @@ class KernelLock:
         self.path = path
 
     @classmethod
-    def acquire(cls, scratch_root: Path, kernel_id: str) -> KernelLock:
-        """Take the lock at once, or raise ``HostError`` saying who holds it."""
-        path = lock_path(scratch_root, kernel_id)
+    def acquire(
+        cls, scratch_root: Path, kernel_id: str, root_fd: int | None = None
+    ) -> KernelLock:
+        """Take the lock at once, or raise ``HostError`` saying who holds it
+        (``root_fd``: a descriptor of the scratch root, as for ``lock_path``)."""
+        path = lock_path(scratch_root, kernel_id, root_fd)
         fd = _open_lock_file(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,8 +82,9 @@ class KernelLock:
         except OSError as exc:
             os.close(fd)
             raise HostError("lock", str(path), exc.strerror or str(exc)) from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # Padded to a width no pid reaches, so it overwrites whatever an earlier
+        # holder wrote without an ftruncate (the reader strips the padding).
+        os.pwrite(fd, f"{process_id():<{_PID_WIDTH}}\n".encode(), 0)
         return cls(fd, path)
 
     def release(self) -> None:
@@ -71,15 +93,9 @@ class KernelLock:
 
 
 def _open_lock_file(path: Path) -> int:
-    try:
-        path.parent.mkdir(mode=0o700)
-    except FileExistsError:
-        pass  # made by an earlier apply; checked below: a directory, not a link
-    except OSError as exc:
-        raise HostError("lock", str(path.parent), exc.strerror or str(exc)) from exc
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        directory = os.open(path.parent, _DIR)
+        directory = _open_lock_dir(path.parent)
         try:
             return os.open(path.name, flags, 0o600, dir_fd=directory)
         finally:
@@ -89,3 +105,19 @@ def _open_lock_file(path: Path) -> int:
         if exc.errno in {errno.ELOOP, errno.ENOTDIR}:
             reason = "a symlink or non-directory is in the way (never followed)"
         raise HostError("lock", str(path), reason) from exc
+
+
+def _open_lock_dir(directory: Path) -> int:
+    """The lock directory, opened without following a link; made on first use
+    (an earlier apply made it: most applies open it at once)."""
+    try:
+        return os.open(directory, _DIR)
+    except FileNotFoundError:
+        pass
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass  # made meanwhile by another kplan; opened below like any other
+    except OSError as exc:
+        raise HostError("lock", str(directory), exc.strerror or str(exc)) from exc
+    return os.open(directory, _DIR)

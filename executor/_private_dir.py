@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import final
 
+from ._process import process_id
 from ._records import SavedFile
 from ._streams import copy_stream, digest_of, write_all
 from .errors import HostError
@@ -57,7 +58,7 @@ class PrivateDir:
         self.path = path
         self._fd = fd
         self._durable = durable
-        self.pinned = Path(f"/proc/{os.getpid()}/fd/{fd}")
+        self.pinned = Path(f"/proc/{process_id()}/fd/{fd}")
 
     @staticmethod
     def check_free(path: Path) -> None:
@@ -79,7 +80,7 @@ class PrivateDir:
         return cls._open(path, durable=durable)
 
     @classmethod
-    def open_existing(cls, path: Path) -> PrivateDir | None:
+    def open_existing(cls, path: Path, *, durable: bool) -> PrivateDir | None:
         """Open it for a rollback: ``None`` if absent, ``HostError`` if not a dir."""
         try:
             fd = os.open(path, _DIR)
@@ -87,7 +88,7 @@ class PrivateDir:
             return None
         except OSError as exc:
             raise _open_error(path, exc) from exc
-        return cls(path, fd, durable=True)
+        return cls(path, fd, durable=durable)
 
     @classmethod
     def _open(cls, path: Path, *, durable: bool) -> PrivateDir:

@@ -6,6 +6,15 @@ decoder raises ``Invalid`` naming the field that is wrong (``prior.old.mode``) a
 ``read_journal`` adds the line. Names a rollback acts on without further checks are
 validated here: a staging name must be one of kplan's (``.kplan-<token>-<step>``), a
 saved copy's name ``prior-<step>``, a path one the step's effect touches.
+
+*Fast paths.* A rollback reads the whole journal before it undoes anything, and a
+``Reader`` costs a few method calls per field. So the values every step writes
+(stamps, ``left`` lists, ``created`` fields, the priors of files, directories and
+modes) are first checked directly on the parsed JSON (``quick_*``): exactly the
+fields the encoder writes, each of its type and in range. What passes is exactly
+what the ``Reader`` path accepts, with the same value (a test holds the two equal
+on real and mangled journals); anything else, an error above all, is decoded again
+by the ``Reader`` path, which names the field.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from effects import (
     WaitKernelReady,
     WriteFile,
 )
-from effects.decoding import Invalid, Reader, mode_text, rel
+from effects.decoding import Invalid, Reader, mode_text, parse_mode, rel
 
 from ._records import (
     ENTRY_KINDS,
@@ -67,10 +76,21 @@ __all__ = [
     "encode_created",
     "encode_left",
     "encode_prior",
+    "missing_left",
+    "quick_created",
+    "quick_left",
+    "quick_prior",
+    "quick_stamp",
     "require_left",
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_STAMP_KEYS = frozenset({"kind", "dev", "ino", "mode", "uid", "gid", "sha256"})
+_LEFT_KEYS = frozenset({"path", "stamp"})
+_DIR_PRIOR_KEYS = frozenset({"existed", "staging"})
+_FILE_PRIOR_KEYS = frozenset({"old", "saved", "staging"})
+_META_PRIOR_KEYS = frozenset({"old"})
+_SAVED_KEYS = frozenset({"name", "sha256", "size"})
 
 
 def _stamp_json(stamp: Stamp | None) -> dict[str, object] | None:
@@ -290,12 +310,168 @@ def _changed_in_place(effect: Effect) -> tuple[PurePosixPath, ...]:
 
 def require_left(record: StepRecord, field: str) -> None:
     """A finished in-place change must say what it left at its path."""
-    match record.effect, record.prior:
+    missing = missing_left(record.effect, record.prior, record.left or ())
+    if missing is not None:
+        raise Invalid(field, f"has no stamp for {str(missing)!r}")
+
+
+def missing_left(effect: Effect, prior: Prior, left: Left) -> PurePosixPath | None:
+    """The path of an in-place change that ``left`` has no stamp for, if so."""
+    match effect, prior:
         case (
             (WriteFile(path=path) | AppendContainerId(path=path)),
             FilePrior(old=Stamp()),
         ) | ((Chmod(path=path) | Chown(path=path)), MetaPrior()):
-            if record.stamp_left(path) is None:
-                raise Invalid(field, f"has no stamp for {str(path)!r}")
+            return None if any(p == path for p, _ in left) else path
         case _:
-            return
+            return None
+
+
+# --- fast paths (see *Fast paths*): None sends the value to the Reader path -------
+
+
+def _natural(value: object) -> bool:
+    """An integer >= 0, not a bool (the Reader's ``integer(key, 0)``)."""
+    return type(value) is int and value >= 0
+
+
+def _quick_mode(value: object) -> int | None:
+    try:
+        return parse_mode(value, "")
+    except Invalid:
+        return None
+
+
+def quick_stamp(value: object) -> Stamp | None:
+    """``_stamp`` of a stamp object in the encoder's form, else ``None``."""
+    if type(value) is not dict or value.keys() != _STAMP_KEYS:
+        return None
+    kind, dev, ino = value["kind"], value["dev"], value["ino"]
+    uid, gid, digest = value["uid"], value["gid"], value["sha256"]
+    mode = _quick_mode(value["mode"])
+    if (
+        mode is None
+        or kind not in ENTRY_KINDS
+        or not (_natural(dev) and _natural(ino) and _natural(uid) and _natural(gid))
+        or not (
+            digest is None
+            or (type(digest) is str and _SHA256.fullmatch(digest) is not None)
+        )
+    ):
+        return None
+    return Stamp(
+        kind=kind,
+        dev=dev,
+        ino=ino,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        sha256=digest,
+    )
+
+
+def _quick_path(
+    value: object, allowed: tuple[PurePosixPath, ...]
+) -> PurePosixPath | None:
+    """The allowed path whose canonical text ``value`` is (what ``rel`` accepts)."""
+    if type(value) is not str:
+        return None
+    return next((path for path in allowed if str(path) == value), None)
+
+
+def quick_left(effect: Effect, value: object) -> Left | None:
+    """``decode_left`` of a ``left`` list in the encoder's form, else ``None``."""
+    if type(value) is not list:
+        return None
+    allowed = (*creatable_paths(effect), *_changed_in_place(effect))
+    entries = []
+    for item in value:
+        if type(item) is not dict or item.keys() != _LEFT_KEYS:
+            return None
+        path = _quick_path(item["path"], allowed)
+        stamp = quick_stamp(item["stamp"])
+        if path is None or stamp is None:
+            return None
+        entries.append((path, stamp))
+    return tuple(entries)
+
+
+def quick_created(
+    effect: Effect, path: object, dev: object, ino: object
+) -> Created | None:
+    """``decode_created`` of a ``created`` record's fields, else ``None``."""
+    found = _quick_path(path, creatable_paths(effect))
+    if found is None or not (_natural(dev) and _natural(ino)):
+        return None
+    return Created(path=found, dev=dev, ino=ino)  # type: ignore[arg-type]  # checked
+
+
+def _quick_staging(value: object) -> tuple[bool, str | None]:
+    """(valid, name) of an optional staging name."""
+    if value is None:
+        return True, None
+    if type(value) is str and STAGING.fullmatch(value) is not None:
+        return True, value
+    return False, None
+
+
+def _quick_saved(value: object) -> SavedFile | None:
+    if type(value) is not dict or value.keys() != _SAVED_KEYS:
+        return None
+    name, digest, size = value["name"], value["sha256"], value["size"]
+    if (
+        type(name) is not str
+        or SAVED.fullmatch(name) is None
+        or type(digest) is not str
+        or _SHA256.fullmatch(digest) is None
+        or not _natural(size)
+    ):
+        return None
+    return SavedFile(name=name, sha256=digest, size=size)
+
+
+def quick_prior(effect: Effect, value: object) -> Prior | None:
+    """``decode_prior`` of the prior of a file, directory or mode change in the
+    encoder's form; the other kinds through the Reader; ``None`` if not valid."""
+    if type(value) is not dict:
+        return None
+    match effect:
+        case MakeDir() | WriteFile() | Chmod() | Chown():
+            return _quick_fs_prior(effect, value)
+        case _:
+            try:
+                return decode_prior(effect, Reader(value, "prior"))
+            except Invalid:
+                return None
+
+
+def _quick_fs_prior(effect: Effect, value: dict[str, object]) -> Prior | None:
+    match effect:
+        case MakeDir() if value.keys() == _DIR_PRIOR_KEYS:
+            existed = value["existed"]
+            valid, staging = _quick_staging(value["staging"])
+            if type(existed) is not bool or not valid:
+                return None
+            return DirPrior(existed=existed, staging=staging)
+        case WriteFile() if value.keys() == _FILE_PRIOR_KEYS:
+            return _quick_file_prior(value)
+        case Chmod() | Chown() if value.keys() == _META_PRIOR_KEYS:
+            old = quick_stamp(value["old"])
+            return None if old is None else MetaPrior(old=old)
+        case _:
+            return None
+
+
+def _quick_file_prior(value: dict[str, object]) -> FilePrior | None:
+    valid, staging = _quick_staging(value["staging"])
+    old_value, saved_value = value["old"], value["saved"]
+    if not valid or (old_value is None) != (saved_value is None):
+        return None
+    if (old_value is None) == (staging is None):
+        return None
+    if old_value is None:
+        return FilePrior(old=None, saved=None, staging=staging)
+    old, saved = quick_stamp(old_value), _quick_saved(saved_value)
+    if old is None or saved is None:
+        return None
+    return FilePrior(old=old, saved=saved, staging=staging)

@@ -49,6 +49,7 @@ from ._inverse import (
     Undo,
     describe_undo,
     inverse_of,
+    single_changes,
     undo_path,
 )
 from ._journal import JournalState, JournalWriter, read_journal
@@ -174,7 +175,10 @@ def _undo_group(
     fs.caching = True
     try:
         for record, actions in group:
-            if actions:
+            # A step of single changes needs no bracket: after a crash each change
+            # is done or not begun, and either is judged rightly again
+            # (``executor._inverse``, *One change or more*).
+            if actions and (force or not all(map(single_changes, actions))):
                 journal.append({"kind": "undoing", "index": record.index})
             failures: list[RollbackFailure] = []
             changed: list[ChangedPath] = []
@@ -297,6 +301,7 @@ async def rollback_journal(
     *,
     force: bool = False,
     ports: HostPortPool | None = None,
+    durable: bool = False,
 ) -> Result[RollbackOutcome, RollbackRefused]:
     """Undo what a journal's apply did, from the journal alone (safe to run twice).
 
@@ -307,6 +312,13 @@ async def rollback_journal(
         force: put back also the paths that changed since the apply.
         ports: the agent's pool the apply took host ports from (``ApplyOptions``);
             without one they went back with the removed container.
+        durable: as ``ApplyOptions.durable``: fsync each journal write and each
+            file put back, for power loss. Without it the records are ``write()``s
+            on the ``O_APPEND`` journal, as an apply's: they survive the death of
+            the process, which is what a rollback run again after a crash needs
+            (after a power loss the scratch's own changes are no more durable
+            than the records, and a rollback run again looks at every path
+            before it touches it).
 
     Returns:
         The outcome: complete, or which undo actions failed and which paths were
@@ -327,7 +339,9 @@ async def rollback_journal(
             raise AssertionError("unreachable")  # returns#1361
     if state.outcome == "rolled-back":
         return Success(RollbackOutcome(undone=0, failures=()))
-    opened = Workspace.for_rollback(state.scratch_root, state.kernel_id, path, tools)
+    opened = Workspace.for_rollback(
+        state.scratch_root, state.kernel_id, path, tools, durable=durable
+    )
     match opened:
         case Failure(reason):
             return Failure(RollbackRefused(journal=str(path), reason=str(reason)))

@@ -51,10 +51,16 @@ def copy_stream(source: int, target: int) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def digest_of(fd: int) -> tuple[str, int]:
-    """sha256 and size of what ``fd`` holds (read with ``pread``, offset untouched)."""
+def digest_of(fd: int, size: int | None = None) -> tuple[str, int]:
+    """sha256 and size of what ``fd`` holds (read with ``pread``, offset untouched).
+
+    ``size`` (the file's ``st_size``, if the caller has it) saves the read that
+    would see the end: a short read of a regular file at or past it is the end.
+    """
     digest, offset = hashlib.sha256(), 0
     while chunk := os.pread(fd, CHUNK, offset):
         digest.update(chunk)
         offset += len(chunk)
+        if size is not None and len(chunk) < CHUNK and offset >= size:
+            break
     return digest.hexdigest(), offset

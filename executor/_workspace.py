@@ -56,7 +56,7 @@ class Workspace:
         with ExitStack() as stack:
             try:
                 fs = cls._root(stack, Path(str(header.scratch_root)), tools, durable)
-                cls._lock(stack, fs.root, header.kernel_id)
+                cls._lock(stack, fs, header.kernel_id)
                 JournalWriter.check_new(journal)
                 PrivateDir.check_free(private_dir(journal))
                 writer = JournalWriter.create(journal, durable=durable)
@@ -68,19 +68,28 @@ class Workspace:
 
     @classmethod
     def for_rollback(
-        cls, scratch_root: Path, kernel_id: str, journal: Path, tools: Tools
+        cls,
+        scratch_root: Path,
+        kernel_id: str,
+        journal: Path,
+        tools: Tools,
+        *,
+        durable: bool,
     ) -> Result[Workspace, str]:
-        """Everything a rollback of ``journal`` needs, or why not."""
+        """Everything a rollback of ``journal`` needs, or why not (``durable``: as
+        for an apply, fsync each journal write and each file put back)."""
         with ExitStack() as stack:
             try:
                 if not scratch_root.is_dir():
                     return Failure(f"its scratch root {scratch_root} does not exist")
-                fs = cls._root(stack, scratch_root, tools, durable=True)
-                cls._lock(stack, scratch_root, kernel_id)
-                private = PrivateDir.open_existing(private_dir(journal))
+                fs = cls._root(stack, scratch_root, tools, durable=durable)
+                cls._lock(stack, fs, kernel_id)
+                private = PrivateDir.open_existing(
+                    private_dir(journal), durable=durable
+                )
                 if private is not None:
                     stack.callback(private.close)
-                writer = JournalWriter.reopen(journal)
+                writer = JournalWriter.reopen(journal, durable=durable)
                 stack.callback(writer.close)
             except HostError as exc:
                 return Failure(str(exc))
@@ -94,8 +103,8 @@ class Workspace:
         return fs
 
     @staticmethod
-    def _lock(stack: ExitStack, root: Path, kernel_id: str) -> None:
-        lock = KernelLock.acquire(root, kernel_id)
+    def _lock(stack: ExitStack, fs: ScratchRoot, kernel_id: str) -> None:
+        lock = KernelLock.acquire(fs.root, kernel_id, fs.root_fd)
         stack.callback(lock.release)
 
     def close(self) -> None:

@@ -449,13 +449,15 @@ async def rollback_kernel(
     docker_url: str | None = None,
     ports: HostPortPool | None = None,
     force: bool = False,
+    durable: bool = False,
     tools: Tools | None = None,
     metrics: KernelMetrics | None = None,
 ) -> Result[RollbackOutcome, RollbackRefused]:
     """Undo an apply from its journal (crashed or not; safe to run twice).
 
     ``docker_url`` defaults to the journal's engine; ``ports`` is the pool the apply
-    took host ports from; ``force`` also puts back paths changed since the apply.
+    took host ports from; ``force`` also puts back paths changed since the apply;
+    ``durable`` fsyncs as an apply's ``durable`` does.
     """
     result = await rollback_journal(
         Path(journal),
@@ -463,6 +465,7 @@ async def rollback_kernel(
         docker_url,
         force=force,
         ports=ports,
+        durable=durable,
     )
     if metrics is not None:
         metrics.rollback_done(result.value_or(None))

@@ -368,7 +368,8 @@ def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """``kplan rollback JOURNAL [--docker URL] [--force]``: undo a journal's apply."""
+    """``kplan rollback JOURNAL [--docker URL] [--force] [--durable]``: undo a
+    journal's apply."""
     metrics = None
     if args.metrics is not None:
         if (refused_target := _metrics_target(args.metrics)) is not None:
@@ -376,7 +377,9 @@ def rollback(args: argparse.Namespace) -> int:
         metrics = KernelMetrics()
     tools = default_tools(runner_dir())
     result = asyncio.run(
-        rollback_journal(args.journal, tools, args.docker, force=args.force)
+        rollback_journal(
+            args.journal, tools, args.docker, force=args.force, durable=args.durable
+        )
     )
     if metrics is not None:
         metrics.rollback_done(result.value_or(None))

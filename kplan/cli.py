@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also put back paths changed since the apply (their changes are lost)",
     )
+    undo.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync the journal and restored files per undo (power-loss safety)",
+    )
     _metrics(undo)
     _format(undo)
     return parser

@@ -37,6 +37,7 @@ from executor._inverse import (
     judge_in_place,
     judge_removal,
     judge_unmount,
+    single_changes,
 )
 from executor._journal import done_line
 from executor._record_codec import decode_prior, encode_left, encode_prior
@@ -136,14 +137,51 @@ def _record(
     )
 
 
-def test_a_mkdir_that_kept_a_directory_removes_only_its_staging_entry() -> None:
+def test_a_mkdir_that_kept_a_directory_has_nothing_to_undo() -> None:
+    # Renaming found a directory there: kept, nothing left, and the staging entry
+    # removed before the step was done.
     record = _record(
         MakeDir(path=P("k/d"), mode=0o755),
         DirPrior(existed=False, staging=STAGING),
         created=(Created(path=P("k/d"), dev=1, ino=99),),
-        left=(),  # renaming found a directory there: kept, nothing left
+        left=(),
     )
-    assert inverse_of(record) == (RemoveStaging(path=P("k") / STAGING),)
+    assert inverse_of(record) == ()
+
+
+def test_only_an_unfinished_step_s_staging_entry_is_removed() -> None:
+    effect = MakeDir(path=P("k/d"), mode=0o755)
+    prior = DirPrior(existed=False, staging=STAGING)
+    made = attrs.evolve(FILE, kind="dir", ino=99, mode=0o755, sha256=None)
+    finished = _record(effect, prior, left=((P("k/d"), made),))
+    assert [type(a) for a in inverse_of(finished)] == [RemoveEntry]
+    unfinished = _record(
+        effect, prior, created=(Created(path=P("k/d"), dev=1, ino=99),)
+    )
+    assert [type(a) for a in inverse_of(unfinished)] == [RemoveStaging, RemoveEntry]
+
+
+def test_an_undo_of_one_change_needs_no_bracket_unlike_one_of_two() -> None:
+    """``single_changes``: the undo of a chmod or of a chown over what the step
+    left is one syscall; one of both, a restore, an unfinished step's, are not."""
+    chowned = attrs.evolve(FILE, uid=1000, gid=1000)
+    chmodded = attrs.evolve(FILE, mode=0o600)
+    both = attrs.evolve(FILE, uid=1000, mode=0o600)
+    setuid = attrs.evolve(FILE, mode=0o4755)
+
+    def meta(old: Stamp, left: Stamp | None) -> SetMeta:
+        return SetMeta(path=PATH, old=old, guard=Guard(dev=1, ino=10, left=left))
+
+    assert single_changes(meta(FILE, chowned))
+    assert single_changes(meta(FILE, chmodded))
+    assert not single_changes(meta(FILE, both))
+    assert not single_changes(meta(setuid, attrs.evolve(setuid, uid=1000)))
+    assert not single_changes(meta(FILE, None))  # unfinished: any state
+    restore = RestoreFile(
+        path=PATH, saved=SAVED, old=FILE, guard=Guard(dev=1, ino=10, left=FILE)
+    )
+    assert not single_changes(restore)
+    assert single_changes(RemoveStaging(path=PATH))
 
 
 def test_an_unfinished_create_removes_only_the_entry_it_announced() -> None:

@@ -108,6 +108,37 @@ def test_an_unchanged_rollback_is_complete_and_restores_the_old_bytes(
     assert snapshot(root) == before
 
 
+def _fsyncs(tmp_path: Path, *args: str) -> int:
+    """How many fsyncs ``kplan rollback ARGS`` made (every thread's, by strace)."""
+    trace = tmp_path / "fsyncs.trace"
+    command = [shutil.which("strace") or "strace", "-f", "-qq", "-e", "trace=fsync"]
+    done = subprocess.run(
+        [*command, "-o", str(trace), sys.executable, "-m", "kplan", "rollback", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return sum("fsync(" in line for line in trace.read_text().splitlines())
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_rollback_fsyncs_only_when_durable_as_an_apply(tmp_path: Path) -> None:
+    """No fsync by default (the records are write()s that survive the death of the
+    process, as an apply's); ``--durable`` fsyncs each record and restored file."""
+    root, before, journal = _restarted(tmp_path)
+    assert _fsyncs(tmp_path, str(journal)) == 0
+    assert snapshot(root) == before
+    (tmp_path / "durable").mkdir()
+    _, again, durable_journal = _restarted(tmp_path / "durable")
+    records = len(durable_journal.read_bytes().splitlines())
+    assert _fsyncs(tmp_path, str(durable_journal), "--durable") > 0
+    written = len(durable_journal.read_bytes().splitlines()) - records
+    assert written > 0
+    assert snapshot(tmp_path / "durable" / "root") == again
+
+
 # --- corrupt journals -------------------------------------------------------------
 
 Records = list[dict[str, Any]]
