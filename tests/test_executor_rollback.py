@@ -123,7 +123,6 @@ def _fsyncs(tmp_path: Path, *args: str) -> int:
     return sum("fsync(" in line for line in trace.read_text().splitlines())
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_a_rollback_fsyncs_only_when_durable_as_an_apply(tmp_path: Path) -> None:
     """No fsync by default (the records are write()s that survive the death of the
     process, as an apply's); ``--durable`` fsyncs each record and restored file."""
