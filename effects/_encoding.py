@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TypeVar, assert_never
 
@@ -46,7 +47,7 @@ from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import JsonObject, freeze_object, thaw_object
 from ._paths import rel
 from ._plan import Blob, Effect, Header, Plan, Step, plan_parts
-from ._reader import Invalid, Reader
+from ._reader import Invalid, Reader, parse_mode
 from .errors import DecodeError
 
 __all__ = [
@@ -317,6 +318,9 @@ def _decode_edge(value: object, path: str) -> tuple[int, int]:
 
 def decode_effect(effect: Reader) -> Effect:
     """Decode one effect object (the inverse of ``encode_effect``)."""
+    quick = _quick_effect(effect.value)
+    if quick is not None:
+        return quick
     op = effect.text("op")
     decoder = _DECODERS.get(op)
     if decoder is None:
@@ -324,6 +328,94 @@ def decode_effect(effect: Reader) -> Effect:
     result = decoder(effect)
     effect.done()
     return result
+
+
+# --- the fast path: the encoder's own form of the common effects ----------------
+#
+# Plans and journals hold mostly these, exactly as ``encode_effect`` wrote them:
+# built straight from the parsed object. Anything else (another op, a key more or
+# less, a type the encoder never writes, a value a constructor refuses) is left to
+# the strict decoders above, which name the field; on what both accept, both
+# build the same effect (tests/test_encoding.py holds them equal).
+
+
+def _quick_effect(value: Mapping[str, object]) -> Effect | None:
+    if not isinstance(value, dict):
+        return None  # parsed JSON is a dict; anything else goes the strict way
+    op = value.get("op")
+    quick = _QUICK.get(op) if type(op) is str else None
+    if quick is None or value.keys() != quick[0]:
+        return None
+    try:
+        return quick[1](value)
+    except (TypeError, ValueError, Invalid):
+        return None
+
+
+@lru_cache(maxsize=256)  # a plan has a handful of distinct modes
+def _quick_mode(text: str) -> int:
+    return parse_mode(text, "mode")
+
+
+def _mode_of(value: object) -> int:
+    if type(value) is not str:
+        raise TypeError(value)
+    return _quick_mode(value)
+
+
+def _text_of(value: object) -> str:
+    if type(value) is not str:
+        raise TypeError(value)
+    return value
+
+
+def _id_of_value(value: object) -> int | None:
+    if value is not None and type(value) is not int:
+        raise TypeError(value)
+    return value
+
+
+def _quick_mkdir(v: dict[str, object]) -> Effect:
+    return MakeDir(path=rel(_text_of(v["path"])), mode=_mode_of(v["mode"]))
+
+
+def _quick_write(v: dict[str, object]) -> Effect:
+    path, blob = rel(_text_of(v["path"])), _text_of(v["sha256"])
+    return WriteFile(path=path, blob=blob, mode=_mode_of(v["mode"]))
+
+
+def _quick_chmod(v: dict[str, object]) -> Effect:
+    return Chmod(path=rel(_text_of(v["path"])), mode=_mode_of(v["mode"]))
+
+
+def _quick_chown(v: dict[str, object]) -> Effect:
+    uid, gid = _id_of_value(v["uid"]), _id_of_value(v["gid"])
+    return Chown(path=rel(_text_of(v["path"])), uid=uid, gid=gid)
+
+
+def _quick_container_mount(v: dict[str, object]) -> Effect:
+    options, read_only = v["options"], v["read_only"]
+    if type(options) is not dict or type(read_only) is not bool:
+        raise TypeError(options)
+    return ContainerMount(
+        type=_text_of(v["type"]),
+        source=_text_of(v["source"]),
+        target=_text_of(v["target"]),
+        read_only=read_only,
+        options=freeze_object(options),
+    )
+
+
+_QUICK: dict[str, tuple[frozenset[str], Callable[[dict[str, object]], Effect]]] = {
+    "mkdir": (frozenset({"op", "path", "mode"}), _quick_mkdir),
+    "write": (frozenset({"op", "path", "sha256", "mode"}), _quick_write),
+    "chmod": (frozenset({"op", "path", "mode"}), _quick_chmod),
+    "chown": (frozenset({"op", "path", "uid", "gid"}), _quick_chown),
+    "container-mount": (
+        frozenset({"op", "type", "source", "target", "read_only", "options"}),
+        _quick_container_mount,
+    ),
+}
 
 
 def _path(effect: Reader, key: str) -> PurePosixPath:

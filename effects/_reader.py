@@ -48,6 +48,11 @@ class Reader:
         self._path = path
         self._seen: set[str] = set()
 
+    @property
+    def value(self) -> Mapping[str, object]:
+        """The object read (nothing is marked as known)."""
+        return self._value
+
     def field(self, key: str) -> str:
         """The JSON path of ``key`` inside this object."""
         return f"{self._path}.{key}" if self._path else key

@@ -6,14 +6,17 @@ import base64
 import hashlib
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import attrs
 import orjson
 import pytest
 from returns.result import Failure
 
-from effects import decode, dumps, encode, seal
+from effects import decode, decode_effect, dumps, encode, encode_effect, seal
+from effects.decoding import Invalid, Reader
 
 from .plans import every_effect_plan, small_plan
 
@@ -117,3 +120,42 @@ def test_not_json_is_refused() -> None:
     result = decode(b"{")
     assert isinstance(result, Failure)
     assert "not JSON" in result.failure().reason
+
+
+# --- the fast path of decode_effect -------------------------------------------------
+
+_WRONG: tuple[object, ...] = (
+    None, True, 0, -1, 1.5, "", "x", "0o644", "0o17777", "644", "a//b", "/abs", "../x",
+    [], {}, {"a": 1},
+)  # fmt: skip
+
+
+def _decoded(value: Mapping[str, object]) -> object:
+    """decode_effect's answer: the effect, or the field and reason it refuses."""
+    try:
+        return decode_effect(Reader(value, "effect"))
+    except Invalid as exc:
+        return (exc.field, exc.reason)
+
+
+def _variants(encoded: dict[str, object]) -> list[dict[str, object]]:
+    """``encoded`` and, for each key, without it and with each wrong value; with
+    an unknown key too."""
+    found = [encoded, {**encoded, "extra": 1}]
+    for key in encoded:
+        found.append({k: v for k, v in encoded.items() if k != key})
+        found += [{**encoded, key: wrong} for wrong in _WRONG]
+    return found
+
+
+def test_the_fast_decoders_answer_as_the_strict_ones() -> None:
+    # A mapping that is no dict never takes the fast path: the strict answer.
+    plan = every_effect_plan()
+    tried = 0
+    for step in plan.steps:
+        encoded = encode_effect(step.effect)
+        assert _decoded(encoded) == step.effect
+        for variant in _variants(encoded):
+            assert _decoded(variant) == _decoded(MappingProxyType(variant)), variant
+            tried += 1
+    assert tried > 500
