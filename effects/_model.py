@@ -287,8 +287,9 @@ def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
 
 
 # ``path.parent`` builds a new path whose hash is computed anew at each lookup;
-# the model asks for the same parents over and over.
-_parent: Callable[[PurePosixPath], PurePosixPath] = lru_cache(maxsize=65536)(
+# the model asks for the same parents over and over. Bounded: an agent runs for
+# months, and a deep path's parent holds all its parts.
+_parent: Callable[[PurePosixPath], PurePosixPath] = lru_cache(maxsize=4096)(
     lambda path: path.parent
 )
 
