@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from functools import cache
 from typing import assert_never
 
 from ._confined_fs import ScratchRoot, check_single_link, host_error, proc_path
@@ -39,11 +40,12 @@ from ._private_dir import PrivateDir
 from ._streams import copy_stream
 from .errors import HostError, MissingPathError
 
-__all__ = ["FsUndo", "undo_on"]
+__all__ = ["FsUndo", "overrides_permissions", "undo_folded", "undo_on"]
 
 FsUndo = RemoveStaging | RemoveEntry | RestoreFile | SetMeta | Unmount
 _WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CAP_DAC_OVERRIDE, _CAP_FOWNER = 1, 3  # capability numbers (linux/capability.h)
 
 
 def undo_on(fs: ScratchRoot, action: FsUndo, *, force: bool) -> Changed | None:
@@ -62,6 +64,45 @@ def undo_on(fs: ScratchRoot, action: FsUndo, *, force: bool) -> Changed | None:
             return _unmount(fs, action, force=force)
         case _:
             assert_never(action)
+
+
+def undo_folded(fs: ScratchRoot, action: RemoveEntry) -> bool:
+    """The removal a chain of chmods' and chowns' undo is folded into
+    (``executor._undo_fold``): True if it is done (the entry removed, or gone
+    already); False, having changed nothing, if the chain must be undone step by
+    step instead, which then meets and reports whatever stopped it here.
+
+    ``action``'s guard holds the stamp the last folded step left: one look, one
+    ``unlink`` or ``rmdir``.
+    """
+    try:
+        looked = fs.looking(action.path, digest=needs_digest(action), open_dir=False)
+        with looked as (now, _, info):
+            if now is None:
+                return True  # gone: nothing to put back on it, nothing to remove
+            if judge_removal(action.guard, now) != "proceed":
+                return False
+            if info is not None and info.st_nlink > 1:
+                return False  # step by step, the chown's undo refuses it (H36)
+        return _remove(fs, action, directory=action.directory) is None
+    except (HostError, OSError):
+        # Not dropped: the step-by-step undo does the same look and the same
+        # removal, and records what fails there as it always has.
+        return False
+
+
+@cache  # once per process: the capabilities do not change under kplan
+def overrides_permissions() -> bool:
+    """Whether this process's permission checks are overridden (root's
+    ``CAP_DAC_OVERRIDE`` and ``CAP_FOWNER``): a directory's mode then cannot
+    stop the removal of its children (``executor._undo_fold``, *Directories*)."""
+    with open("/proc/self/status", encoding="ascii") as status:  # noqa: PTH123
+        for line in status:
+            if line.startswith("CapEff:"):
+                effective = int(line.split()[1], 16)
+                wanted = (1 << _CAP_DAC_OVERRIDE) | (1 << _CAP_FOWNER)
+                return effective & wanted == wanted
+    return False
 
 
 def _acts(verdict: Verdict, *, force: bool) -> bool:

@@ -29,6 +29,11 @@ no ``undoing`` record (``single_changes``). A restore (truncate, copy, owner,
 mode), a forced undo and the undo of an unfinished step may be cut short between
 two changes; they are bracketed (``executor._rollback``).
 
+An in-place undo (``RestoreFile``, ``SetMeta``) of an entry that a later undo of
+the same rollback removes is marked ``removed_later``: found gone, it needs
+nothing (``executor._undo_fold``), which is also what the undo of chmods and
+chowns folded into that removal relies on.
+
 ============= ==================================================================
 effect        undo
 ============= ==================================================================
@@ -150,22 +155,28 @@ class RemoveEntry:
 @final
 @attrs.frozen(kw_only=True)
 class RestoreFile:
-    """Put back a file's old content (from the private directory), owner and mode."""
+    """Put back a file's old content (from the private directory), owner and mode.
+
+    ``removed_later``: a later undo of the same rollback removes this very entry
+    (``executor._undo_fold``), so a path already gone needs nothing.
+    """
 
     path: PurePosixPath
     saved: SavedFile
     old: Stamp
     guard: Guard
+    removed_later: bool = False
 
 
 @final
 @attrs.frozen(kw_only=True)
 class SetMeta:
-    """Put back a path's old owner and mode."""
+    """Put back a path's old owner and mode (``removed_later``: as ``RestoreFile``)."""
 
     path: PurePosixPath
     old: Stamp
     guard: Guard
+    removed_later: bool = False
 
 
 @final
@@ -367,11 +378,18 @@ def judge_removal(guard: Guard, now: Stamp | None) -> Verdict:
 
 
 def judge_in_place(action: RestoreFile | SetMeta, now: Stamp | None) -> Verdict:
-    """May a changed file or directory be put back, seeing ``now`` at its path?"""
+    """May a changed file or directory be put back, seeing ``now`` at its path?
+
+    A path that is gone is a change since the apply, unless a later undo of the
+    rollback removes that entry anyway (``removed_later``): then it needs nothing.
+    """
     if now is not None and _is_as_before(action, now):
         return "nothing"
     if now is None:
-        return Changed("it is gone")
+        # Gone, and a later undo would remove it: nothing is lost, and this is
+        # what a rollback run again after a crash finds once that removal was
+        # done (its records had not reached the journal).
+        return "nothing" if action.removed_later else Changed("it is gone")
     if not now.is_entry(action.guard.dev, action.guard.ino):
         return Changed("it was replaced by another entry since the apply")
     return _as_left(action.guard.left, now)

@@ -18,8 +18,10 @@ Consecutive steps whose undo is quick filesystem work (``QUICK``) are undone in 
 worker thread (``_undo_quick``) over the cached directory descriptors, one journal
 write per step: its ``undoing``, with the ``undone`` of the one before (an
 ``undone`` may lag: without it a later rollback retries the step, which finds it
-as it was before). An unmount, a container's removal, a proxy's stop, the ports'
-release each run on their own, under ``UNDO_TIMEOUT``.
+as it was before). Unforced, the undo of chmods and chowns of an entry the group
+removes anyway is folded into the removal: one look, against what the last of
+them left (``executor._undo_fold``). An unmount, a container's removal, a proxy's
+stop, the ports' release each run on their own, under ``UNDO_TIMEOUT``.
 
 ``rollback_journal`` does the same from a journal file alone, after a crash or a
 successful apply: it validates the whole journal and the private copies it names
@@ -38,7 +40,7 @@ from pathlib import Path
 from returns.result import Failure, Result, Success
 
 from ._confined_fs import ScratchRoot
-from ._confined_undo import undo_on
+from ._confined_undo import overrides_permissions, undo_folded, undo_on
 from ._docker_host import DockerHost
 from ._host import Host, to_completion
 from ._inverse import (
@@ -57,6 +59,7 @@ from ._port_pool import HostPortPool
 from ._private_dir import PrivateDir
 from ._records import FilePrior, StepRecord
 from ._tools import Tools
+from ._undo_fold import Fold, Pending, fold_chains, mark_removed_later
 from ._workspace import Workspace
 from .errors import ChangedPath, RollbackFailure, RollbackOutcome, RollbackRefused
 
@@ -91,16 +94,17 @@ async def _rollback(
     records: list[StepRecord], host: Host, journal: JournalWriter, *, force: bool
 ) -> RollbackOutcome:
     tally = _Tally()
-    quick: list[tuple[StepRecord, tuple[Undo, ...]]] = []
-    for record in records:
-        actions = inverse_of(record)
+    quick: list[Pending] = []
+    for record, actions in mark_removed_later([(r, inverse_of(r)) for r in records]):
         if all(isinstance(action, QUICK) for action in actions):
             quick.append((record, actions))
             continue
         await _undo_quick(quick, host, journal, tally, force=force)
         quick = []
         journal.append({"kind": "undoing", "index": record.index})
-        step_failures, step_changed = await _undo_step(record, host, journal, force)
+        step_failures, step_changed = await _undo_step(
+            record, actions, host, journal, force
+        )
         tally.step(record, step_failures, step_changed, journal)
     await _undo_quick(quick, host, journal, tally, force=force)
     outcome = RollbackOutcome(
@@ -139,7 +143,7 @@ class _Tally:
 
 
 async def _undo_quick(
-    group: list[tuple[StepRecord, tuple[Undo, ...]]],
+    group: list[Pending],
     host: Host,
     journal: JournalWriter,
     tally: _Tally,
@@ -151,8 +155,10 @@ async def _undo_quick(
     Each step's ``undoing`` is written before its first action (with what was
     deferred, so one write per step); its ``undone`` is deferred, as are the
     reports of what failed or changed (without ``undone`` a later rollback
-    retries the step). Each action is timed: one past ``UNDO_TIMEOUT`` is
-    reported as a ``TimeoutError`` once it ended, as the asynchronous path
+    retries the step). Unforced, the undo of chmods and chowns of an entry the
+    group removes is folded into the removal (``executor._undo_fold``): their
+    records are taken with its. Each action is timed: one past ``UNDO_TIMEOUT``
+    is reported as a ``TimeoutError`` once it ended, as the asynchronous path
     reports one (a thread is never abandoned). The walks use the cached
     directory descriptors: nothing else works on the root meanwhile.
     """
@@ -165,49 +171,87 @@ async def _undo_quick(
         tally.step(record, step_failures, step_changed, journal)
 
 
+_Result = tuple[list[RollbackFailure], list[ChangedPath]]
+
+
 def _undo_group(
-    group: list[tuple[StepRecord, tuple[Undo, ...]]],
+    group: list[Pending],
     fs: ScratchRoot,
     journal: JournalWriter,
     force: bool,  # noqa: FBT001
-) -> list[tuple[list[RollbackFailure], list[ChangedPath]]]:
-    results = []
+) -> list[_Result]:
+    folds = {} if force else fold_chains(group, fold_dirs=overrides_permissions())
+    held = {position for fold in folds.values() for position in fold.folded}
+    results: list[_Result] = [([], []) for _ in group]
     fs.caching = True
     try:
-        for record, actions in group:
-            # A step of single changes needs no bracket: after a crash each change
-            # is done or not begun, and either is judged rightly again
-            # (``executor._inverse``, *One change or more*).
-            if actions and (force or not all(map(single_changes, actions))):
-                journal.append({"kind": "undoing", "index": record.index})
-            failures: list[RollbackFailure] = []
-            changed: list[ChangedPath] = []
-            for action in actions:
-                started = time.monotonic()
-                try:
-                    left = undo_on(fs, action, force=force)  # type: ignore[arg-type]
-                except Exception as exc:  # noqa: BLE001  (recorded, reported, never dropped)
-                    _failed(
-                        record,
-                        action,
-                        f"{type(exc).__name__}: {exc}",
-                        failures,
-                        journal,
-                    )
+        for position, (record, actions) in enumerate(group):
+            if position in held:
+                continue  # undone with the removal of its entry, below
+            fold = folds.get(position)
+            if fold is not None:
+                if _undo_fold(record, fold, fs, journal, results[position]):
                     continue
-                if time.monotonic() - started > UNDO_TIMEOUT:
-                    reason = (
-                        f"TimeoutError: took longer than {UNDO_TIMEOUT} s; "
-                        "kplan: the interrupted operation finished"
-                    )
-                    _failed(record, action, reason, failures, journal)
-                elif left is not None:
-                    _changed(record, action, left.reason, changed, journal)
-            results.append((failures, changed))
+                for folded in fold.folded:  # step by step: exactly as unfolded
+                    results[folded] = _undo_one(*group[folded], fs, journal, force)
+            results[position] = _undo_one(record, actions, fs, journal, force)
     finally:
         fs.caching = False
         fs.trim()
     return results
+
+
+def _undo_fold(
+    record: StepRecord,
+    fold: Fold,
+    fs: ScratchRoot,
+    journal: JournalWriter,
+    result: _Result,
+) -> bool:
+    """The folded removal: True if done (one past ``UNDO_TIMEOUT`` is reported on
+    the removal's step, as it finished); False to undo the chain step by step."""
+    started = time.monotonic()
+    if not undo_folded(fs, fold.action):
+        return False
+    if time.monotonic() - started > UNDO_TIMEOUT:
+        _failed(record, fold.action, _LATE, result[0], journal)
+    return True
+
+
+def _undo_one(
+    record: StepRecord,
+    actions: tuple[Undo, ...],
+    fs: ScratchRoot,
+    journal: JournalWriter,
+    force: bool,  # noqa: FBT001
+) -> _Result:
+    """One step's undo actions, each tried, timed and reported."""
+    # A step of single changes needs no bracket: after a crash each change is
+    # done or not begun, and either is judged rightly again
+    # (``executor._inverse``, *One change or more*).
+    if actions and (force or not all(map(single_changes, actions))):
+        journal.append({"kind": "undoing", "index": record.index})
+    failures: list[RollbackFailure] = []
+    changed: list[ChangedPath] = []
+    for action in actions:
+        started = time.monotonic()
+        try:
+            left = undo_on(fs, action, force=force)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001  (recorded, reported, never dropped)
+            reason = f"{type(exc).__name__}: {exc}"
+            _failed(record, action, reason, failures, journal)
+            continue
+        if time.monotonic() - started > UNDO_TIMEOUT:
+            _failed(record, action, _LATE, failures, journal)
+        elif left is not None:
+            _changed(record, action, left.reason, changed, journal)
+    return failures, changed
+
+
+_LATE = (
+    f"TimeoutError: took longer than {UNDO_TIMEOUT} s; "
+    "kplan: the interrupted operation finished"
+)
 
 
 def _failed(
@@ -247,12 +291,13 @@ def _changed(
 
 async def _undo_step(
     record: StepRecord,
+    actions: tuple[Undo, ...],
     host: Host,
     journal: JournalWriter,
     force: bool,  # noqa: FBT001
-) -> tuple[list[RollbackFailure], list[ChangedPath]]:
+) -> _Result:
     failures, changed = [], []
-    for action in inverse_of(record):
+    for action in actions:
         try:
             async with asyncio.timeout(UNDO_TIMEOUT):
                 left = await host.undo(action, force=force)
