@@ -9,9 +9,10 @@ is IO, so it happens here). A third-party package declares, in its own
 
 where ``kplan_motd.STAGE`` is a ``planner.StagePlugin`` whose name is the entry
 point's. Backend.AI's agent finds its own plugins the same way
-(``importlib.metadata`` entry-point groups). Each plugin is loaded afresh on every
-call (an agent may install one while running; tests install and remove one), in
-entry-point name order, so the same packages always give the same plan.
+(``importlib.metadata`` entry-point groups). The installed plugins are found again
+whenever what is installed may have changed (an agent may install one while
+running; tests install and remove one), and loaded in entry-point name order, so
+the same packages always give the same plan.
 
 A plugin that cannot be used is a ``PlanError`` (code ``plugin``) naming the entry
 point and its distribution: it does not import, it is not a ``StagePlugin``, its
@@ -21,8 +22,10 @@ position, its declared reads).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -80,7 +83,41 @@ def load_stage_plugins(
 
 
 def plugin_stages(points: Iterable[EntryPoint] | None = None) -> Result[Stages, Errors]:
-    """The built-in stages with every installed plugin placed among them."""
+    """The built-in stages with every installed plugin placed among them.
+
+    The installed ones (``points`` ``None``) are looked up again only when what is
+    installed may have changed: scanning every distribution's metadata took a
+    quarter of a ``plan_kernel`` call, and an agent plans thousands of kernels.
+    """
+    if points is not None:
+        return _placed(points)
+    state = _installed_state()
+    cached = _INSTALLED.get(state)
+    if cached is None:
+        cached = _placed(None)
+        _INSTALLED.clear()  # only the current state is worth keeping
+        _INSTALLED[state] = cached
+    return cached
+
+
+# The installed plugins' stages, keyed by ``_installed_state``.
+_INSTALLED: dict[tuple[tuple[str, int], ...], Result[Stages, Errors]] = {}
+
+
+def _installed_state() -> tuple[tuple[str, int], ...]:
+    """What says a distribution came or went: each import path entry and its
+    modification time (installing or removing one adds or removes a
+    ``*.dist-info`` directory there)."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, Path(entry or ".").stat().st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+def _placed(points: Iterable[EntryPoint] | None) -> Result[Stages, Errors]:
     match load_stage_plugins(points):
         case Success(plugins) if not plugins:
             return Success(STAGES)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import typing
@@ -231,7 +232,7 @@ def _dashless(
 ) -> dict[str, object]:
     """``section`` (of ``cls``, a ``DASHLESS`` class) with its fields' keys in
     ``_`` spelling, its sub-sections likewise; other keys stay as given."""
-    fields = typing.get_type_hints(cls)
+    fields = _type_hints(cls)
     result: dict[str, object] = {}
     spelled: dict[str, str] = {}
     for key, value in section.items():
@@ -248,6 +249,11 @@ def _dashless(
         else:
             result[name] = value
     return result
+
+
+@functools.cache  # a class's hints never change; resolving them costs 0.1 ms
+def _type_hints(cls: type) -> dict[str, object]:
+    return typing.get_type_hints(cls)
 
 
 def _manager_config(

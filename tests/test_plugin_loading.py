@@ -74,3 +74,22 @@ def test_a_misplaced_plugin_is_named_with_its_origin() -> None:
         "no such stage (built-in or plugin)"
     )
     assert (error.field, error.value) == ("after", "no-such-stage")
+
+
+def test_the_installed_plugins_are_found_again_when_a_distribution_comes_or_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # plugin_stages() remembers what it found while the import path is unchanged
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    before = plugin_stages()
+    assert plugin_stages() == before
+    _broken_distribution(site, "kplan_no_such_module:STAGE")  # installed
+    found = plugin_stages()
+    assert isinstance(found, Failure), before
+    (error,) = found.failure()
+    assert error.field == "entry-points.kplan.stages.motd"
+    for entry in sorted(site.rglob("*"), reverse=True):  # uninstalled
+        entry.rmdir() if entry.is_dir() else entry.unlink()
+    assert plugin_stages() == before
