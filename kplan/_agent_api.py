@@ -59,7 +59,7 @@ from planner import (
     Stages,
     agent_document,
     compile_plan,
-    context_from_agent,
+    context_from_document,
     scratch_only,
 )
 
@@ -218,38 +218,9 @@ async def plan_kernel(
         given["host_ports"] = list(host_ports)
     given.update(facts or {})
 
-    def document(facts: Mapping[str, object] | None) -> JsonDict:
-        return agent_document(
-            kernel_id=kernel_id,
-            session_id=session_id,
-            agent_id=agent_id,
-            kernel_config=kernel_config,
-            cluster_info=cluster_info,
-            local_config=local_config,
-            allocations=allocations or {},
-            facts=facts,
-            restarting=restarting,
-            updating_kernel_config=updating_kernel_config,
-            image=image,
-        )
-
-    # the facts the agent gave are plain too: agent_document made them so
-    plain_given = document(given)["facts"]
-    gathered = await gather_missing(
-        {**document(None), "facts": plain_given},
-        runner=runner,
-        docker_url=docker_endpoint(docker_url) if ask_docker else None,
-    )
-    match gathered:
-        case Failure(errors):
-            return Failure(tuple(errors))
-        case Success(completed):
-            pass
-        case _:
-            raise AssertionError("unreachable")  # returns#1361
-    all_facts = completed["facts"]
-    assert isinstance(all_facts, Mapping)  # noqa: S101  (gather_missing made it)
-    match context_from_agent(
+    # The agent's objects as one plain document (agent_document), the facts it
+    # gave included; gather_missing adds the rest, and the result is parsed as is.
+    document = agent_document(
         kernel_id=kernel_id,
         session_id=session_id,
         agent_id=agent_id,
@@ -257,11 +228,17 @@ async def plan_kernel(
         cluster_info=cluster_info,
         local_config=local_config,
         allocations=allocations or {},
-        facts=all_facts,
+        facts=given,
         restarting=restarting,
         updating_kernel_config=updating_kernel_config,
         image=image,
-    ):
+    )
+    gathered = await gather_missing(
+        document,
+        runner=runner,
+        docker_url=docker_endpoint(docker_url) if ask_docker else None,
+    )
+    match gathered.bind(lambda completed: context_from_document(completed).alt(list)):
         case Failure(errors):
             return Failure(tuple(errors))
         case Success(ctx):
