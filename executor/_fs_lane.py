@@ -630,12 +630,7 @@ class FsLane:
         path = step.path
         mode = step.effect.mode  # type: ignore[union-attr]  # a MakeDir
         try:
-            exact = self._exact_mode(step, mode)
-            if self._fs.durable:
-                os.fsync(step.fd)
-            placed = rename_noreplace(step.parent, step.staging, step.name)
-            if not placed:
-                os.rmdir(step.staging, dir_fd=step.parent)
+            placed, exact = self._rename_into_place(step, mode, os.rmdir)
         except OSError as exc:
             raise host_error("mkdir", path, exc) from exc
         if not placed:  # one appeared since kplan looked: kept, if a directory
@@ -658,12 +653,7 @@ class FsLane:
         assert isinstance(effect, WriteFile)  # noqa: S101  (chosen by _observe)
         try:
             write_all(step.fd, self._blobs[effect.blob])
-            exact = self._exact_mode(step, effect.mode)
-            if self._fs.durable:
-                os.fsync(step.fd)
-            placed = rename_noreplace(step.parent, step.staging, step.name)
-            if not placed:
-                os.unlink(step.staging, dir_fd=step.parent)
+            placed, exact = self._rename_into_place(step, effect.mode, os.unlink)
         except OSError as exc:
             raise host_error("write", path, exc) from exc
         if not placed:
@@ -674,6 +664,21 @@ class FsLane:
         stamp = self._stamp(step, "file", exact, effect.blob)
         self._keep_file(stamp, step, writable=True)
         return ((path, stamp),)
+
+    def _rename_into_place(
+        self, step: LaneStep, mode: int, discard: Callable[..., None]
+    ) -> tuple[bool, int]:
+        """Give the staged entry its exact ``mode`` (fsynced when durable) and its
+        final name, never replacing one; if one appeared meanwhile, ``discard``
+        (``os.rmdir`` or ``os.unlink``) the staged entry. Whether it was placed,
+        and the exact mode it has."""
+        exact = self._exact_mode(step, mode)
+        if self._fs.durable:
+            os.fsync(step.fd)
+        placed = rename_noreplace(step.parent, step.staging, step.name)
+        if not placed:
+            discard(step.staging, dir_fd=step.parent)
+        return placed, exact
 
     def _keep_file(self, stamp: Stamp, step: LaneStep, *, writable: bool) -> None:
         """Remember the file as left, keeping the step's descriptor open for later."""

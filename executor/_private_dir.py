@@ -108,31 +108,27 @@ class PrivateDir:
         Raises ``HostError`` if it cannot be saved (the disk is full, say): the step
         is refused before it changed anything.
         """
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            target = os.open(name, flags, 0o600, dir_fd=self._fd)
-            try:
-                os.lseek(source, 0, os.SEEK_SET)
-                digest, size = copy_stream(source, target)
-                if self._durable:
-                    os.fsync(target)
-            finally:
-                os.close(target)
-        except OSError as exc:
-            reason = f"cannot save the old content: {exc.strerror or exc}"
-            raise HostError(
-                "save prior content", str(self.path / name), reason
-            ) from exc
+        with self._saving(name) as target:
+            os.lseek(source, 0, os.SEEK_SET)
+            digest, size = copy_stream(source, target)
         return SavedFile(name=name, sha256=digest, size=size)
 
     def save_bytes(self, name: str, data: bytes, digest: str) -> SavedFile:
         """Keep ``data`` (whose sha256 is ``digest``) as ``name``: a file this apply
         wrote itself is saved from the plan's bytes instead of read back."""
+        with self._saving(name) as target:
+            write_all(target, data)
+        return SavedFile(name=name, sha256=digest, size=len(data))
+
+    @contextmanager
+    def _saving(self, name: str) -> Iterator[int]:
+        """A new file ``name`` to write a saved content into (fsynced when
+        durable); an ``OSError`` on the way is the ``HostError`` of ``save``."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             target = os.open(name, flags, 0o600, dir_fd=self._fd)
             try:
-                write_all(target, data)
+                yield target
                 if self._durable:
                     os.fsync(target)
             finally:
@@ -142,7 +138,6 @@ class PrivateDir:
             raise HostError(
                 "save prior content", str(self.path / name), reason
             ) from exc
-        return SavedFile(name=name, sha256=digest, size=len(data))
 
     @contextmanager
     def reading(self, saved: SavedFile) -> Iterator[int]:
