@@ -75,6 +75,7 @@ __all__ = [
     "WRITE",
     "Announce",
     "ScratchRoot",
+    "check_file_or_dir",
     "check_same",
     "check_single_link",
     "host_error",
@@ -154,9 +155,11 @@ def stamp_of(info: os.stat_result, sha256: str | None) -> Stamp:
     )
 
 
-def _check_file_or_dir(
+def check_file_or_dir(
     operation: str, path: PurePosixPath, info: os.stat_result
 ) -> None:
+    """Refuse anything but a regular file or a directory (a socket's or a FIFO's
+    open has side effects or blocks; a symlink is never followed)."""
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         reason = f"is {kind_of(info.st_mode)}: kplan changes only files and directories"
         raise HostError(operation, str(path), reason)
@@ -323,13 +326,13 @@ class ScratchRoot:
         with self.parent(path) as parent:
             try:
                 entry = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
-                _check_file_or_dir(operation, path, entry)
+                check_file_or_dir(operation, path, entry)
                 fd = os.open(path.name, flags, 0o600, dir_fd=parent)
             except OSError as exc:
                 raise host_error(operation, path, exc) from exc
             try:
                 info = os.fstat(fd)
-                _check_file_or_dir(operation, path, info)
+                check_file_or_dir(operation, path, info)
                 yield fd, info
             finally:
                 os.close(fd)
@@ -385,7 +388,7 @@ class ScratchRoot:
                 raise host_error("read", path, exc) from exc
             stack.callback(os.close, fd)
             opened = os.fstat(fd)
-            _check_file_or_dir("read", path, opened)
+            check_file_or_dir("read", path, opened)
             sha = None
             if digest and stat.S_ISREG(opened.st_mode):
                 sha = digest_of(fd, opened.st_size)[0]

@@ -76,6 +76,7 @@ from ._confined_fs import (
     WRITE,
     ScratchRoot,
     cache_bound,
+    check_file_or_dir,
     check_single_link,
     host_error,
     kind_of,
@@ -539,13 +540,13 @@ class FsLane:
         parent = self._fs.dir_fd(step.head)
         try:
             entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
-            _check_file_or_dir(operation, step.path, entry)
+            check_file_or_dir(operation, step.path, entry)
             step.fd = os.open(step.name, flags, 0o600, dir_fd=parent)
             step.owned = True
             info = os.fstat(step.fd)
         except OSError as exc:
             raise host_error(operation, step.path, exc) from exc
-        _check_file_or_dir(operation, step.path, info)
+        check_file_or_dir(operation, step.path, info)
         return info
 
     def _tracked_file(self, step: LaneStep, left: Stamp, *, writing: bool) -> int:
@@ -559,7 +560,7 @@ class FsLane:
         parent = self._fs.dir_fd(step.head)
         try:
             entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
-            _check_file_or_dir("reopen", step.path, entry)
+            check_file_or_dir("reopen", step.path, entry)
             fd = os.open(step.name, WRITE if writing else _NODE, dir_fd=parent)
         except OSError as exc:
             raise host_error("reopen", step.path, exc) from exc
@@ -815,14 +816,6 @@ def _foreseen_meta(state: Stamp, effect: Chmod | Chown) -> Stamp | None:
         gid=gid,
         sha256=state.sha256,
     )
-
-
-def _check_file_or_dir(
-    operation: str, path: PurePosixPath, info: os.stat_result
-) -> None:
-    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-        reason = f"is {kind_of(info.st_mode)}: kplan changes only files and directories"
-        raise HostError(operation, str(path), reason)
 
 
 def _check_same(path: PurePosixPath, info: os.stat_result, left: Stamp) -> None:
