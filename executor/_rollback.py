@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -214,7 +214,7 @@ def _undo_fold(
     if not undo_folded(fs, fold.action):
         return False
     if time.monotonic() - started > UNDO_TIMEOUT:
-        _failed(record, fold.action, _LATE, result[0], journal)
+        _failed(record, fold.action, _LATE, result[0], journal.defer)
     return True
 
 
@@ -239,12 +239,12 @@ def _undo_one(
             left = undo_on(fs, action, force=force)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001  (recorded, reported, never dropped)
             reason = f"{type(exc).__name__}: {exc}"
-            _failed(record, action, reason, failures, journal)
+            _failed(record, action, reason, failures, journal.defer)
             continue
         if time.monotonic() - started > UNDO_TIMEOUT:
-            _failed(record, action, _LATE, failures, journal)
+            _failed(record, action, _LATE, failures, journal.defer)
         elif left is not None:
-            _changed(record, action, left.reason, changed, journal)
+            _changed(record, action, left.reason, changed, journal.defer)
     return failures, changed
 
 
@@ -259,13 +259,14 @@ def _failed(
     action: Undo,
     reason: str,
     failures: list[RollbackFailure],
-    journal: JournalWriter,
+    write: Callable[[dict[str, object]], None],
 ) -> None:
+    """Keep and journal (``write``: deferred or at once) an action that failed."""
     failure = RollbackFailure(
         index=record.index, action=describe_undo(action), reason=reason
     )
     failures.append(failure)
-    journal.defer(
+    write(
         {
             "kind": "undo-failed",
             "index": record.index,
@@ -280,13 +281,12 @@ def _changed(
     action: Undo,
     reason: str,
     changed: list[ChangedPath],
-    journal: JournalWriter,
+    write: Callable[[dict[str, object]], None],
 ) -> None:
+    """Keep and journal (``write``) a path left alone: changed since the apply."""
     path = undo_path(action)
     changed.append(ChangedPath(index=record.index, path=path, reason=reason))
-    journal.defer(
-        {"kind": "changed", "index": record.index, "path": path, "reason": reason}
-    )
+    write({"kind": "changed", "index": record.index, "path": path, "reason": reason})
 
 
 async def _undo_step(
@@ -296,38 +296,17 @@ async def _undo_step(
     journal: JournalWriter,
     force: bool,  # noqa: FBT001
 ) -> _Result:
-    failures, changed = [], []
+    failures: list[RollbackFailure] = []
+    changed: list[ChangedPath] = []
     for action in actions:
         try:
             async with asyncio.timeout(UNDO_TIMEOUT):
                 left = await host.undo(action, force=force)
-        except Exception as exc:  # noqa: BLE001  (recorded below and reported, never dropped)
-            failure = RollbackFailure(
-                index=record.index, action=describe_undo(action), reason=_reason(exc)
-            )
-            failures.append(failure)
-            journal.append(
-                {
-                    "kind": "undo-failed",
-                    "index": record.index,
-                    "action": failure.action,
-                    "reason": failure.reason,
-                }
-            )
+        except Exception as exc:  # noqa: BLE001  (recorded, reported, never dropped)
+            _failed(record, action, _reason(exc), failures, journal.append)
             continue
         if left is not None:
-            path = undo_path(action)
-            changed.append(
-                ChangedPath(index=record.index, path=path, reason=left.reason)
-            )
-            journal.append(
-                {
-                    "kind": "changed",
-                    "index": record.index,
-                    "path": path,
-                    "reason": left.reason,
-                }
-            )
+            _changed(record, action, left.reason, changed, journal.append)
     return failures, changed
 
 
