@@ -10,6 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from effects import Plan, WriteFile
 from executor import runner_facts
 from planner import Context, context_from_document
 
@@ -113,3 +114,14 @@ def put(doc: dict[str, Any], dotted: str, value: object) -> None:
 def context(**changes: Any) -> Context:
     """The parsed context of ``document(**changes)``."""
     return context_from_document(copy.deepcopy(document(**changes))).unwrap()
+
+
+def written(plan: Plan, name: str) -> bytes:
+    """The content the plan writes to the scratch file ``name`` (under the kernel)."""
+    (content,) = [
+        plan.blob_table[step.effect.blob]
+        for step in plan.steps
+        if isinstance(step.effect, WriteFile)
+        and str(step.effect.path) == f"{KERNEL_ID}/{name}"
+    ]
+    return content

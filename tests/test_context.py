@@ -22,7 +22,7 @@ from planner import (
     read_document,
 )
 
-from .contexts import KERNEL_ID, context, document, facts, put
+from .contexts import KERNEL_ID, context, document, facts, put, written
 
 SESSION_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 VFOLDER = {
@@ -56,17 +56,6 @@ def refusal(doc: dict[str, Any]) -> tuple[str, str]:
     """The one problem of ``doc`` (a second one fails the test)."""
     (error,) = refusals(doc)
     return error.field, error.reason
-
-
-def written(plan: Plan, name: str) -> bytes:
-    """The content the plan writes to the scratch file ``name`` (under the kernel)."""
-    (content,) = [
-        plan.blob_table[step.effect.blob]
-        for step in plan.steps
-        if isinstance(step.effect, WriteFile)
-        and str(step.effect.path) == f"{KERNEL_ID}/{name}"
-    ]
-    return content
 
 
 def written_files(plan: Plan) -> set[str]:

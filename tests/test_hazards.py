@@ -16,13 +16,12 @@ from effects import (
     CreateContainer,
     Plan,
     ServeSocketProxy,
-    WriteFile,
     project,
     thaw_object,
 )
 from planner import PlanError, compile_plan
 
-from .contexts import KERNEL_ID, context
+from .contexts import KERNEL_ID, context, written
 
 DOTFILES = "kernel_config.internal_data.dotfiles"
 
@@ -47,17 +46,6 @@ def vfolder(host_path: str, kernel_path: str) -> dict[str, str]:
         "kernel_path": kernel_path,
         "mount_perm": "rw",
     }
-
-
-def written(plan: Plan, name: str) -> bytes:
-    """The content the plan writes to the scratch file ``name`` (under the kernel)."""
-    (content,) = [
-        plan.blob_table[step.effect.blob]
-        for step in plan.steps
-        if isinstance(step.effect, WriteFile)
-        and str(step.effect.path) == f"{KERNEL_ID}/{name}"
-    ]
-    return content
 
 
 def host_config(plan: Plan) -> dict[str, Any]:
