@@ -43,7 +43,16 @@ from ._fs import (
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
 from ._model import Projection, project
 from ._paths import kernel_entries
-from ._plan import FORMAT_VERSION, Blob, Effect, Header, Plan, Step, blob_of
+from ._plan import (
+    EFFECT_TYPES,
+    FORMAT_VERSION,
+    Blob,
+    Effect,
+    Header,
+    Plan,
+    Step,
+    blob_of,
+)
 from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
 from ._tree import (
     Node,
@@ -60,6 +69,7 @@ from .errors import DecodeError, EffectError
 
 __all__ = [
     "CONTAINER_SIDE",
+    "EFFECT_TYPES",
     "EMPTY",
     "FORMAT_VERSION",
     "HOST_KEY_NAME",

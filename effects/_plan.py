@@ -79,7 +79,7 @@ Effect: TypeAlias = (
     | RegisterKernel
 )
 
-EFFECT_TYPES: tuple[type, ...] = Effect.__args__
+EFFECT_TYPES: tuple[type, ...] = Effect.__args__  # every effect class, each final
 _EFFECT_SET = frozenset(EFFECT_TYPES)
 
 

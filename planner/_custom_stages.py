@@ -30,14 +30,13 @@ nothing here imports or loads anything.
 from __future__ import annotations
 
 import re
-import typing
 from collections.abc import Iterable, Sequence
 from typing import Final, final
 
 import attrs
 from returns.result import Failure, Result, Success
 
-from effects import Effect
+from effects import EFFECT_TYPES
 
 from ._context import Context
 from ._stage_api import Part, Upstream
@@ -51,7 +50,6 @@ Errors = tuple[PlanError, ...]
 
 NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 THREADED_FIELDS: Final = frozenset(f.name for f in attrs.fields(Threaded))
-EFFECT_TYPES: Final = typing.get_args(Effect)
 _STAGE = "plugins"  # the stage named in a placement error
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
-from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Literal, final
 
@@ -310,12 +309,6 @@ class Facts:
     def umask_bits(self) -> int:
         """The umask as an int."""
         return int(self.umask, 8)
-
-    @property
-    def scratch_root_path(self) -> PurePosixPath | None:
-        """``scratch_root_resolved`` as a path."""
-        resolved = self.scratch_root_resolved
-        return None if resolved is None else PurePosixPath(resolved)
 
     @cached_property
     def seccomp_profile(self) -> bytes | None:
