@@ -58,6 +58,7 @@ from effects import (
     Step,
     Tree,
     describe,
+    is_container_effect,
     project,
 )
 
@@ -71,7 +72,7 @@ from ._fs_lane import (
     batch_bound,
     runs_in_lane,
 )
-from ._host import Host, needs_docker
+from ._host import Host
 from ._journal import FORMAT
 from ._lane_threads import lane_pool
 from ._port_pool import HostPortPool
@@ -238,7 +239,7 @@ def _precondition(plan: Plan, options: ApplyOptions) -> ApplyFailed | None:
             f"the plan must be applied as {header.run_as_uid}:"
             f"{header.run_as_gid}, this process is {identity[0]}:{identity[1]}",
         )
-    if options.docker_url is None and any(needs_docker(e) for e in plan.effects):
+    if options.docker_url is None and any(map(is_container_effect, plan.effects)):
         return _refusal(plan, "the plan has container effects: give a Docker endpoint")
     return None
 

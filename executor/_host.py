@@ -39,7 +39,6 @@ from effects import (
     WaitKernelReady,
     WriteFile,
     describe,
-    is_container_effect,
     thaw_object,
 )
 
@@ -92,7 +91,7 @@ from ._records import (
 from ._socket_proxy import make_dirs, observe_proxy, start_proxy, stop_proxy
 from .errors import HostError
 
-__all__ = ["Applied", "Host", "needs_docker", "to_completion"]
+__all__ = ["Applied", "Host", "to_completion"]
 
 T = TypeVar("T")
 
@@ -123,11 +122,6 @@ async def to_completion(operation: Coroutine[Any, Any, T]) -> T:
         else:
             cancelled.add_note("kplan: the interrupted operation finished")
         raise
-
-
-def needs_docker(effect: Effect) -> bool:
-    """True for the container's effects: Docker, host ports, socket proxies."""
-    return is_container_effect(effect)
 
 
 @final
