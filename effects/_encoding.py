@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import TypeVar, assert_never
+from typing import Any, TypeVar
 
 import attrs
 import orjson
@@ -46,7 +46,7 @@ from ._container import (
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import JsonObject, freeze_object, thaw_object
 from ._paths import rel
-from ._plan import Blob, Effect, Header, Plan, Step, plan_parts
+from ._plan import EFFECT_TYPES, Blob, Effect, Header, Plan, Step, plan_parts
 from ._reader import Invalid, Reader, parse_mode
 from .errors import DecodeError
 
@@ -74,74 +74,130 @@ def mode_text(mode: int) -> str:
 
 def dumps(document: object) -> bytes:
     """Canonical JSON bytes for any kplan document."""
-    return orjson.dumps(document, option=DUMP_OPTIONS)
+    return orjson.dumps(document, default=_unfrozen, option=DUMP_OPTIONS)
 
 
-def encode_effect(effect: Effect) -> dict[str, object]:  # noqa: C901, PLR0911, PLR0912
-    """Encode one effect as a JSON object with an ``op`` field."""
-    match effect:
-        case MakeDir(path=path, mode=mode):
-            return {"op": "mkdir", "path": str(path), "mode": mode_text(mode)}
-        case WriteFile(path=path, blob=blob, mode=mode):
-            return {
-                "op": "write",
-                "path": str(path),
-                "sha256": blob,
-                "mode": mode_text(mode),
-            }
-        case Chmod(path=path, mode=mode):
-            return {"op": "chmod", "path": str(path), "mode": mode_text(mode)}
-        case Chown(path=path, uid=uid, gid=gid):
-            return {"op": "chown", "path": str(path), "uid": uid, "gid": gid}
-        case GenerateHostKey(path=path, kind=kind, bits=bits):
-            return {"op": "hostkey", "path": str(path), "kind": kind, "bits": bits}
-        case MountScratch():
-            return _encode_mount_scratch(effect)
-        case ContainerMount():
-            return _encode_container_mount(effect)
-        case ContainerConfig(fragment=fragment):
-            return {"op": "container-config", "fragment": thaw_object(fragment)}
-        case ServeSocketProxy(path=path, target=target):
-            return {"op": "socket-proxy", "path": str(path), "target": target}
-        case PullImage(ref=ref, digest=digest, timeout_ms=timeout_ms):
-            return {
-                "op": "pull-image",
-                "ref": ref,
-                "digest": digest,
-                "timeout_ms": timeout_ms,
-            }
-        case AllocateHostPorts(ports=ports):
-            return {"op": "allocate-ports", "ports": list(ports)}
-        case CreateContainer(name=name, config=config):
-            return {
-                "op": "create-container",
-                "name": name,
-                "config": thaw_object(config),
-            }
-        case AppendContainerId(path=path, name=name):
-            return {"op": "append-container-id", "path": str(path), "name": name}
-        case StartContainer(name=name):
-            return {"op": "start-container", "name": name}
-        case ProvisionSudo(name=name):
-            return {"op": "provision-sudo", "name": name}
-        case ConnectNetworks(name=name, networks=networks):
-            return {"op": "connect-networks", "name": name, "networks": list(networks)}
-        case VerifyContainer():
-            return _encode_verify(effect)
-        case WaitKernelReady(name=name, ports=ports, timeout_ms=timeout_ms):
-            return {
-                "op": "wait-ready",
-                "name": name,
-                "ports": list(ports),
-                "timeout_ms": timeout_ms,
-            }
-        case RegisterKernel(record=record):
-            return {"op": "register-kernel", "record": thaw_object(record)}
-        case _:
-            assert_never(effect)
+def encode_effect(effect: Effect) -> dict[str, object]:
+    """Encode one effect as a JSON object with an ``op`` field (plain values)."""
+    return _ENCODERS[type(effect)](effect, thaw_object)
 
 
-def _encode_verify(effect: VerifyContainer) -> dict[str, object]:
+# How each JSON value an effect holds goes into its encoding: thawed into plain
+# dicts for ``encode_effect``'s callers, or as it is for the plan document, which
+# ``dumps`` writes out (``_unfrozen``) without building the dicts first.
+_Thaw = Callable[[JsonObject], object]
+
+
+def _as_is(value: JsonObject) -> object:
+    return value
+
+
+def _unfrozen(value: object) -> object:
+    """orjson's ``default``: a ``JsonObject`` as the dict of its items."""
+    if type(value) is JsonObject:
+        return dict(value.items)
+    msg = f"not a JSON value: {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def _encode_mkdir(effect: MakeDir, _json: _Thaw) -> dict[str, object]:
+    return {"op": "mkdir", "path": str(effect.path), "mode": mode_text(effect.mode)}
+
+
+def _encode_write(effect: WriteFile, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "write",
+        "path": str(effect.path),
+        "sha256": effect.blob,
+        "mode": mode_text(effect.mode),
+    }
+
+
+def _encode_chmod(effect: Chmod, _json: _Thaw) -> dict[str, object]:
+    return {"op": "chmod", "path": str(effect.path), "mode": mode_text(effect.mode)}
+
+
+def _encode_chown(effect: Chown, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "chown",
+        "path": str(effect.path),
+        "uid": effect.uid,
+        "gid": effect.gid,
+    }
+
+
+def _encode_host_key(effect: GenerateHostKey, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "hostkey",
+        "path": str(effect.path),
+        "kind": effect.kind,
+        "bits": effect.bits,
+    }
+
+
+def _encode_container_config(effect: ContainerConfig, json: _Thaw) -> dict[str, object]:
+    return {"op": "container-config", "fragment": json(effect.fragment)}
+
+
+def _encode_socket_proxy(effect: ServeSocketProxy, _json: _Thaw) -> dict[str, object]:
+    return {"op": "socket-proxy", "path": str(effect.path), "target": effect.target}
+
+
+def _encode_pull(effect: PullImage, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "pull-image",
+        "ref": effect.ref,
+        "digest": effect.digest,
+        "timeout_ms": effect.timeout_ms,
+    }
+
+
+def _encode_ports(effect: AllocateHostPorts, _json: _Thaw) -> dict[str, object]:
+    return {"op": "allocate-ports", "ports": list(effect.ports)}
+
+
+def _encode_create(effect: CreateContainer, json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "create-container",
+        "name": effect.name,
+        "config": json(effect.config),
+    }
+
+
+def _encode_container_id(effect: AppendContainerId, _json: _Thaw) -> dict[str, object]:
+    return {"op": "append-container-id", "path": str(effect.path), "name": effect.name}
+
+
+def _encode_start(effect: StartContainer, _json: _Thaw) -> dict[str, object]:
+    return {"op": "start-container", "name": effect.name}
+
+
+def _encode_sudo(effect: ProvisionSudo, _json: _Thaw) -> dict[str, object]:
+    return {"op": "provision-sudo", "name": effect.name}
+
+
+def _encode_networks(effect: ConnectNetworks, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "connect-networks",
+        "name": effect.name,
+        "networks": list(effect.networks),
+    }
+
+
+def _encode_wait(effect: WaitKernelReady, _json: _Thaw) -> dict[str, object]:
+    return {
+        "op": "wait-ready",
+        "name": effect.name,
+        "ports": list(effect.ports),
+        "timeout_ms": effect.timeout_ms,
+    }
+
+
+def _encode_register(effect: RegisterKernel, json: _Thaw) -> dict[str, object]:
+    return {"op": "register-kernel", "record": json(effect.record)}
+
+
+def _encode_verify(effect: VerifyContainer, _json: _Thaw) -> dict[str, object]:
     return {
         "op": "verify-container",
         "name": effect.name,
@@ -151,7 +207,7 @@ def _encode_verify(effect: VerifyContainer) -> dict[str, object]:
     }
 
 
-def _encode_mount_scratch(effect: MountScratch) -> dict[str, object]:
+def _encode_mount_scratch(effect: MountScratch, _json: _Thaw) -> dict[str, object]:
     image_mode = None if effect.image_mode is None else mode_text(effect.image_mode)
     return {
         "op": "mount-scratch",
@@ -163,15 +219,41 @@ def _encode_mount_scratch(effect: MountScratch) -> dict[str, object]:
     }
 
 
-def _encode_container_mount(effect: ContainerMount) -> dict[str, object]:
+def _encode_container_mount(effect: ContainerMount, json: _Thaw) -> dict[str, object]:
     return {
         "op": "container-mount",
         "type": effect.type,
         "source": effect.source,
         "target": effect.target,
         "read_only": effect.read_only,
-        "options": thaw_object(effect.options),
+        "options": json(effect.options),
     }
+
+
+# Each effect's encoder, by its (final) class.
+_ENCODERS: dict[type, Callable[[Any, _Thaw], dict[str, object]]] = {
+    MakeDir: _encode_mkdir,
+    WriteFile: _encode_write,
+    Chmod: _encode_chmod,
+    Chown: _encode_chown,
+    GenerateHostKey: _encode_host_key,
+    MountScratch: _encode_mount_scratch,
+    ContainerMount: _encode_container_mount,
+    ContainerConfig: _encode_container_config,
+    ServeSocketProxy: _encode_socket_proxy,
+    PullImage: _encode_pull,
+    AllocateHostPorts: _encode_ports,
+    CreateContainer: _encode_create,
+    AppendContainerId: _encode_container_id,
+    StartContainer: _encode_start,
+    ProvisionSudo: _encode_sudo,
+    ConnectNetworks: _encode_networks,
+    VerifyContainer: _encode_verify,
+    WaitKernelReady: _encode_wait,
+    RegisterKernel: _encode_register,
+}
+# A new effect must have an encoder: the import fails until it does.
+assert set(_ENCODERS) == set(EFFECT_TYPES)  # noqa: S101
 
 
 def _document(plan: Plan, plan_id: str, *, contents: bool = True) -> dict[str, object]:
@@ -197,7 +279,10 @@ def _document_of(
             "run_as": {"uid": header.run_as_uid, "gid": header.run_as_gid},
             "plan_id": plan_id,
         },
-        "steps": [{"stage": s.stage, "effect": encode_effect(s.effect)} for s in steps],
+        "steps": [
+            {"stage": s.stage, "effect": _ENCODERS[type(s.effect)](s.effect, _as_is)}
+            for s in steps
+        ],
         "blobs": {b.digest: base64.b64encode(b.data).decode("ascii") for b in blobs}
         if contents
         else [b.digest for b in blobs],
