@@ -52,6 +52,7 @@ from ._plan import (
     Plan,
     Step,
     blob_of,
+    staged,
 )
 from ._runner_assets import JUPYTER_ASSETS, RUNNER_ASSETS, RUNNER_DOTFILES
 from ._tree import (
@@ -126,6 +127,7 @@ __all__ = [
     "project",
     "public_key_path",
     "seal",
+    "staged",
     "thaw",
     "thaw_object",
     "tree_document",

@@ -63,6 +63,8 @@ def freeze(value: object) -> Json:
         return value  # type: ignore[return-value]  # the common cases, first
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return freeze_object(value)  # type: ignore[arg-type]
+    if kind is list:
+        return _freeze_list(value)  # type: ignore[arg-type]
     if isinstance(value, list | tuple):
         return tuple(item if type(item) in _PLAIN else freeze(item) for item in value)
     if isinstance(value, float):
@@ -76,18 +78,46 @@ def freeze(value: object) -> Json:
 
 def freeze_object(value: Mapping[str, object]) -> JsonObject:
     """Freeze a mapping with string keys; see ``freeze``."""
-    pairs = sorted(
-        (
-            key if type(key) is str else _key(key),
-            item if type(item) in _PLAIN else freeze(item),
-        )
-        for key, item in value.items()
-    )
-    # A mapping's keys are unique, so once sorted they are what the validator
-    # checks: build the value directly (create bodies hold hundreds of objects).
-    frozen = object.__new__(JsonObject)
-    object.__setattr__(frozen, "items", tuple(pairs))
-    return frozen
+    pairs: list[tuple[str, Json]] = []
+    append = pairs.append
+    # Dicts and lists inline, by their exact class: a create body holds hundreds.
+    for key, item in value.items():
+        kind = type(item)
+        frozen: Json
+        if kind is dict:
+            frozen = freeze_object(item)  # type: ignore[arg-type]
+        elif kind is list:
+            frozen = _freeze_list(item)  # type: ignore[arg-type]
+        elif kind in _PLAIN:
+            frozen = item  # type: ignore[assignment]
+        else:
+            frozen = freeze(item)
+        append((key if type(key) is str else _key(key), frozen))
+    pairs.sort()  # by key alone: a mapping's keys are unique
+    # Sorted unique keys are what the validator checks: build the value directly.
+    made = _NEW(JsonObject)
+    _SET(made, "items", tuple(pairs))
+    return made
+
+
+def _freeze_list(value: list[object]) -> tuple[Json, ...]:
+    items: list[Json] = []
+    append = items.append
+    for item in value:
+        kind = type(item)
+        if kind in _PLAIN:
+            append(item)  # type: ignore[arg-type]
+        elif kind is dict:
+            append(freeze_object(item))  # type: ignore[arg-type]
+        elif kind is list:
+            append(_freeze_list(item))  # type: ignore[arg-type]
+        else:
+            append(freeze(item))
+    return tuple(items)
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
 
 
 def _key(key: object) -> str:

@@ -57,7 +57,7 @@ from ._fs import (
     public_key_path,
 )
 from ._plan import EFFECT_TYPES, Effect, Plan, Step
-from ._tree import Node, Tree
+from ._tree import Node, Tree, checked_node
 from .errors import EffectError
 
 __all__ = ["LOST_FOUND_MODE", "TMPFS_ROOT_MODE", "Projection", "project"]
@@ -258,14 +258,8 @@ assert not set(_CHANGES) & _NO_CHANGE  # noqa: S101
 def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
     """``node`` with a new mode and owner (``attrs.evolve``, without its
     introspection: the model changes a node for every chmod and chown)."""
-    return Node(
-        type=node.type,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        size=node.size,
-        sha256=node.sha256,
-        volatile=node.volatile,
+    return checked_node(
+        node.type, mode, uid, gid, node.size, node.sha256, node.volatile
     )
 
 
@@ -326,7 +320,7 @@ def _make_dir(
     _check_parents(nodes, path)
     node = nodes.get(path)
     if node is None:
-        nodes.put(path, Node(type="dir", mode=mode, uid=owner[0], gid=owner[1]))
+        nodes.put(path, checked_node("dir", mode, owner[0], owner[1]))
     elif node.type != "dir":
         raise _Refused(path, f"exists and is a {node.type}, not a directory")
 
@@ -342,28 +336,11 @@ def _write(  # noqa: PLR0917  (mirrors the WriteFile fields plus the model state
     _check_parents(nodes, path)
     node = nodes.get(path)
     if node is None:
-        nodes.put(
-            path,
-            Node(
-                type="file",
-                mode=mode,
-                uid=owner[0],
-                gid=owner[1],
-                size=size,
-                sha256=digest,
-            ),
-        )
+        nodes.put(path, checked_node("file", mode, owner[0], owner[1], size, digest))
     elif node.type != "file":
         raise _Refused(path, f"is a {node.type}, cannot write a file over it")
     else:
-        replaced = Node(
-            type="file",
-            mode=node.mode,
-            uid=node.uid,
-            gid=node.gid,
-            size=size,
-            sha256=digest,
-        )
+        replaced = checked_node("file", node.mode, node.uid, node.gid, size, digest)
         nodes.put(path, replaced)
 
 

@@ -42,7 +42,7 @@ from ._container import (
 )
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._paths import check_absolute
-from ._validators import id_field, is_sha256, non_empty
+from ._validators import check_text, id_field, is_sha256, non_empty
 
 __all__ = [
     "FORMAT_VERSION",
@@ -53,6 +53,7 @@ __all__ = [
     "Step",
     "blob_of",
     "plan_parts",
+    "staged",
 ]
 
 FORMAT_VERSION = 2  # 1 hashed the blobs' contents into the plan id
@@ -125,6 +126,27 @@ class Step:
 
     stage: str = attrs.field(validator=non_empty)
     effect: Effect = attrs.field(validator=_is_effect)
+
+
+def staged(stage: str, effects: Iterable[Effect]) -> list[Step]:
+    """``Step(stage=stage, effect=e)`` for each of ``effects``, checked as ``Step``
+    checks them: ``stage`` once, each effect's class inline (a compile tags every
+    effect of every stage)."""
+    check_text("stage", stage)
+    steps = []
+    for effect in effects:
+        if type(effect) not in _EFFECT_SET:
+            msg = f"not an effect: {type(effect).__name__}"
+            raise TypeError(msg)
+        step = _NEW(Step)
+        _SET(step, "stage", stage)
+        _SET(step, "effect", effect)
+        steps.append(step)
+    return steps
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
 
 
 def _digest_matches(instance: Blob, _attribute: object, value: str) -> None:

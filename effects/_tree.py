@@ -75,6 +75,35 @@ class Node:
     volatile: bool = attrs.field(default=False, validator=_content_fields)
 
 
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def checked_node(  # noqa: PLR0917  (Node's fields, in order)
+    type: NodeType,  # noqa: A002
+    mode: int,
+    uid: int,
+    gid: int,
+    size: int | None = None,
+    sha256: str | None = None,
+    volatile: bool = False,  # noqa: FBT001, FBT002
+) -> Node:
+    """A ``Node`` of fields the caller has already checked: no validators run.
+
+    For the model, which builds a node for nearly every effect from the fields of
+    effects (validated when they were made) and of nodes already in a tree.
+    """
+    node = _NEW(Node)
+    _SET(node, "type", type)
+    _SET(node, "mode", mode)
+    _SET(node, "uid", uid)
+    _SET(node, "gid", gid)
+    _SET(node, "size", size)
+    _SET(node, "sha256", sha256)
+    _SET(node, "volatile", volatile)
+    return node
+
+
 def _to_entries(
     values: Iterable[tuple[PurePosixPath, Node]],
 ) -> tuple[tuple[PurePosixPath, Node], ...]:

@@ -52,6 +52,7 @@ from effects import (
     WriteFile,
     is_container_effect,
     seal,
+    staged,
 )
 
 from ._context import Context
@@ -216,7 +217,7 @@ class _State:
             self.blobs[blob.digest] = blob
             self.contents[blob.digest] = blob.data
             self.sizes[blob.digest] = len(blob.data)
-        new = [Step(stage=stage, effect=effect) for effect in effects]
+        new = staged(stage, effects)
         self._check_writes(stage, new)
         error = self.model.apply(new, self.sizes)
         if error is None:
