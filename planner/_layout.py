@@ -15,6 +15,7 @@ from effects import kernel_entries
 from ._context import Context
 
 __all__ = [
+    "below",
     "config_dir",
     "host_path",
     "image_file",
@@ -57,6 +58,13 @@ def work_dir(ctx: Context) -> PurePosixPath:
 def _kernel_dirs(kernel_id: str) -> tuple[PurePosixPath, ...]:
     scratch, tmp, image = (PurePosixPath(name) for name in kernel_entries(kernel_id))
     return (scratch, tmp, image, scratch / "config", scratch / "work")
+
+
+@lru_cache(maxsize=4096)
+def below(base: PurePosixPath, name: str) -> PurePosixPath:
+    """``base / name``, built once: stages join the same names to a kernel's dirs
+    on every compile, and the model then finds the very same path objects."""
+    return base / name
 
 
 def host_path(ctx: Context, relative: PurePosixPath) -> PurePosixPath:

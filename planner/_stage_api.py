@@ -18,7 +18,7 @@ plan's compile time is linear in its effects (architecture.md §3.3).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
 from typing import final, overload
 
@@ -172,7 +172,10 @@ class Draft:
 
     def makedirs(self, path: PurePosixPath, mode: int) -> None:
         """``path.mkdir(parents=True, exist_ok=True)``."""
-        for ancestor in [*reversed(path.parents[:-1]), path]:
+        # A deep path's lineage holds depth² parts: built each time, not kept.
+        shallow = len(path.parts) <= _KEPT_DEPTH
+        lineage = _lineage(path) if shallow else _lineage.__wrapped__(path)
+        for ancestor in lineage:
             self.mkdir(ancestor, mode)
 
     def write(self, path: PurePosixPath, data: bytes, mode: int) -> bool:
@@ -230,3 +233,13 @@ class Draft:
                 threaded=self.threaded if self._threads else None,
             )
         )
+
+
+_KEPT_DEPTH = 16
+
+
+@lru_cache(maxsize=4096)
+def _lineage(path: PurePosixPath) -> tuple[PurePosixPath, ...]:
+    """``path``'s ancestors below the scratch root, top first, then ``path``:
+    built once, as stages make the same directories on every compile."""
+    return (*reversed(path.parents[:-1]), path)

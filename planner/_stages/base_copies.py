@@ -11,7 +11,7 @@ from __future__ import annotations
 from returns.result import Result
 
 from .._context import Context
-from .._layout import config_dir, new_file_mode
+from .._layout import below, config_dir, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -24,7 +24,7 @@ def base_copies(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...
     """Plan the two ``_base`` copies of ``prepare_container`` (§12 step 4)."""
     draft = Draft(ctx, up, STAGE)
     for name in ("environ", "resource"):
-        source = config_dir(ctx) / f"{name}.txt"
+        source = below(config_dir(ctx), f"{name}.txt")
         data = up.content(source)
         if data is None:
             draft.fail(
@@ -34,5 +34,7 @@ def base_copies(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...
                 "no readable source file: legacy's copyfile raises FileNotFoundError",
             )
             continue
-        draft.write(config_dir(ctx) / f"{name}_base.txt", data, new_file_mode(ctx))
+        draft.write(
+            below(config_dir(ctx), f"{name}_base.txt"), data, new_file_mode(ctx)
+        )
     return draft.result()

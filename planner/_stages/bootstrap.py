@@ -9,7 +9,7 @@ from __future__ import annotations
 from returns.result import Result
 
 from .._context import Context
-from .._layout import new_file_mode, work_dir
+from .._layout import below, new_file_mode, work_dir
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -23,7 +23,7 @@ def bootstrap(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]
     draft = Draft(ctx, up, STAGE)
     script = ctx.kernel_config.bootstrap_script
     if script and not ctx.restarting:
-        path = work_dir(ctx) / "bootstrap.sh"
+        path = below(work_dir(ctx), "bootstrap.sh")
         draft.write(path, script.encode(), new_file_mode(ctx))
         draft.own([path])
     return draft.result()

@@ -17,7 +17,7 @@ from effects import HOST_KEY_NAME, GenerateHostKey, public_key_path
 
 from .._context import Context
 from .._inputs import ClusterKeyPair
-from .._layout import config_dir, new_dir_mode, new_file_mode
+from .._layout import below, config_dir, new_dir_mode, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -29,11 +29,11 @@ STAGE = "ssh"
 def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan ``prepare_ssh(cluster_info)`` (§8)."""
     draft = Draft(ctx, up, STAGE)
-    ssh_dir = config_dir(ctx) / "ssh"
+    ssh_dir = below(config_dir(ctx), "ssh")
     draft.makedirs(ssh_dir, new_dir_mode(ctx))
     if not ctx.facts.runner.has_dropbear:
         return draft.result()
-    host_key = ssh_dir / HOST_KEY_NAME
+    host_key = below(ssh_dir, HOST_KEY_NAME)
     if draft.kind(host_key) is None:
         draft.add(GenerateHostKey(path=host_key, kind="rsa", bits=2048))
         draft.chmod(host_key, 0o600)
@@ -43,7 +43,7 @@ def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         if keypair.private_key is None or keypair.public_key is None:
             _half_keypair(draft, keypair)
             return draft.result()
-        private = ssh_dir / "id_cluster"
+        private = below(ssh_dir, "id_cluster")
         public = public_key_path(private)
         draft.write(private, keypair.private_key.encode(), new_file_mode(ctx))
         draft.write(public, keypair.public_key.encode(), new_file_mode(ctx))
@@ -51,7 +51,7 @@ def ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         owned += [private, public]
         mapping = orjson.loads(ctx.cluster_info_json).get("cluster_ssh_port_mapping")
         if mapping:  # compact JSON in the given key order
-            path = ssh_dir / "port-mapping.json"
+            path = below(ssh_dir, "port-mapping.json")
             draft.write(path, orjson.dumps(mapping), new_file_mode(ctx))
     draft.own(owned)
     return draft.result()

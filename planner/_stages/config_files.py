@@ -14,7 +14,7 @@ from returns.result import Result
 from effects import thaw_object
 
 from .._context import Context
-from .._layout import config_dir, new_file_mode
+from .._layout import below, config_dir, new_file_mode
 from .._plugins import known_slot_types, resource_data
 from .._resource_txt import resource_txt
 from .._stage_api import Draft, Part, Upstream
@@ -30,7 +30,7 @@ def config_files(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ..
     draft = Draft(ctx, up, STAGE)
     if not ctx.restarting:
         mode = new_file_mode(ctx)
-        draft.write(config_dir(ctx) / "environ.txt", environ_txt(up), mode)
+        draft.write(below(config_dir(ctx), "environ.txt"), environ_txt(up), mode)
         spec = up.threaded.resource_spec
         lines = [
             line
@@ -46,7 +46,7 @@ def config_files(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ..
                 "a slot is not prefixed by its device name: legacy raises ValueError",
             )
         else:
-            draft.write(config_dir(ctx) / "resource.txt", text, mode)
+            draft.write(below(config_dir(ctx), "resource.txt"), text, mode)
     return draft.result()
 
 

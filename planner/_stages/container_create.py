@@ -32,7 +32,7 @@ from effects import (
 from .._context import Context
 from .._create_body import base_config, exposed_ports, seccomp_options
 from .._docker_merge import fragments_of, merge_into
-from .._layout import config_dir
+from .._layout import below, config_dir
 from .._plugins import networks
 from .._stage_api import Draft, Part, Upstream
 from ..errors import MergeError, PlanError
@@ -59,7 +59,7 @@ def container(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]
     name = container_name(ctx)
     draft.add(
         CreateContainer(name=name, config=freeze_object(body)),
-        AppendContainerId(path=config_dir(ctx) / "resource.txt", name=name),
+        AppendContainerId(path=below(config_dir(ctx), "resource.txt"), name=name),
         StartContainer(name=name),
     )
     if ctx.internal.sudo_session_enabled:

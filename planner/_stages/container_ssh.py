@@ -13,7 +13,7 @@ from __future__ import annotations
 from returns.result import Result
 
 from .._context import Context
-from .._layout import new_dir_mode, new_file_mode, work_dir
+from .._layout import below, new_dir_mode, new_file_mode, work_dir
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -39,13 +39,13 @@ def container_ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, .
         return draft.result()
     public, private = keypair.public_key.encode(), keypair.private_key.encode()
     work = work_dir(ctx)
-    ssh_dir = work / ".ssh"
+    ssh_dir = below(work, ".ssh")
     draft.makedirs(ssh_dir, new_dir_mode(ctx))
     draft.chmod(ssh_dir, 0o700)
     for path, data, always in (
-        (ssh_dir / "authorized_keys", public, True),
-        (ssh_dir / "id_rsa", private, False),
-        (work / "id_container", private, True),
+        (below(ssh_dir, "authorized_keys"), public, True),
+        (below(ssh_dir, "id_rsa"), private, False),
+        (below(work, "id_container"), private, True),
     ):
         if always or draft.kind(path) != "file":
             draft.write(path, data, new_file_mode(ctx))
@@ -53,9 +53,9 @@ def container_ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, .
     draft.own(
         [
             ssh_dir,
-            ssh_dir / "authorized_keys",
-            ssh_dir / "id_rsa",
-            work / "id_container",
+            below(ssh_dir, "authorized_keys"),
+            below(ssh_dir, "id_rsa"),
+            below(work, "id_container"),
         ]
     )
     return draft.result()

@@ -12,7 +12,7 @@ import orjson
 from returns.result import Result
 
 from .._context import Context
-from .._layout import config_dir, new_file_mode
+from .._layout import below, config_dir, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -28,7 +28,7 @@ def credentials(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...
     credentials = internal.get("docker_credentials")
     if credentials:  # compact JSON in the given key order
         data = orjson.dumps(credentials)
-        path = config_dir(ctx) / "docker-creds.json"
+        path = below(config_dir(ctx), "docker-creds.json")
         draft.write(path, data, new_file_mode(ctx))
         if "secret-file-modes" in up.quirks:
             draft.chmod(path, 0o600)

@@ -20,7 +20,7 @@ from effects import freeze_object, thaw_object
 
 from .._context import Context
 from .._docker_merge import merge
-from .._layout import config_dir, new_dir_mode, new_file_mode
+from .._layout import below, config_dir, new_dir_mode, new_file_mode
 from .._plugins import (
     PluginError,
     answers,
@@ -56,7 +56,7 @@ def device_mounts_stage(
             )
         except (PluginError, MergeError) as exc:
             draft.fail("crash", f"facts.devices.{device}.docker_args", device, str(exc))
-        directory = config_dir(ctx) / device
+        directory = below(config_dir(ctx), device)
         draft.mkdir(directory, new_dir_mode(ctx))
         _plugin_files(ctx, draft, device, directory)
         mounts += [
@@ -96,4 +96,4 @@ def _plugin_files(
         return
     for name, item in facts.files.items():
         mode = new_file_mode(ctx) if item.mode is None else int(item.mode, 8)
-        draft.write(directory / name, item.content, mode)
+        draft.write(below(directory, name), item.content, mode)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from returns.result import Result
 
 from .._context import Allocations, Context
-from .._layout import config_dir
+from .._layout import below, config_dir
 from .._plugins import known_slot_types, slot_types
 from .._resource_txt import read_resource_txt
 from .._stage_api import Draft, Part, Upstream
@@ -114,7 +114,7 @@ def _allocations(
 
 
 def _restored(ctx: Context, draft: Draft, unified: tuple[tuple[str, str], ...]) -> None:
-    path = config_dir(ctx) / "resource.txt"
+    path = below(config_dir(ctx), "resource.txt")
     data = draft.up.content(path)
     if data is None:
         draft.fail(

@@ -13,7 +13,7 @@ from returns.result import Result
 
 from .._context import Context
 from .._kconfig import kernel_config_pickle
-from .._layout import config_dir, new_file_mode
+from .._layout import below, config_dir, new_file_mode
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -27,7 +27,7 @@ def restart_config(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, 
     draft = Draft(ctx, up, STAGE)
     mode = new_file_mode(ctx)
     data = kernel_config_pickle(ctx.kernel_config_json, up.threaded.environ)
-    draft.write(config_dir(ctx) / "kconfig.dat", data, mode)
+    draft.write(below(config_dir(ctx), "kconfig.dat"), data, mode)
     if not ctx.restarting:
-        draft.write(config_dir(ctx) / "cluster.json", ctx.cluster_info_json, mode)
+        draft.write(below(config_dir(ctx), "cluster.json"), ctx.cluster_info_json, mode)
     return draft.result()

@@ -19,6 +19,7 @@ from effects import JUPYTER_ASSETS, RUNNER_DOTFILES, MountScratch
 
 from .._context import Context
 from .._layout import (
+    below,
     config_dir,
     image_file,
     new_dir_mode,
@@ -82,20 +83,20 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
 
 def _runner_files(ctx: Context, draft: Draft) -> None:
     work = work_dir(ctx)
-    custom = work / ".jupyter" / "custom"
+    custom = below(below(work, ".jupyter"), "custom")
     draft.makedirs(custom, new_dir_mode(ctx))
     for source, target in JUPYTER_ASSETS:
-        _copy(ctx, draft, source, work / target)
+        _copy(ctx, draft, source, below(work, target))
     for name in RUNNER_DOTFILES:
-        _copy(ctx, draft, name, work / name)
+        _copy(ctx, draft, name, below(work, name))
     owned = [
         work,
-        work / ".jupyter",
+        below(work, ".jupyter"),
         custom,
-        *(work / name for name in RUNNER_DOTFILES),
+        *(below(work, name) for name in RUNNER_DOTFILES),
     ]
     if "unowned-jupyter-assets" in draft.up.quirks:
-        owned += [work / target for _, target in JUPYTER_ASSETS]
+        owned += [below(work, target) for _, target in JUPYTER_ASSETS]
     draft.own(owned)
 
 
