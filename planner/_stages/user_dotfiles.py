@@ -60,10 +60,9 @@ def _dotfile(draft: Draft, item: Dotfile, target: PurePosixPath) -> None:
     draft.makedirs(target.parent, new_dir_mode(ctx))
     data = item.data if item.data.endswith("\n") else f"{item.data}\n"
     draft.write(target, data.encode(), new_file_mode(ctx))
-    walked = [
-        target,
-        *target.parents[: len(target.relative_to(work_dir(ctx)).parts) - 1],
-    ]
+    # the target, then its parents below work/ (resolve put it there)
+    below_work = len(target.parts) - len(work_dir(ctx).parts)
+    walked = [target, *target.parents[: below_work - 1]]
     mode = int(item.perm, 8)
     chmod_dirs = "dotfile-dir-mode" not in draft.up.quirks
     for path in walked:
@@ -85,19 +84,22 @@ def resolve(ctx: Context, path: str) -> tuple[PurePosixPath | None, str | None]:
     else:
         host = host_path(ctx, work_dir(ctx)) / path
     work = host_path(ctx, work_dir(ctx))
-    kernel_dirs = {host_path(ctx, d) for d in (scratch_dir(ctx), config_dir(ctx))} | {
-        work
-    }
-    if host in kernel_dirs:
+    if host in (
+        host_path(ctx, scratch_dir(ctx)),
+        host_path(ctx, config_dir(ctx)),
+        work,
+    ):
         return None, (
             f"H5: resolves to the kernel dir {host}; legacy raises IsADirectoryError"
         )
-    if work not in host.parents:
+    parts, inside = host.parts, work.parts
+    if len(parts) <= len(inside) or parts[: len(inside)] != inside:
         return None, (
             f"H1/H2: resolves to {host}, outside /home/work: legacy writes there and "
             "then chmods every ancestor up to / without end"
         )
-    return host.relative_to(root), None
+    # below work/, so below the root: its parts after the root's
+    return PurePosixPath(*parts[len(root.parts) :]), None
 
 
 def dotfile_hazard(path: str) -> str | None:
