@@ -406,11 +406,17 @@ class Sections:
             same = _repeat(partial(compile_plan, ctx), rounds)
             fresh = [context_from_document(doc).unwrap() for _ in range(rounds)]
             cold = _each(compile_plan, fresh)
+            kernels = [
+                context_from_document(_new_kernel(doc, number)).unwrap()
+                for number in range(rounds)
+            ]
+            new = _each(compile_plan, kernels)
             rows.append(
                 {
                     "kernel": name,
                     "same_context_ms": _ms(statistics.median(same)),
                     "fresh_context_ms": _ms(statistics.median(cold)),
+                    "new_kernel_ms": _ms(statistics.median(new)),
                 }
             )
         return rows
@@ -518,6 +524,15 @@ def _each(run: Callable[[Any], object], values: list[Any]) -> list[float]:
         run(value)
         times.append(time.perf_counter() - started)
     return times
+
+
+def _new_kernel(doc: dict[str, Any], number: int) -> dict[str, Any]:
+    """``doc`` as another kernel (its own id): the agent's case, each kernel new,
+    where nothing the compiler keeps per kernel path helps."""
+    copy: dict[str, Any] = orjson.loads(orjson.dumps(doc))
+    kernel_id = f"6b1d0c2e-0000-4000-8000-{number:012d}"
+    copy["kernel_id"] = copy["kernel_config"]["kernel_id"] = kernel_id
+    return copy
 
 
 def _without(doc: dict[str, Any]) -> dict[str, Any]:
