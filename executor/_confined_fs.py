@@ -55,7 +55,7 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
@@ -292,15 +292,19 @@ class ScratchRoot:
 
     # --- walking -------------------------------------------------------------
 
-    @contextmanager
-    def parent(self, path: PurePosixPath) -> Iterator[int]:
+    def parent(self, path: PurePosixPath) -> AbstractContextManager[int]:
         """A descriptor of ``path``'s parent, reached without following symlinks.
 
-        From the cache while ``caching`` (see *Caching*), else walked anew.
+        From the cache while ``caching`` (see *Caching*), else walked anew. The
+        cached one is looked up by this call (a ``HostError`` is raised here, as
+        the ``with`` begins) and held by the cache, so leaving closes nothing.
         """
         if self.caching:
-            yield self.dir_fd(str(path.parent))
-            return
+            return nullcontext(self.dir_fd(str(path).rpartition("/")[0]))
+        return self._walked_parent(path)
+
+    @contextmanager
+    def _walked_parent(self, path: PurePosixPath) -> Iterator[int]:
         fd = os.dup(self._fd)
         try:
             for name in path.parts[:-1]:
