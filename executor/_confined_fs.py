@@ -55,7 +55,7 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
 from typing import final
@@ -370,12 +370,16 @@ class ScratchRoot:
         is never opened) and again on the descriptor, as ``node`` does; the stamp
         is the descriptor's.
         """
-        with ExitStack() as stack:
-            try:
-                parent = stack.enter_context(self.parent(path))
-            except MissingPathError:
-                parent = -1
-            info = None if parent == -1 else self._lstat_at(parent, path)
+        # No ExitStack: the undo looks once per step (see ``parent`` for what
+        # a cached descriptor's context does).
+        try:
+            held = self.parent(path)
+            parent = held.__enter__()
+        except MissingPathError:
+            yield None, -1, None
+            return
+        try:
+            info = self._lstat_at(parent, path)
             if info is None:
                 yield None, -1, None
                 return
@@ -386,17 +390,25 @@ class ScratchRoot:
             if not wanted:
                 yield stamp_of(info, None), -1, None
                 return
+            fd = self._open_at(parent, path)
             try:
-                fd = os.open(path.name, _NODE, dir_fd=parent)
-            except OSError as exc:
-                raise host_error("read", path, exc) from exc
-            stack.callback(os.close, fd)
-            opened = os.fstat(fd)
-            check_file_or_dir("read", path, opened)
-            sha = None
-            if digest and stat.S_ISREG(opened.st_mode):
-                sha = digest_of(fd, opened.st_size)[0]
-            yield stamp_of(opened, sha), fd, opened
+                opened = os.fstat(fd)
+                check_file_or_dir("read", path, opened)
+                sha = None
+                if digest and stat.S_ISREG(opened.st_mode):
+                    sha = digest_of(fd, opened.st_size)[0]
+                yield stamp_of(opened, sha), fd, opened
+            finally:
+                os.close(fd)
+        finally:
+            held.__exit__(None, None, None)
+
+    @staticmethod
+    def _open_at(parent: int, path: PurePosixPath) -> int:
+        try:
+            return os.open(path.name, _NODE, dir_fd=parent)
+        except OSError as exc:
+            raise host_error("read", path, exc) from exc
 
     @staticmethod
     def _lstat_at(parent: int, path: PurePosixPath) -> os.stat_result | None:
