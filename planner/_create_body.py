@@ -11,6 +11,8 @@ when the runner has no profile).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 
 from ._binary_size import format_binary_size
@@ -137,13 +139,21 @@ def seccomp_options(ctx: Context, threaded: Threaded) -> dict[str, object]:
     profile = ctx.facts.seccomp_profile
     if profile is None:
         return {}  # legacy warns and sets no SecurityOpt
+    return {"SecurityOpt": [_seccomp(profile, tuple(threaded.allowed_syscalls))]}
+
+
+# The same profile and syscalls for every kernel of an agent: its text is made
+# once, not parsed (hundreds of objects, for the collector) and written again
+# per compile.
+@lru_cache(maxsize=64)
+def _seccomp(profile: str, allowed: tuple[str, ...]) -> str:
     document = orjson.loads(profile)
     document["syscalls"].append(
         {
-            "names": list(threaded.allowed_syscalls),
+            "names": list(allowed),
             "action": "SCMP_ACT_ALLOW",
             "args": [],
             "comment": "Additionally allowed syscalls by Backend.AI Agent",
         }
     )
-    return {"SecurityOpt": [f"seccomp={orjson.dumps(document).decode()}"]}
+    return f"seccomp={orjson.dumps(document).decode()}"
