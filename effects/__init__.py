@@ -28,6 +28,7 @@ from ._encoding import (
     dumps,
     encode,
     encode_effect,
+    json_default,
     seal,
 )
 from ._fs import (
@@ -123,6 +124,7 @@ __all__ = [
     "freeze_object",
     "is_container_effect",
     "is_volatile_path",
+    "json_default",
     "kernel_entries",
     "project",
     "public_key_path",

@@ -58,6 +58,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_effect",
+    "json_default",
     "mode_text",
     "seal",
 ]
@@ -74,17 +75,21 @@ def mode_text(mode: int) -> str:
 
 def dumps(document: object) -> bytes:
     """Canonical JSON bytes for any kplan document."""
-    return orjson.dumps(document, default=_unfrozen, option=DUMP_OPTIONS)
+    return orjson.dumps(document, default=json_default, option=DUMP_OPTIONS)
 
 
-def encode_effect(effect: Effect) -> dict[str, object]:
-    """Encode one effect as a JSON object with an ``op`` field (plain values)."""
-    return _ENCODERS[type(effect)](effect, thaw_object)
+def encode_effect(effect: Effect, *, frozen: bool = False) -> dict[str, object]:
+    """Encode one effect as a JSON object with an ``op`` field.
+
+    Plain values; or with ``frozen``, the effect's JSON values as they are
+    (``JsonObject``), for orjson with ``default=json_default``, which writes
+    them without building their dicts first (a journal writes every effect).
+    """
+    return _ENCODERS[type(effect)](effect, _as_is if frozen else thaw_object)
 
 
 # How each JSON value an effect holds goes into its encoding: thawed into plain
-# dicts for ``encode_effect``'s callers, or as it is for the plan document, which
-# ``dumps`` writes out (``_unfrozen``) without building the dicts first.
+# dicts, or as it is for writers that give orjson ``json_default`` (``dumps``).
 _Thaw = Callable[[JsonObject], object]
 
 
@@ -92,7 +97,7 @@ def _as_is(value: JsonObject) -> object:
     return value
 
 
-def _unfrozen(value: object) -> object:
+def json_default(value: object) -> object:
     """orjson's ``default``: a ``JsonObject`` as the dict of its items."""
     if type(value) is JsonObject:
         return dict(value.items)

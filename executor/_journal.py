@@ -52,7 +52,7 @@ import attrs
 import orjson
 from returns.result import Failure, Result, Success
 
-from effects import Effect, decode_effect, encode_effect
+from effects import Effect, decode_effect, encode_effect, json_default
 from effects.decoding import Invalid, Reader
 
 from ._record_codec import (
@@ -199,9 +199,10 @@ def intent_parts_line(index: int, stage: str, effect: Effect, prior: Prior) -> b
             "kind": "intent",
             "index": index,
             "stage": stage,
-            "effect": encode_effect(effect),
+            "effect": encode_effect(effect, frozen=True),
             "prior": encode_prior(prior),
         },
+        default=json_default,
         option=orjson.OPT_APPEND_NEWLINE,
     )
 

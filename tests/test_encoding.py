@@ -15,7 +15,16 @@ import orjson
 import pytest
 from returns.result import Failure
 
-from effects import decode, decode_effect, dumps, encode, encode_effect, seal
+from effects import (
+    JsonObject,
+    decode,
+    decode_effect,
+    dumps,
+    encode,
+    encode_effect,
+    json_default,
+    seal,
+)
 from effects.decoding import Invalid, Reader
 
 from .plans import every_effect_plan, small_plan
@@ -159,3 +168,18 @@ def test_the_fast_decoders_answer_as_the_strict_ones() -> None:
             assert _decoded(variant) == _decoded(MappingProxyType(variant)), variant
             tried += 1
     assert tried > 500
+
+
+def test_a_frozen_encoding_writes_the_same_json_as_the_plain_one() -> None:
+    """``encode_effect(frozen=True)`` keeps JsonObject values for ``json_default``:
+    written out, every effect's JSON is byte for byte the plain encoding's."""
+    plain_options = orjson.OPT_SORT_KEYS
+    frozen_values = 0
+    for step in every_effect_plan().steps:
+        frozen = encode_effect(step.effect, frozen=True)
+        frozen_values += any(isinstance(v, JsonObject) for v in frozen.values())
+        written = orjson.dumps(frozen, default=json_default, option=plain_options)
+        assert written == orjson.dumps(encode_effect(step.effect), option=plain_options)
+    assert frozen_values >= 3  # container mounts and configs, the create, the record
+    with pytest.raises(TypeError, match="not a JSON value"):
+        json_default(object())
