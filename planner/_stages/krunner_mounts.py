@@ -89,7 +89,10 @@ class _Runner:
 
     def __init__(self, ctx: Context, draft: Draft, distro: str) -> None:
         self.ctx, self.draft, self.distro = ctx, draft, distro
-        self.root = PurePosixPath(ctx.facts.runner.origin)
+        root = PurePosixPath(ctx.facts.runner.origin)
+        # Mount sources are text: names are joined to the root's (a path apiece
+        # costs a microsecond, and the package has two dozen files).
+        self.root, self.parent = _prefix(root), _prefix(root.parent)
         self.arch = ctx.facts.arch
         self.found: list[Mount] = []
 
@@ -115,10 +118,10 @@ class _Runner:
         )
         jail = self.jail()
         if self.distro.startswith("alpine"):
-            self.bind(self.root / "terminfo.alpine3.8", "/home/work/.terminfo")
+            self.bind(self.root + "terminfo.alpine3.8", "/home/work/.terminfo")
         # Scripts are not checked for existence (Docker would refuse the mount).
         for name in SCRIPTS:
-            self.bind(self.root / name, f"/opt/kernel/{name}")
+            self.bind(self.root + name, f"/opt/kernel/{name}")
         if jail is not None:
             self.bind(jail, "/opt/kernel/jail")
         self.found.append(
@@ -128,13 +131,13 @@ class _Runner:
         )
         pylib = f"/opt/backend.ai/lib/python{pyver}/site-packages/"
         for package in ("kernel", "helpers"):
-            self.bind(self.root.parent / package, f"{pylib}ai/backend/{package}")
+            self.bind(self.parent + package, f"{pylib}ai/backend/{package}")
         del matched  # the key only chose the volume and the python version
         return self.found
 
-    def bind(self, source: PurePosixPath, target: str) -> None:
+    def bind(self, source: str, target: str) -> None:
         self.found.append(
-            Mount(type="bind", source=str(source), target=target, permission="ro")
+            Mount(type="bind", source=source, target=target, permission="ro")
         )
 
     def static(self, name: str, target: str, *, optional: bool = False) -> None:
@@ -146,7 +149,7 @@ class _Runner:
             else runner.has(name)
         )
         if present:
-            self.bind(self.root / name, target)
+            self.bind(self.root + name, target)
         elif not optional:
             self.draft.fail(
                 "crash",
@@ -158,13 +161,13 @@ class _Runner:
     def versioned(self, pattern: str, target: str) -> None:
         chosen = self._artifact(pattern)
         if chosen is not None:
-            self.bind(self.root / chosen, target)
+            self.bind(self.root + chosen, target)
 
-    def jail(self) -> PurePosixPath | None:
+    def jail(self) -> str | None:
         if self.ctx.local.container.sandbox_type != "jail":
             return None
         chosen = self._artifact(f"jail.*.{self.arch}.bin")
-        return None if chosen is None else self.root / chosen
+        return None if chosen is None else self.root + chosen
 
     def _artifact(self, pattern: str) -> str | None:
         candidates = {
@@ -184,3 +187,8 @@ class _Runner:
                 "UnsupportedBaseDistroError",
             )
             return None
+
+
+def _prefix(directory: PurePosixPath) -> str:
+    """``directory``'s text with one trailing slash, to put a name after."""
+    return f"{str(directory).rstrip('/')}/"
