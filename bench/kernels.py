@@ -5,7 +5,9 @@
   files, hooks, gids, syscalls, attached devices, networks), three vfolders, a
   cluster keypair and its port mapping, docker credentials and a bootstrap script;
 * ``nested-dotfiles``: the sample with 40 dotfiles up to five directories deep,
-  each with legacy's chmod walk up to ``work`` (§12.5 H3).
+  each with legacy's chmod walk up to ``work`` (§12.5 H3);
+* ``large-dotfiles``: the sample with five 500 KB dotfiles, where writing content
+  is most of the work (legacy's ``kconfig.dat`` pickle holds them too: 5 MB in all).
 
 ``document(name, root)`` gives the completed document (facts gathered from this
 host, the runner package the legacy venv's, so both sides copy the same files);
@@ -25,7 +27,8 @@ from legacy import legacy_runner_dir
 
 __all__ = ["KERNELS", "document", "dotfiles_document"]
 
-KERNELS = ("sample", "everything", "nested-dotfiles")
+KERNELS = ("sample", "everything", "nested-dotfiles", "large-dotfiles")
+LARGE_DOTFILE = 500_000  # bytes in each of large-dotfiles' five
 
 
 def _b64(data: bytes) -> str:
@@ -140,6 +143,11 @@ def document(name: str, root: Path) -> dict[str, Any]:
         _everything(doc)
     elif name == "nested-dotfiles":
         _nested(doc)
+    elif name == "large-dotfiles":
+        doc["kernel_config"]["internal_data"]["dotfiles"] = [
+            {"path": f".large{index}.rc", "perm": "644", "data": "x" * LARGE_DOTFILE}
+            for index in range(5)
+        ]
     elif name != "sample":
         msg = f"unknown benchmark kernel {name!r}"
         raise ValueError(msg)
