@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import PurePosixPath
+from types import MappingProxyType
 from typing import final
 
 import attrs
+import orjson
 
 from ._binary_size import parse_binary_size
 from ._facts import Facts
@@ -60,6 +62,16 @@ class Context:
         image = self.kernel_config.image
         assert image is not None  # noqa: S101  (checked when the document was read)
         return image
+
+    @cached_property
+    def kernel_config_document(self) -> Mapping[str, object]:
+        """``kernel_config`` as the manager sent it, keys in its order (read-only
+        at the top; what is below is the stages' to read, not to change).
+
+        Parsed once per context: two stages read it (the credentials' bytes and
+        the kconfig pickle), and it holds every dotfile's content.
+        """
+        return MappingProxyType(orjson.loads(self.kernel_config_json))
 
     @cached_property
     def image_ref(self) -> ImageRef:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import io
 import pickle
-
-import orjson
+from collections.abc import Mapping
 
 __all__ = ["KconfigError", "kernel_config_pickle", "read_kconfig"]
 
@@ -30,12 +29,11 @@ class _JsonOnly(pickle.Unpickler):
 
 
 def kernel_config_pickle(
-    config_json: bytes, environ: tuple[tuple[str, str], ...]
+    config: Mapping[str, object], environ: tuple[tuple[str, str], ...]
 ) -> bytes:
-    """``pickle.dumps(kernel_config)`` after ``kernel_config["environ"] = environ``."""
-    config = orjson.loads(config_json)
-    config["environ"] = dict(environ)
-    return pickle.dumps(config)
+    """``pickle.dumps(kernel_config)`` after ``kernel_config["environ"] = environ``
+    (``config`` as the manager sent it, keys in its order; it is not changed)."""
+    return pickle.dumps({**config, "environ": dict(environ)})
 
 
 def read_kconfig(data: bytes) -> object:

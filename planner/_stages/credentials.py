@@ -24,7 +24,8 @@ STAGE = "credentials"
 def credentials(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the docker-creds.json step of ``prepare_container`` (§12 step 5)."""
     draft = Draft(ctx, up, STAGE)
-    internal = orjson.loads(ctx.kernel_config_json).get("internal_data") or {}
+    internal = ctx.kernel_config_document.get("internal_data") or {}
+    assert isinstance(internal, dict)  # noqa: S101  (checked when the document was read)
     credentials = internal.get("docker_credentials")
     if credentials:  # compact JSON in the given key order
         data = orjson.dumps(credentials)

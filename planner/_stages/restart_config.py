@@ -26,7 +26,7 @@ def restart_config(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, 
     """Plan the two ``restart_kernel__store_config`` writes (B14)."""
     draft = Draft(ctx, up, STAGE)
     mode = new_file_mode(ctx)
-    data = kernel_config_pickle(ctx.kernel_config_json, up.threaded.environ)
+    data = kernel_config_pickle(ctx.kernel_config_document, up.threaded.environ)
     draft.write(below(config_dir(ctx), "kconfig.dat"), data, mode)
     if not ctx.restarting:
         draft.write(below(config_dir(ctx), "cluster.json"), ctx.cluster_info_json, mode)
