@@ -435,6 +435,8 @@ def quick_prior(effect: Effect, value: object) -> Prior | None:
     encoder's form; the other kinds through the Reader; ``None`` if not valid."""
     if type(value) is not dict:
         return None
+    if not value and type(effect) in _WITHOUT_PRIOR:
+        return _NO_PRIOR  # a mount entry's, a config fragment's: most of the rest
     match effect:
         case MakeDir() | WriteFile() | Chmod() | Chown():
             return _quick_fs_prior(effect, value)
@@ -443,6 +445,24 @@ def quick_prior(effect: Effect, value: object) -> Prior | None:
                 return decode_prior(effect, Reader(value, "prior"))
             except Invalid:
                 return None
+
+
+# The effects ``decode_prior`` gives a ``NoPrior`` (the classes are final).
+_WITHOUT_PRIOR = frozenset(
+    {
+        CreateContainer,
+        StartContainer,
+        VerifyContainer,
+        ContainerMount,
+        ContainerConfig,
+        RegisterKernel,
+        AllocateHostPorts,
+        ProvisionSudo,
+        ConnectNetworks,
+        WaitKernelReady,
+    }
+)
+_NO_PRIOR = NoPrior()
 
 
 def _quick_fs_prior(effect: Effect, value: dict[str, object]) -> Prior | None:
