@@ -78,6 +78,8 @@ def freeze(value: object) -> Json:
 
 def freeze_object(value: Mapping[str, object]) -> JsonObject:
     """Freeze a mapping with string keys; see ``freeze``."""
+    if not value:
+        return EMPTY  # mount options mostly: one value serves them all
     pairs: list[tuple[str, Json]] = []
     append = pairs.append
     # Dicts and lists inline, by their exact class: a create body holds hundreds.
