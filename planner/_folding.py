@@ -27,7 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from effects import Chmod, Chown, Effect, MakeDir, MountScratch, Step, Tree, WriteFile
+import attrs
+
+from effects import (
+    EFFECT_TYPES,
+    Chmod,
+    Chown,
+    Effect,
+    MakeDir,
+    MountScratch,
+    Step,
+    Tree,
+    WriteFile,
+)
 
 __all__ = ["fold"]
 
@@ -103,10 +115,21 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
                 existing.add(top)
                 if image is not None:
                     existing.add(str(image))
+            case _ if type(effect) in _PATHLESS:
+                pass  # a mount entry, a config fragment, the container: no entry
             case _:
                 existing.update(_paths_made(step))
         result.append(step)
     return [step for step in result if step is not None]
+
+
+# The effects with no scratch path at all (``paths_of`` gives none): a third of a
+# plan's steps, which make no entry.
+_PATHLESS = frozenset(
+    kind
+    for kind in EFFECT_TYPES
+    if "path" not in attrs.fields_dict(kind) and not hasattr(kind, "public_path")
+)
 
 
 def _with_mode(effect: Effect, mode: int) -> Effect:
