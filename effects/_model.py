@@ -23,10 +23,8 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
-from pathlib import PurePosixPath
-from types import MappingProxyType
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import PurePath, PurePosixPath
 from typing import Any, final
 
 from returns.result import Failure, Result, Success
@@ -96,15 +94,18 @@ class Projection:
     """
 
     def __init__(self, before: Tree, owner: tuple[int, int]) -> None:
-        self._nodes: dict[PurePosixPath, Node] = dict(before.entries)
+        # Keyed by the paths' text: a path value's hash and equality are Python
+        # code, run for every lookup; the path values are kept for ``tree``.
+        self._nodes: dict[str, Node] = {str(p): n for p, n in before.entries}
+        self._paths: dict[str, PurePosixPath] = {str(p): p for p, _ in before.entries}
         self._owner = owner
-        self.nodes: Mapping[PurePosixPath, Node] = MappingProxyType(self._nodes)
+        self.nodes: Mapping[PurePosixPath, Node] = _PathView(self._nodes, self._paths)
 
     def apply(
         self, steps: Sequence[Step], sizes: Mapping[str, int]
     ) -> EffectError | None:
         """Apply ``steps`` in order; on a refused one undo them all and say why."""
-        log = _Log(self._nodes)
+        log = _Log(self._nodes, self._paths)
         for index, step in enumerate(steps):
             try:
                 _apply(log, step.effect, self._owner, sizes)
@@ -121,35 +122,72 @@ class Projection:
 
     def tree(self) -> Tree:
         """The current state as a tree."""
-        return Tree.of(self._nodes)
+        paths = self._paths
+        return Tree(tuple((paths[text], node) for text, node in self._nodes.items()))
+
+
+@final
+class _PathView(Mapping[PurePosixPath, Node]):
+    """``Projection.nodes``: the nodes by path value, read-only and live."""
+
+    __slots__ = ("_nodes", "_paths")
+
+    def __init__(self, nodes: dict[str, Node], paths: dict[str, PurePosixPath]) -> None:
+        self._nodes, self._paths = nodes, paths
+
+    # Only path values are keys (a text is not): as a dict of them would answer.
+    def __getitem__(self, path: object) -> Node:
+        node = self._nodes.get(str(path)) if isinstance(path, PurePath) else None
+        if node is None:
+            raise KeyError(path)
+        return node
+
+    def get(self, path: object, default: Any = None) -> Any:  # noqa: ANN401
+        """The node at ``path``, else ``default`` (as ``dict.get``)."""
+        if not isinstance(path, PurePath):
+            return default
+        return self._nodes.get(str(path), default)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, PurePath) and str(path) in self._nodes
+
+    def __iter__(self) -> Iterator[PurePosixPath]:
+        return iter(self._paths.values())
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
 
 @final
 class _Log:
-    """The nodes with an undo log of one ``apply`` (reverted on a refusal)."""
+    """The nodes with an undo log of one ``apply`` (reverted on a refusal);
+    keyed by a path's text, each with its path value beside it."""
 
-    __slots__ = ("_undo", "nodes")
+    __slots__ = ("_undo", "nodes", "paths")
 
-    def __init__(self, nodes: dict[PurePosixPath, Node]) -> None:
-        self.nodes = nodes
-        self._undo: list[tuple[PurePosixPath, Node | None]] = []
+    def __init__(self, nodes: dict[str, Node], paths: dict[str, PurePosixPath]) -> None:
+        self.nodes, self.paths = nodes, paths
+        self._undo: list[tuple[str, Node | None, PurePosixPath | None]] = []
 
-    def get(self, path: PurePosixPath) -> Node | None:
-        return self.nodes.get(path)
+    def get(self, text: str) -> Node | None:
+        return self.nodes.get(text)
 
-    def put(self, path: PurePosixPath, node: Node) -> None:
-        self._undo.append((path, self.nodes.get(path, _ABSENT)))
-        self.nodes[path] = node
+    def put(self, text: str, path: PurePosixPath, node: Node) -> None:
+        self._undo.append((text, self.nodes.get(text, _ABSENT), self.paths.get(text)))
+        self.nodes[text] = node
+        self.paths[text] = path
 
-    def drop(self, path: PurePosixPath) -> None:
-        self._undo.append((path, self.nodes.pop(path)))
+    def drop(self, text: str) -> None:
+        self._undo.append((text, self.nodes.pop(text), self.paths.pop(text)))
 
     def revert(self) -> None:
-        for path, old in reversed(self._undo):
-            if old is _ABSENT:
-                self.nodes.pop(path, None)
+        for text, old, path in reversed(self._undo):
+            if old is _ABSENT or path is None:
+                self.nodes.pop(text, None)
+                self.paths.pop(text, None)
             else:
-                self.nodes[path] = old
+                self.nodes[text] = old
+                self.paths[text] = path
         self._undo.clear()
 
 
@@ -177,7 +215,8 @@ def _apply_chmod(
     nodes: _Log, effect: Chmod, _owner: tuple[int, int], _sizes: Mapping[str, int]
 ) -> None:
     node = _changeable(nodes, effect.path)
-    nodes.put(effect.path, _changed(node, effect.mode, node.uid, node.gid))
+    path = effect.path
+    nodes.put(str(path), path, _changed(node, effect.mode, node.uid, node.gid))
 
 
 def _apply_chown(
@@ -186,6 +225,7 @@ def _apply_chown(
     node = _changeable(nodes, effect.path)
     uid, gid = effect.uid, effect.gid
     nodes.put(
+        str(effect.path),
         effect.path,
         _changed(
             node,
@@ -263,15 +303,15 @@ def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
     )
 
 
-def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
-    parent = _parent(path)
-    if not parent.parts:
+def _check_parents(nodes: _Log, path: PurePosixPath, text: str) -> None:
+    parent = text.rpartition("/")[0]
+    if not parent:
         return  # directly below the scratch root
     node = nodes.get(parent)
     if node is not None and node.type == "dir":
         return  # and so are all its ancestors: a tree holds them as directories
     for ancestor in reversed(path.parents[:-1]):  # name the topmost problem
-        node = nodes.get(ancestor)
+        node = nodes.get(str(ancestor))
         if node is None:
             raise _Refused(path, f"parent directory {str(ancestor)!r} does not exist")
         if node.type == "symlink":
@@ -280,17 +320,10 @@ def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
             raise _Refused(path, f"{str(ancestor)!r} is not a directory")
 
 
-# ``path.parent`` builds a new path whose hash is computed anew at each lookup;
-# the model asks for the same parents over and over. Bounded: an agent runs for
-# months, and a deep path's parent holds all its parts.
-_parent: Callable[[PurePosixPath], PurePosixPath] = lru_cache(maxsize=4096)(
-    lambda path: path.parent
-)
-
-
 def _existing(nodes: _Log, path: PurePosixPath) -> Node:
-    _check_parents(nodes, path)
-    node = nodes.get(path)
+    text = str(path)
+    _check_parents(nodes, path, text)
+    node = nodes.get(text)
     if node is None:
         raise _Refused(path, "does not exist")
     if node.type == "symlink":
@@ -317,10 +350,11 @@ def _changeable(nodes: _Log, path: PurePosixPath) -> Node:
 def _make_dir(
     nodes: _Log, path: PurePosixPath, mode: int, owner: tuple[int, int]
 ) -> None:
-    _check_parents(nodes, path)
-    node = nodes.get(path)
+    text = str(path)
+    _check_parents(nodes, path, text)
+    node = nodes.get(text)
     if node is None:
-        nodes.put(path, checked_node("dir", mode, owner[0], owner[1]))
+        nodes.put(text, path, checked_node("dir", mode, owner[0], owner[1]))
     elif node.type != "dir":
         raise _Refused(path, f"exists and is a {node.type}, not a directory")
 
@@ -333,15 +367,18 @@ def _write(  # noqa: PLR0917  (mirrors the WriteFile fields plus the model state
     mode: int,
     owner: tuple[int, int],
 ) -> None:
-    _check_parents(nodes, path)
-    node = nodes.get(path)
+    text = str(path)
+    _check_parents(nodes, path, text)
+    node = nodes.get(text)
     if node is None:
-        nodes.put(path, checked_node("file", mode, owner[0], owner[1], size, digest))
+        nodes.put(
+            text, path, checked_node("file", mode, owner[0], owner[1], size, digest)
+        )
     elif node.type != "file":
         raise _Refused(path, f"is a {node.type}, cannot write a file over it")
     else:
         replaced = checked_node("file", node.mode, node.uid, node.gid, size, digest)
-        nodes.put(path, replaced)
+        nodes.put(text, path, replaced)
 
 
 def _volatile_file(owner: tuple[int, int], mode: int) -> Node:
@@ -349,36 +386,40 @@ def _volatile_file(owner: tuple[int, int], mode: int) -> Node:
 
 
 def _host_key(nodes: _Log, path: PurePosixPath, owner: tuple[int, int]) -> None:
-    _check_parents(nodes, path)
-    if nodes.get(path) is not None:
+    text = str(path)
+    _check_parents(nodes, path, text)
+    if nodes.get(text) is not None:
         raise _Refused(path, "already exists; dropbearkey refuses to overwrite a key")
-    nodes.put(path, _volatile_file(owner, 0o600))
+    nodes.put(text, path, _volatile_file(owner, 0o600))
     public = public_key_path(path)
     # dropbearkey writes the public half only when nothing is there yet.
-    if nodes.get(public) is None:
-        nodes.put(public, _volatile_file(owner, 0o600))
+    if nodes.get(str(public)) is None:
+        nodes.put(str(public), public, _volatile_file(owner, 0o600))
 
 
 def _mount(nodes: _Log, effect: MountScratch, owner: tuple[int, int]) -> None:
-    if effect.image is not None and effect.image_mode is not None:
-        _check_parents(nodes, effect.image)
-        if nodes.get(effect.image) is not None:
-            raise _Refused(effect.image, "already exists; a new image file is expected")
-        nodes.put(effect.image, _volatile_file(owner, effect.image_mode))
+    image = effect.image
+    if image is not None and effect.image_mode is not None:
+        _check_parents(nodes, image, str(image))
+        if nodes.get(str(image)) is not None:
+            raise _Refused(image, "already exists; a new image file is expected")
+        nodes.put(str(image), image, _volatile_file(owner, effect.image_mode))
     node = _existing(nodes, effect.path)
     if node.type != "dir":
         raise _Refused(effect.path, "mount point is not a directory")
-    below = f"{effect.path}/"
-    for hidden in [p for p in nodes.nodes if str(p).startswith(below)]:
+    top = str(effect.path)
+    below = f"{top}/"
+    for hidden in [text for text in nodes.nodes if text.startswith(below)]:
         nodes.drop(hidden)
     if effect.kind == "tmpfs":
         nodes.put(
+            top,
             effect.path,
             Node(type="dir", mode=TMPFS_ROOT_MODE, uid=owner[0], gid=owner[1]),
         )
     else:
-        nodes.put(effect.path, Node(type="dir", mode=EXT4_ROOT_MODE, uid=0, gid=0))
+        nodes.put(top, effect.path, Node(type="dir", mode=EXT4_ROOT_MODE, uid=0, gid=0))
+        found = effect.path / "lost+found"
         nodes.put(
-            effect.path / "lost+found",
-            Node(type="dir", mode=LOST_FOUND_MODE, uid=0, gid=0),
+            str(found), found, Node(type="dir", mode=LOST_FOUND_MODE, uid=0, gid=0)
         )
