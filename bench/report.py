@@ -168,6 +168,8 @@ def _concurrent(row: dict[str, Any]) -> list[str]:
             f"{row['speedup']:.2f}",
             "yes" if row["each_correct"] else "**NO**",
         ),
+        "",
+        f"Medians of {row.get('rounds', 1)} rounds, each side in turn.",
     ]
 
 
