@@ -172,7 +172,8 @@ class _Log:
     def get(self, text: str) -> Node | None:
         return self.nodes.get(text)
 
-    def put(self, text: str, path: PurePosixPath, node: Node) -> None:
+    def put(self, path: PurePosixPath, node: Node) -> None:
+        text = str(path)  # a path keeps its text once made: no second formatting
         self._undo.append((text, self.nodes.get(text, _ABSENT), self.paths.get(text)))
         self.nodes[text] = node
         self.paths[text] = path
@@ -182,7 +183,7 @@ class _Log:
 
     def revert(self) -> None:
         for text, old, path in reversed(self._undo):
-            if old is _ABSENT or path is None:
+            if old is _ABSENT or path is None:  # both or neither: put together
                 self.nodes.pop(text, None)
                 self.paths.pop(text, None)
             else:
@@ -215,8 +216,7 @@ def _apply_chmod(
     nodes: _Log, effect: Chmod, _owner: tuple[int, int], _sizes: Mapping[str, int]
 ) -> None:
     node = _changeable(nodes, effect.path)
-    path = effect.path
-    nodes.put(str(path), path, _changed(node, effect.mode, node.uid, node.gid))
+    nodes.put(effect.path, _changed(node, effect.mode, node.uid, node.gid))
 
 
 def _apply_chown(
@@ -225,7 +225,6 @@ def _apply_chown(
     node = _changeable(nodes, effect.path)
     uid, gid = effect.uid, effect.gid
     nodes.put(
-        str(effect.path),
         effect.path,
         _changed(
             node,
@@ -303,8 +302,8 @@ def _changed(node: Node, mode: int, uid: int, gid: int) -> Node:
     )
 
 
-def _check_parents(nodes: _Log, path: PurePosixPath, text: str) -> None:
-    parent = text.rpartition("/")[0]
+def _check_parents(nodes: _Log, path: PurePosixPath) -> None:
+    parent = str(path).rpartition("/")[0]
     if not parent:
         return  # directly below the scratch root
     node = nodes.get(parent)
@@ -322,7 +321,7 @@ def _check_parents(nodes: _Log, path: PurePosixPath, text: str) -> None:
 
 def _existing(nodes: _Log, path: PurePosixPath) -> Node:
     text = str(path)
-    _check_parents(nodes, path, text)
+    _check_parents(nodes, path)
     node = nodes.get(text)
     if node is None:
         raise _Refused(path, "does not exist")
@@ -351,10 +350,10 @@ def _make_dir(
     nodes: _Log, path: PurePosixPath, mode: int, owner: tuple[int, int]
 ) -> None:
     text = str(path)
-    _check_parents(nodes, path, text)
+    _check_parents(nodes, path)
     node = nodes.get(text)
     if node is None:
-        nodes.put(text, path, checked_node("dir", mode, owner[0], owner[1]))
+        nodes.put(path, checked_node("dir", mode, owner[0], owner[1]))
     elif node.type != "dir":
         raise _Refused(path, f"exists and is a {node.type}, not a directory")
 
@@ -368,17 +367,15 @@ def _write(  # noqa: PLR0917  (mirrors the WriteFile fields plus the model state
     owner: tuple[int, int],
 ) -> None:
     text = str(path)
-    _check_parents(nodes, path, text)
+    _check_parents(nodes, path)
     node = nodes.get(text)
     if node is None:
-        nodes.put(
-            text, path, checked_node("file", mode, owner[0], owner[1], size, digest)
-        )
+        nodes.put(path, checked_node("file", mode, owner[0], owner[1], size, digest))
     elif node.type != "file":
         raise _Refused(path, f"is a {node.type}, cannot write a file over it")
     else:
         replaced = checked_node("file", node.mode, node.uid, node.gid, size, digest)
-        nodes.put(text, path, replaced)
+        nodes.put(path, replaced)
 
 
 def _volatile_file(owner: tuple[int, int], mode: int) -> Node:
@@ -387,39 +384,37 @@ def _volatile_file(owner: tuple[int, int], mode: int) -> Node:
 
 def _host_key(nodes: _Log, path: PurePosixPath, owner: tuple[int, int]) -> None:
     text = str(path)
-    _check_parents(nodes, path, text)
+    _check_parents(nodes, path)
     if nodes.get(text) is not None:
         raise _Refused(path, "already exists; dropbearkey refuses to overwrite a key")
-    nodes.put(text, path, _volatile_file(owner, 0o600))
+    nodes.put(path, _volatile_file(owner, 0o600))
     public = public_key_path(path)
     # dropbearkey writes the public half only when nothing is there yet.
     if nodes.get(str(public)) is None:
-        nodes.put(str(public), public, _volatile_file(owner, 0o600))
+        nodes.put(public, _volatile_file(owner, 0o600))
 
 
 def _mount(nodes: _Log, effect: MountScratch, owner: tuple[int, int]) -> None:
     image = effect.image
     if image is not None and effect.image_mode is not None:
-        _check_parents(nodes, image, str(image))
+        _check_parents(nodes, image)
         if nodes.get(str(image)) is not None:
             raise _Refused(image, "already exists; a new image file is expected")
-        nodes.put(str(image), image, _volatile_file(owner, effect.image_mode))
+        nodes.put(image, _volatile_file(owner, effect.image_mode))
     node = _existing(nodes, effect.path)
     if node.type != "dir":
         raise _Refused(effect.path, "mount point is not a directory")
-    top = str(effect.path)
-    below = f"{top}/"
+    below = f"{effect.path}/"
     for hidden in [text for text in nodes.nodes if text.startswith(below)]:
         nodes.drop(hidden)
     if effect.kind == "tmpfs":
         nodes.put(
-            top,
             effect.path,
             Node(type="dir", mode=TMPFS_ROOT_MODE, uid=owner[0], gid=owner[1]),
         )
     else:
-        nodes.put(top, effect.path, Node(type="dir", mode=EXT4_ROOT_MODE, uid=0, gid=0))
-        found = effect.path / "lost+found"
+        nodes.put(effect.path, Node(type="dir", mode=EXT4_ROOT_MODE, uid=0, gid=0))
         nodes.put(
-            str(found), found, Node(type="dir", mode=LOST_FOUND_MODE, uid=0, gid=0)
+            effect.path / "lost+found",
+            Node(type="dir", mode=LOST_FOUND_MODE, uid=0, gid=0),
         )
