@@ -135,9 +135,8 @@ def staged(stage: str, effects: Iterable[Effect]) -> list[Step]:
     check_text("stage", stage)
     steps = []
     for effect in effects:
-        if type(effect) not in _EFFECT_SET:
-            msg = f"not an effect: {type(effect).__name__}"
-            raise TypeError(msg)
+        if type(effect) not in _EFFECT_SET:  # the common case without a call
+            _is_effect(None, None, effect)  # raises as Step would
         step = _NEW(Step)
         _SET(step, "stage", stage)
         _SET(step, "effect", effect)
