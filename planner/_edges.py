@@ -67,17 +67,14 @@ def paths_of(effect: Effect) -> tuple[PurePosixPath, ...]:
 def edges_of(steps: Sequence[Step]) -> list[tuple[int, int]]:
     """The dependency edges of ``steps``, sorted (see the module docstring)."""
     trie = _PathTrie()
-    node_of, follows, touch = trie.node, trie.follows, trie.touch
+    node_of, follows, touch, one = trie.node, trie.follows, trie.touch, trie.one
     edges: list[tuple[int, int]] = []
     host: int | None = None  # the latest step of the host chain
     for index, step in enumerate(steps):
         effect = step.effect
         kind = type(effect)
         if kind in _ONE_PATH:  # most steps: one path, no host chain
-            node = node_of(str(effect.path))  # type: ignore[union-attr]
-            covered = follows(node)
-            edges.extend((earlier, index) for earlier in covered if earlier >= 0)
-            touch(node, index, covered)
+            one(str(effect.path), index, edges)  # type: ignore[union-attr]
             continue
         # What the step follows on each of its paths, found before any is updated.
         nodes = [node_of(str(path)) for path in paths_of(effect)]
@@ -109,17 +106,20 @@ _ROOT = 0  # the trie's root: the scratch root itself, on which no step acts
 
 
 class _PathTrie:
-    """Path text -> node id, each node's parent, latest step and frontier.
+    """Path text -> node id, each node's ancestors, latest step and frontier.
 
     ``frontier[n]`` holds the steps strictly below node ``n`` that no later step
     covers yet. A node below a path that just got a step may keep stale entries
     (covered since): they are all older than the latest step on the node's own
-    chain, so ``follows`` drops them by comparing with it.
+    chain, so ``follows`` drops them by comparing with it. ``above[n]`` is the
+    node's ancestors, nearest first, the root last: each step walks them twice,
+    so they are kept as one tuple (a node ``d`` deep holds ``d`` ids, as many as
+    the steps on its walk already cost).
     """
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
-        self.parent: list[int] = [_ROOT]
+        self.above: list[tuple[int, ...]] = [()]
         self.last: list[int] = [-1]  # -1: no step on the node yet
         self.frontier: list[set[int]] = [set()]
 
@@ -130,9 +130,9 @@ class _PathTrie:
             return found
         head, _, _ = text.rpartition("/")
         parent = self.node(head) if head else _ROOT
-        made = len(self.parent)
+        made = len(self.above)
         self.ids[text] = made
-        self.parent.append(parent)
+        self.above.append((parent, *self.above[parent]))
         self.last.append(-1)
         self.frontier.append(set())
         return made
@@ -140,11 +140,8 @@ class _PathTrie:
     def follows(self, node: int) -> set[int]:
         """The steps a new step on ``node`` must follow directly (-1: none): the
         latest on its chain of ancestors, and the frontier after that one."""
-        parent, last = self.parent, self.last
-        latest, up = -1, node
-        while up != _ROOT:
-            latest = max(latest, last[up])
-            up = parent[up]
+        last = self.last
+        latest = max(last[node], *(last[up] for up in self.above[node]))
         covered = {step for step in self.frontier[node] if step > latest}
         covered.add(latest)
         return covered
@@ -152,13 +149,41 @@ class _PathTrie:
     def touch(self, node: int, index: int, covered: set[int]) -> None:
         """Record step ``index`` on ``node``, which follows ``covered`` (``follows``):
         it replaces them, and its ancestors' latest steps, in every frontier above."""
-        parent, last, frontier = self.parent, self.last, self.frontier
+        last, frontier = self.last, self.frontier
         gone = set(covered)
         last[node] = index
         frontier[node] = set()
-        while node != _ROOT:
-            node = parent[node]
-            above = frontier[node]
+        for up in self.above[node]:
+            above = frontier[up]
             above -= gone
             above.add(index)
-            gone.add(last[node])
+            gone.add(last[up])
+
+    def one(self, text: str, index: int, edges: list[tuple[int, int]]) -> None:
+        """``follows`` and then ``touch`` for step ``index`` on the path ``text``
+        alone, its edges appended to ``edges``: the same rule in one pass without
+        its sets where it can (most steps are these; plans have hundreds)."""
+        node = self.ids.get(text)
+        if node is None:
+            node = self.node(text)
+        last, frontier, chain = self.last, self.frontier, self.above[node]
+        latest = last[node]
+        for up in chain:  # a comparison, not a call of max per ancestor
+            if last[up] > latest:  # noqa: PLR1730
+                latest = last[up]
+        below = frontier[node]
+        gone: set[int] = set()
+        if below:  # a directory with steps below it since its latest
+            gone = {step for step in below if step > latest}
+            edges.extend((earlier, index) for earlier in gone)
+            frontier[node] = set()
+        if latest >= 0:
+            edges.append((latest, index))
+            gone.add(latest)
+        last[node] = index
+        for up in chain:
+            above = frontier[up]
+            if gone:
+                above -= gone
+            above.add(index)
+            gone.add(last[up])
