@@ -26,6 +26,7 @@ over: what was below it is hidden.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import attrs
 
@@ -61,67 +62,78 @@ def _overridden(steps: Sequence[Step], special: set[str]) -> set[int]:
     owned_uid: set[str] = set()  # a later chown sets the uid
     owned_gid: set[str] = set()
     found: set[int] = set()
+    # isinstance chains, not class patterns with captures (twice as slow): the
+    # compile's last pass meets every step.
     for index in range(len(steps) - 1, -1, -1):
         effect = steps[index].effect
-        match effect:
-            case Chmod(path=path) if str(path) not in special:
-                key = str(path)
+        if isinstance(effect, Chmod):
+            key = str(effect.path)
+            if key not in special:
                 if key in moded:
                     found.add(index)
                 moded.add(key)
-            case Chown(path=path, uid=uid, gid=gid) if str(path) not in special:
-                key = str(path)
-                if (uid is None or key in owned_uid) and (
-                    gid is None or key in owned_gid
-                ):
-                    found.add(index)
-                if uid is not None:
-                    owned_uid.add(key)
-                if gid is not None:
-                    owned_gid.add(key)
-            case MountScratch(path=path):
-                _forget_below(str(path), moded, owned_uid, owned_gid)
-            case _:
-                pass
+        elif isinstance(effect, Chown):
+            key = str(effect.path)
+            if key not in special and _owned_later(effect, key, owned_uid, owned_gid):
+                found.add(index)
+        elif isinstance(effect, MountScratch):
+            _forget_below(str(effect.path), moded, owned_uid, owned_gid)
     return found
+
+
+def _owned_later(
+    effect: Chown, key: str, owned_uid: set[str], owned_gid: set[str]
+) -> bool:
+    """Whether later chowns (walking back) set every id ``effect`` sets; then
+    record the ids it sets."""
+    uid, gid = effect.uid, effect.gid
+    later = (uid is None or key in owned_uid) and (gid is None or key in owned_gid)
+    if uid is not None:
+        owned_uid.add(key)
+    if gid is not None:
+        owned_gid.add(key)
+    return later
 
 
 def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
     """Fold each new entry's first chmod into the step that made it."""
     existing = {str(path) for path, _ in before.entries}
     made: dict[str, int] = {}  # a new entry not chmodded yet -> its maker's index
-    result: list[Step | None] = []
+    result: list[Step] = []
     for step in steps:
         effect = step.effect
-        match effect:
-            case MakeDir(path=path) | WriteFile(path=path):
-                key = str(path)
-                if key not in existing and key not in special:
-                    made[key] = len(result)
-                existing.add(key)
-            case Chmod(path=path, mode=mode) if str(path) in made:
-                maker = made.pop(str(path))
+        if type(effect) in _PATHLESS:  # the classes are final
+            pass  # a mount entry, a config fragment, the container: no entry
+        elif type(effect) in _MAKERS:
+            key = str(cast("MakeDir | WriteFile", effect).path)
+            if key not in existing and key not in special:
+                made[key] = len(result)
+            existing.add(key)
+        elif isinstance(effect, Chmod):
+            maker = made.pop(str(effect.path), None)
+            if maker is not None:
                 made_step = result[maker]
-                assert made_step is not None  # noqa: S101  (only chmods are folded away)
                 result[maker] = Step(
-                    stage=made_step.stage, effect=_with_mode(made_step.effect, mode)
+                    stage=made_step.stage,
+                    effect=_with_mode(made_step.effect, effect.mode),
                 )
                 continue
-            case MountScratch(path=path, image=image):
-                top = str(path)
-                _forget_below(top, existing)  # hidden: what was there is gone
-                for key in [k for k in made if k == top or k.startswith(f"{top}/")]:
-                    del made[key]
-                existing.add(top)
-                if image is not None:
-                    existing.add(str(image))
-            case _ if type(effect) in _PATHLESS:
-                pass  # a mount entry, a config fragment, the container: no entry
-            case _:
-                existing.update(_paths_made(step))
+            existing.add(str(effect.path))
+        elif isinstance(effect, MountScratch):
+            top = str(effect.path)
+            _forget_below(top, existing)  # hidden: what was there is gone
+            for key in [k for k in made if k == top or k.startswith(f"{top}/")]:
+                del made[key]
+            existing.add(top)
+            if effect.image is not None:
+                existing.add(str(effect.image))
+        else:
+            existing.update(_paths_made(step))
         result.append(step)
-    return [step for step in result if step is not None]
+    return result
 
+
+_MAKERS = frozenset({MakeDir, WriteFile})  # final classes: a set lookup, no isinstance
 
 # The effects with no scratch path at all (``paths_of`` gives none): a third of a
 # plan's steps, which make no entry.
