@@ -46,7 +46,16 @@ from ._container import (
 from ._fs import Chmod, Chown, GenerateHostKey, MakeDir, MountScratch, WriteFile
 from ._json import JsonObject, freeze_object, thaw_object
 from ._paths import rel
-from ._plan import EFFECT_TYPES, Blob, Effect, Header, Plan, Step, plan_parts
+from ._plan import (
+    EFFECT_TYPES,
+    Blob,
+    Effect,
+    Header,
+    Plan,
+    Step,
+    assembled,
+    plan_parts,
+)
 from ._reader import Invalid, Reader, parse_mode
 from .errors import DecodeError
 
@@ -326,11 +335,8 @@ def seal(
     # ``Plan`` is built (a compile seals every plan it makes).
     kept_steps, kept_blobs, kept_edges = plan_parts(steps, blobs, edges)
     plan_id = _id_of(header, kept_steps, kept_blobs, kept_edges)
-    return Plan(
-        header=attrs.evolve(header, plan_id=plan_id),
-        steps=kept_steps,
-        blobs=kept_blobs,
-        edges=kept_edges,
+    return assembled(
+        attrs.evolve(header, plan_id=plan_id), kept_steps, kept_blobs, kept_edges
     )
 
 

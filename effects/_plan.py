@@ -51,6 +51,7 @@ __all__ = [
     "Header",
     "Plan",
     "Step",
+    "assembled",
     "blob_of",
     "plan_parts",
     "staged",
@@ -199,6 +200,23 @@ def _to_blobs(values: Iterable[Blob]) -> tuple[Blob, ...]:
 
 def _to_edges(values: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(set(values)))
+
+
+def assembled(
+    header: Header,
+    steps: tuple[Step, ...],
+    blobs: tuple[Blob, ...],
+    edges: tuple[tuple[int, int], ...],
+) -> Plan:
+    """``Plan(...)`` of parts ``plan_parts`` gave, without converting them again
+    (the blobs' and edges' sorts): its consistency checks still run."""
+    plan = _NEW(Plan)
+    _SET(plan, "header", header)
+    _SET(plan, "steps", steps)
+    _SET(plan, "blobs", blobs)
+    _SET(plan, "edges", edges)
+    plan.__attrs_post_init__()
+    return plan
 
 
 @final
