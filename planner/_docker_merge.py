@@ -14,7 +14,7 @@ aliases the inputs (H23): it returns a new document.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 from effects import ContainerConfig, ContainerMount, Effect, thaw_object
@@ -60,32 +60,46 @@ def merge(
 
 
 def merge_into(
-    dest: dict[str, object], fragments: Iterable[Mapping[str, object]]
+    dest: dict[str, object],
+    fragments: Iterable[Mapping[str, object]],
+    *,
+    owned: bool = False,
 ) -> None:
     """``merge`` into ``dest`` itself (a document of the caller's own, not copied);
-    what is taken from ``fragments`` is copied, so they are never aliased (H23)."""
+    what is taken from ``fragments`` is copied, so they are never aliased (H23),
+    unless they are ``owned``: the caller's own fresh documents, used once."""
+    take = _as_is if owned else _copy
     for fragment in fragments:
-        _update(dest, fragment, "")
+        _update(dest, fragment, "", take)
 
 
-def _update(dest: dict[str, object], add: Mapping[str, object], where: str) -> None:
+def _update(
+    dest: dict[str, object],
+    add: Mapping[str, object],
+    where: str,
+    take: Callable[[object], object],
+) -> None:
     for key, value in add.items():
         path = f"{where}.{key}" if where else key
         current = dest.get(key)
         if key not in dest:
-            dest[key] = _copy(value)
+            dest[key] = take(value)
         elif isinstance(current, dict):
             if not isinstance(value, Mapping):
                 msg = f"{path}: a mapping cannot be merged with {type(value).__name__}"
                 raise MergeError(msg)
-            _update(current, value, path)
+            _update(current, value, path, take)
         elif isinstance(current, list):
             if not isinstance(value, list):
                 msg = f"{path}: a list cannot be extended with {type(value).__name__}"
                 raise MergeError(msg)
-            current.extend(_copy(item) for item in value)
+            current.extend(take(item) for item in value)
         else:
-            dest[key] = _copy(value)
+            dest[key] = take(value)
+
+
+def _as_is(value: object) -> object:
+    return value
 
 
 _ATOM_BASES = (str, int, float, bool, type(None))

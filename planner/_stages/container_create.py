@@ -91,14 +91,16 @@ def container_body(
     body = base_config(ctx, threaded)
     body["HostConfig"] = {**_dict(body["HostConfig"]), **seccomp_options(ctx, threaded)}
     try:
-        # the body is this call's own: merged into, not copied first
-        merge_into(body, [*fragments_of(up.effects), *_jail(ctx)])
+        # The body and every fragment are this call's own (thawed or built just
+        # now, each merged once): merged as they are, none copied.
+        merge_into(body, [*fragments_of(up.effects), *_jail(ctx)], owned=True)
         body["Labels"] = {
             **_dict(body["Labels"]),
             "ai.backend.service-ports": _ports_label(ctx),
         }
-        merge_into(body, [args])
-        merge_into(body, [thaw_object(opts) for opts in ctx.facts.container_opts])
+        merge_into(body, [args], owned=True)
+        opts = [thaw_object(opts) for opts in ctx.facts.container_opts]
+        merge_into(body, opts, owned=True)
     except MergeError as exc:
         draft.fail(
             "crash",
