@@ -129,7 +129,7 @@ def compile_plan(
     state.run(run, prefix="")
     if state.errors:
         return Failure(tuple(state.errors))
-    header = header_of(ctx)
+    header = state.header  # a first run and its restart share it: same root, ids
     root = header.run_as_uid == 0
     steps = tuple(fold(state.steps, ctx.facts.scratch_tree, as_root=root))
     return Success(seal(header, steps, state.blobs.values(), edges_of(steps)))
@@ -203,7 +203,8 @@ class _State:
             )
             match stage(ctx, up):
                 case Success(part):
-                    self._add(f"{prefix}{name}", part.effects, part.blobs)
+                    if part.effects or part.blobs:  # many stages thread values only
+                        self._add(f"{prefix}{name}", part.effects, part.blobs)
                     threaded = part.threaded or threaded
                 case Failure(errors):
                     self.errors.extend(errors)
