@@ -54,7 +54,7 @@ from ._fs import (
     WriteFile,
     public_key_path,
 )
-from ._plan import EFFECT_TYPES, Effect, Plan, Step
+from ._plan import EFFECT_TYPES, Plan, Step
 from ._tree import Node, Tree, checked_node
 from .errors import EffectError
 
@@ -106,9 +106,14 @@ class Projection:
     ) -> EffectError | None:
         """Apply ``steps`` in order; on a refused one undo them all and say why."""
         log = _Log(self._nodes, self._paths)
+        owner, changes = self._owner, _CHANGES
         for index, step in enumerate(steps):
+            effect = step.effect
+            change = changes.get(type(effect))  # the effect classes are final
+            if change is None:
+                continue  # nothing below the scratch root changes (_NO_CHANGE)
             try:
-                _apply(log, step.effect, self._owner, sizes)
+                change(log, effect, owner, sizes)
             except _Refused as refused:
                 log.revert()
                 return EffectError(
@@ -190,14 +195,6 @@ class _Log:
                 self.nodes[text] = old
                 self.paths[text] = path
         self._undo.clear()
-
-
-def _apply(
-    nodes: _Log, effect: Effect, owner: tuple[int, int], sizes: Mapping[str, int]
-) -> None:
-    change = _CHANGES.get(type(effect))  # the effect classes are final
-    if change is not None:
-        change(nodes, effect, owner, sizes)
 
 
 def _apply_mkdir(
