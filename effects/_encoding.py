@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
@@ -414,7 +414,7 @@ def _decode_edge(value: object, path: str) -> tuple[int, int]:
 
 def decode_effect(effect: Reader) -> Effect:
     """Decode one effect object (the inverse of ``encode_effect``)."""
-    quick = _quick_effect(effect.value)
+    quick = quick_effect(effect.value)
     if quick is not None:
         return quick
     op = effect.text("op")
@@ -435,7 +435,11 @@ def decode_effect(effect: Reader) -> Effect:
 # build the same effect (tests/test_encoding.py holds them equal).
 
 
-def _quick_effect(value: Mapping[str, object]) -> Effect | None:
+def quick_effect(value: object) -> Effect | None:
+    """The effect ``value`` encodes when it is in ``encode_effect``'s own form of a
+    common effect (a parsed object, exactly its keys, values it writes), else
+    ``None``: then ``decode_effect`` decides, naming the field. Readers of many
+    effects (a journal) try this first, without building a ``Reader``."""
     if not isinstance(value, dict):
         return None  # parsed JSON is a dict; anything else goes the strict way
     op = value.get("op")

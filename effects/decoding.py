@@ -9,7 +9,7 @@ the public decoders turn into error values. Modes are written ``"0o755"``
 
 from __future__ import annotations
 
-from ._encoding import mode_text
+from ._encoding import mode_text, quick_effect
 from ._paths import check_absolute, check_relative, rel
 from ._reader import Invalid, Reader, parse_mode
 
@@ -20,5 +20,6 @@ __all__ = [
     "check_relative",
     "mode_text",
     "parse_mode",
+    "quick_effect",
     "rel",
 ]

@@ -53,7 +53,7 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from effects import Effect, decode_effect, encode_effect, json_default
-from effects.decoding import Invalid, Reader
+from effects.decoding import Invalid, Reader, quick_effect
 
 from ._record_codec import (
     decode_created,
@@ -449,10 +449,12 @@ class _Parser:
         stage = value["stage"]
         if index in self.steps or type(stage) is not str:
             return False
-        try:
-            effect = decode_effect(Reader(value["effect"], "effect"))
-        except Invalid:
-            return False
+        effect = quick_effect(value["effect"])
+        if effect is None:
+            try:
+                effect = decode_effect(Reader(value["effect"], "effect"))
+            except Invalid:
+                return False
         prior = quick_prior(effect, value["prior"])
         if prior is None:
             return False

@@ -317,14 +317,14 @@ def require_left(record: StepRecord, field: str) -> None:
 
 def missing_left(effect: Effect, prior: Prior, left: Left) -> PurePosixPath | None:
     """The path of an in-place change that ``left`` has no stamp for, if so."""
-    match effect, prior:
-        case (
-            (WriteFile(path=path) | AppendContainerId(path=path)),
-            FilePrior(old=Stamp()),
-        ) | ((Chmod(path=path) | Chown(path=path)), MetaPrior()):
-            return None if any(p == path for p, _ in left) else path
-        case _:
+    # By class (all final), not class patterns: a journal read meets every step.
+    if isinstance(effect, WriteFile | AppendContainerId):
+        if not isinstance(prior, FilePrior) or prior.old is None:
             return None
+    elif not isinstance(effect, Chmod | Chown) or not isinstance(prior, MetaPrior):
+        return None
+    path = effect.path
+    return None if any(p == path for p, _ in left) else path
 
 
 # --- fast paths (see *Fast paths*): None sends the value to the Reader path -------
@@ -383,6 +383,8 @@ def quick_left(effect: Effect, value: object) -> Left | None:
     """``decode_left`` of a ``left`` list in the encoder's form, else ``None``."""
     if type(value) is not list:
         return None
+    if not value:
+        return ()  # most steps: a data effect's, or one that left nothing stamped
     allowed = (*creatable_paths(effect), *_changed_in_place(effect))
     entries = []
     for item in value:
@@ -435,16 +437,15 @@ def quick_prior(effect: Effect, value: object) -> Prior | None:
     encoder's form; the other kinds through the Reader; ``None`` if not valid."""
     if type(value) is not dict:
         return None
-    if not value and type(effect) in _WITHOUT_PRIOR:
+    kind = type(effect)  # the effect classes are final: dispatch by class
+    if not value and kind in _WITHOUT_PRIOR:
         return _NO_PRIOR  # a mount entry's, a config fragment's: most of the rest
-    match effect:
-        case MakeDir() | WriteFile() | Chmod() | Chown():
-            return _quick_fs_prior(effect, value)
-        case _:
-            try:
-                return decode_prior(effect, Reader(value, "prior"))
-            except Invalid:
-                return None
+    if kind in _FS_PRIOR:
+        return _quick_fs_prior(kind, value)
+    try:
+        return decode_prior(effect, Reader(value, "prior"))
+    except Invalid:
+        return None
 
 
 # The effects ``decode_prior`` gives a ``NoPrior`` (the classes are final).
@@ -465,21 +466,23 @@ _WITHOUT_PRIOR = frozenset(
 _NO_PRIOR = NoPrior()
 
 
-def _quick_fs_prior(effect: Effect, value: dict[str, object]) -> Prior | None:
-    match effect:
-        case MakeDir() if value.keys() == _DIR_PRIOR_KEYS:
-            existed = value["existed"]
-            valid, staging = _quick_staging(value["staging"])
-            if type(existed) is not bool or not valid:
-                return None
-            return DirPrior(existed=existed, staging=staging)
-        case WriteFile() if value.keys() == _FILE_PRIOR_KEYS:
-            return _quick_file_prior(value)
-        case Chmod() | Chown() if value.keys() == _META_PRIOR_KEYS:
-            old = quick_stamp(value["old"])
-            return None if old is None else MetaPrior(old=old)
-        case _:
+_FS_PRIOR = frozenset({MakeDir, WriteFile, Chmod, Chown})
+
+
+def _quick_fs_prior(kind: type, value: dict[str, object]) -> Prior | None:
+    keys = value.keys()
+    if kind is MakeDir and keys == _DIR_PRIOR_KEYS:
+        existed = value["existed"]
+        valid, staging = _quick_staging(value["staging"])
+        if type(existed) is not bool or not valid:
             return None
+        return DirPrior(existed=existed, staging=staging)
+    if kind is WriteFile and keys == _FILE_PRIOR_KEYS:
+        return _quick_file_prior(value)
+    if (kind is Chmod or kind is Chown) and keys == _META_PRIOR_KEYS:
+        old = quick_stamp(value["old"])
+        return None if old is None else MetaPrior(old=old)
+    return None
 
 
 def _quick_file_prior(value: dict[str, object]) -> FilePrior | None:
