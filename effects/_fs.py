@@ -70,8 +70,12 @@ class Chmod:
     mode: int = attrs.field(validator=mode_field)
 
 
-def _some_owner(instance: Chown, _attribute: object, _value: int | None) -> None:
-    if instance.uid is None and instance.gid is None:
+def _gid_of_some_owner(
+    instance: Chown, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    # One validator, not attrs' chain of two: a compile makes a chown per OWN.
+    optional_id(instance, attribute, value)
+    if instance.uid is None and value is None:
         msg = f"Chown of {str(instance.path)!r} keeps both uid and gid: nothing to do"
         raise ValueError(msg)
 
@@ -83,7 +87,7 @@ class Chown:
 
     path: PurePosixPath = attrs.field(validator=inside_scratch)
     uid: int | None = attrs.field(validator=optional_id)
-    gid: int | None = attrs.field(validator=[optional_id, _some_owner])
+    gid: int | None = attrs.field(validator=_gid_of_some_owner)
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
