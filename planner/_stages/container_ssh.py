@@ -42,20 +42,14 @@ def container_ssh(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, .
     ssh_dir = below(work, ".ssh")
     draft.makedirs(ssh_dir, new_dir_mode(ctx))
     draft.chmod(ssh_dir, 0o700)
-    for path, data, always in (
+    files = (
         (below(ssh_dir, "authorized_keys"), public, True),
         (below(ssh_dir, "id_rsa"), private, False),
         (below(work, "id_container"), private, True),
-    ):
+    )
+    for path, data, always in files:
         if always or draft.kind(path) != "file":
             draft.write(path, data, new_file_mode(ctx))
             draft.chmod(path, 0o600)
-    draft.own(
-        [
-            ssh_dir,
-            below(ssh_dir, "authorized_keys"),
-            below(ssh_dir, "id_rsa"),
-            below(work, "id_container"),
-        ]
-    )
+    draft.own([ssh_dir, *(path for path, _, _ in files)])
     return draft.result()

@@ -83,18 +83,15 @@ def _filesystem(ctx: Context, draft: Draft) -> None:
 
 def _runner_files(ctx: Context, draft: Draft) -> None:
     work = work_dir(ctx)
-    custom = below(below(work, ".jupyter"), "custom")
+    jupyter = below(work, ".jupyter")
+    custom = below(jupyter, "custom")
     draft.makedirs(custom, new_dir_mode(ctx))
     for source, target in JUPYTER_ASSETS:
         _copy(ctx, draft, source, below(work, target))
-    for name in RUNNER_DOTFILES:
-        _copy(ctx, draft, name, below(work, name))
-    owned = [
-        work,
-        below(work, ".jupyter"),
-        custom,
-        *(below(work, name) for name in RUNNER_DOTFILES),
-    ]
+    dotfiles = [below(work, name) for name in RUNNER_DOTFILES]
+    for name, path in zip(RUNNER_DOTFILES, dotfiles, strict=True):
+        _copy(ctx, draft, name, path)
+    owned = [work, jupyter, custom, *dotfiles]
     if "unowned-jupyter-assets" in draft.up.quirks:
         owned += [below(work, target) for _, target in JUPYTER_ASSETS]
     draft.own(owned)
