@@ -5,6 +5,7 @@ Nothing here does IO; ``planner`` builds these values and ``executor`` applies t
 
 from ._container import (
     CONTAINER_SIDE,
+    DATA_EFFECTS,
     VERIFY_CHECKS,
     AllocateHostPorts,
     AppendContainerId,
@@ -71,6 +72,7 @@ from .errors import DecodeError, EffectError
 
 __all__ = [
     "CONTAINER_SIDE",
+    "DATA_EFFECTS",
     "EFFECT_TYPES",
     "EMPTY",
     "FORMAT_VERSION",

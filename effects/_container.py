@@ -25,6 +25,7 @@ from ._validators import check_text, non_empty
 
 __all__ = [
     "CONTAINER_SIDE",
+    "DATA_EFFECTS",
     "VERIFY_CHECKS",
     "AllocateHostPorts",
     "AppendContainerId",
@@ -267,4 +268,10 @@ CONTAINER_SIDE: frozenset[type] = frozenset(
         VerifyContainer,
         WaitKernelReady,
     }
+)
+
+# The effects that change nothing by themselves: the create body's pieces and the
+# kernel record. An apply has nothing to undo for them, so nothing to journal.
+DATA_EFFECTS: frozenset[type] = frozenset(
+    {ContainerMount, ContainerConfig, RegisterKernel}
 )

@@ -49,6 +49,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from effects import (
+    DATA_EFFECTS,
     AppendContainerId,
     Effect,
     GenerateHostKey,
@@ -627,7 +628,12 @@ class _Run:
         )
 
     async def _undo(self, host: Host) -> RollbackOutcome:
-        records = [_record(entry) for entry in self.records.values()]
+        # Data steps have nothing to undo and no lines in the journal (the lane).
+        records = [
+            _record(entry)
+            for entry in self.records.values()
+            if type(entry.effect) not in DATA_EFFECTS
+        ]
         outcome = await undo_shielded(reversed(records), host, self.journal)
         self.keep_private = not outcome.complete
         return outcome

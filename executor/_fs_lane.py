@@ -10,6 +10,8 @@ runs in four phases:
 
 1. *observe* every step's prior state (``executor._records``);
 2. journal all the intents with one ``write()`` (and whatever was deferred);
+   data steps (``effects.DATA_EFFECTS``) have none, nor a ``done``: they
+   change nothing, so there is nothing to undo (a quarter of a plan's steps);
 3. *stage*: for each step, call ``on_step``, then make the new entries under their
    staging names (``.kplan-<token>-<step>``) and announce them all with one write:
    every entry is announced before it gets its final name;
@@ -59,6 +61,7 @@ from pathlib import PurePosixPath
 from typing import Protocol, final
 
 from effects import (
+    DATA_EFFECTS,
     Chmod,
     Chown,
     ContainerConfig,
@@ -339,9 +342,12 @@ class FsLane:
             started = clock()
             self._observe(step)
             records[step.index] = step
-            lines.append(
-                intent_parts_line(step.index, step.step.stage, step.effect, step.prior)
-            )
+            if type(step.effect) not in DATA_EFFECTS:
+                lines.append(
+                    intent_parts_line(
+                        step.index, step.step.stage, step.effect, step.prior
+                    )
+                )
             step.seconds = clock() - started
         self._journal.write(lines)
 
@@ -371,8 +377,9 @@ class FsLane:
             started = clock()
             step.left = left = step.finish(step)
             step.seconds += clock() - started
-            # A done may lag: without it the step is undone as unfinished.
-            self._journal.defer_line(done_line(step.index, step.seconds, left))
+            if type(step.effect) not in DATA_EFFECTS:
+                # A done may lag: without it the step is undone as unfinished.
+                self._journal.defer_line(done_line(step.index, step.seconds, left))
             step.start = began
             ran.append(step)
         ended = clock()

@@ -6,7 +6,9 @@ Theory of operation
 endpoint. Before each effect runs, an ``intent`` line holds the encoded effect and
 its prior state (``executor._records``); a ``created`` line announces each entry the
 effect makes new before it gets its final name; ``done`` follows when it finished,
-with the stamps it left. Rollback writes, per step, ``undoing``, then
+with the stamps it left. A data effect (a mount entry, a config fragment, the
+kernel record) changes nothing on the host and has no lines: there is nothing to
+undo. Rollback writes, per step, ``undoing``, then
 ``undo-failed`` or ``changed`` (left as it is: changed since the apply) per action
 that did not go back, then ``undone`` or ``not-undone``; and ``end``. Lines are
 appended with ``write()`` on an ``O_APPEND`` descriptor, which is all that survives
@@ -17,7 +19,7 @@ crash.
 *Batching.* What must be in the kernel before an effect runs (its intent, and the
 ``created`` announcement of an entry before it gets its final name) is written at
 once, together with everything deferred so far; what may lag (a ``done``, an
-``undone``, the records of a step that changes nothing) is deferred and goes out
+``undone``) is deferred and goes out
 with the next write. So a batch of independent steps costs one write for all their
 intents and one for all their announcements, and a crash can only lose records a
 rollback does without: a step without ``done`` is undone as unfinished, by the

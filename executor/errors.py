@@ -78,7 +78,11 @@ class ChangedPath:
 @final
 @attrs.frozen(kw_only=True)
 class RollbackOutcome:
-    """What rollback did: steps undone, inverses that failed, paths left as changed."""
+    """What rollback did: steps undone, inverses that failed, paths left as changed.
+
+    ``undone`` counts the steps that changed the host; a data step
+    (``effects.DATA_EFFECTS``) has nothing to undo and is not counted.
+    """
 
     undone: int
     failures: tuple[RollbackFailure, ...]
