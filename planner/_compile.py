@@ -36,7 +36,6 @@ first, their stages prefixed ``first-run/``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import PurePosixPath
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -185,7 +184,7 @@ class _State:
         self.steps: list[Step] = []
         self.blobs: dict[str, Blob] = {}
         self.errors: list[PlanError] = []
-        self.writers: dict[PurePosixPath, tuple[str, str]] = {}
+        self.writers: dict[str, tuple[str, str]] = {}  # by path text: see Draft
 
     def run(self, ctx: Context, prefix: str) -> None:
         """Run every stage on ``ctx``, threading their values, keeping every error."""
@@ -237,8 +236,9 @@ class _State:
         for step in steps:
             if not isinstance(step.effect, WriteFile):
                 continue
-            earlier = self.writers.get(step.effect.path)
-            self.writers[step.effect.path] = (stage, step.effect.blob)
+            key = str(step.effect.path)
+            earlier = self.writers.get(key)
+            self.writers[key] = (stage, step.effect.blob)
             if earlier is None or base in OVERRIDING_STAGES:
                 continue
             if earlier[0] != stage and earlier[1] != step.effect.blob:

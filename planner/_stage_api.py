@@ -132,7 +132,9 @@ class Draft:
         self.ctx = ctx
         self.up = up
         self.stage = stage
-        self._kinds: dict[PurePosixPath, NodeType] = {}  # what this stage made
+        # What this stage made, by path text: a new path's first hash costs more
+        # than its text, which the model and the encoder need anyway.
+        self._kinds: dict[str, NodeType] = {}
         self._effects: list[Effect] = []
         self._blobs: list[Blob] = []
         self._errors: list[PlanError] = []
@@ -146,7 +148,7 @@ class Draft:
 
     def kind(self, path: PurePosixPath) -> NodeType | None:
         """What ``path`` is at this point of the plan, or ``None``."""
-        made = self._kinds.get(path)
+        made = self._kinds.get(str(path))
         if made is not None:
             return made
         node = self.up.nodes.get(path)
@@ -161,7 +163,7 @@ class Draft:
         kind = self.kind(path)
         if kind is None:
             self._effects.append(MakeDir(path=path, mode=mode))
-            self._kinds[path] = "dir"
+            self._kinds[str(path)] = "dir"
         elif kind != "dir":
             self.fail(
                 "crash",
@@ -193,7 +195,7 @@ class Draft:
         blob = self.ctx.facts.known_blob(data) or blob_of(data)
         self._blobs.append(blob)
         self._effects.append(WriteFile(path=path, blob=blob.digest, mode=mode))
-        self._kinds[path] = "file"
+        self._kinds[str(path)] = "file"
         return kind == "file"
 
     def copy(self, path: PurePosixPath, data: bytes, mode: int) -> None:
