@@ -427,6 +427,8 @@ class _Run:
     def __init__(self, plan: Plan, workspace: Workspace, options: ApplyOptions) -> None:
         self.plan, self.options = plan, options
         self.fs, self.journal = workspace.fs, workspace.journal
+        self.blobs = plan.blob_table
+        self.fs.written = self.blobs  # an undo compares, not hashes: see there
         # Journaled steps by index, in the order their intents were written (the
         # lane's as its own values: made records only for a rollback).
         self.records: dict[int, StepRecord | LaneStep] = {}
@@ -447,14 +449,14 @@ class _Run:
             host = Host(
                 self.fs,
                 docker,
-                self.plan.blob_table,
+                self.blobs,
                 self.plan.header.kernel_id,
                 self.token,
                 ports=self.options.ports,
             )
             lane = FsLane(
                 self.fs,
-                self.plan.blob_table,
+                self.blobs,
                 self.journal,
                 self.records,
                 self.token,

@@ -54,7 +54,7 @@ import stat
 import subprocess
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path, PurePath, PurePosixPath
@@ -67,7 +67,7 @@ from ._records import (
     EntryKind,
     Stamp,
 )
-from ._streams import digest_of
+from ._streams import digest_of, holds
 from ._tools import Tools
 from .errors import HostError, MissingPathError
 
@@ -211,6 +211,9 @@ class ScratchRoot:
         self.root = root
         self.tools = tools
         self.durable = durable
+        # The contents this process's apply wrote, by digest: an undo compares a
+        # file with the bytes it is to hold instead of hashing it (``looking``).
+        self.written: Mapping[str, bytes] = {}
         self.private: PrivateDir | None = None
         self._private_path: Path | None = None  # where to make it on first need
         self._private_lock = threading.Lock()  # the lane's and the host key's
@@ -351,14 +354,23 @@ class ScratchRoot:
             except OSError as exc:
                 raise host_error("stat", path, exc) from exc
 
-    def stamp(self, path: PurePosixPath, *, digest: bool) -> Stamp | None:
-        """What ``path`` is now (a regular file's digest if asked); None if absent."""
-        with self.looking(path, digest=digest, open_dir=False) as (stamp, _, _):
+    def stamp(
+        self, path: PurePosixPath, *, digest: bool, expect: str | None = None
+    ) -> Stamp | None:
+        """What ``path`` is now (a regular file's digest if asked, ``expect`` as
+        for ``looking``); None if absent."""
+        looked = self.looking(path, digest=digest, open_dir=False, expect=expect)
+        with looked as (stamp, _, _):
             return stamp
 
     @contextmanager
     def looking(
-        self, path: PurePosixPath, *, digest: bool, open_dir: bool
+        self,
+        path: PurePosixPath,
+        *,
+        digest: bool,
+        open_dir: bool,
+        expect: str | None = None,
     ) -> Iterator[tuple[Stamp | None, int, os.stat_result | None]]:
         """What ``path`` is now (``None``: absent, its parent too), and a
         descriptor of it (-1: none) if it is a regular file, or a directory and
@@ -368,7 +380,9 @@ class ScratchRoot:
         One ``lstat``, and one open only where the digest is asked or the caller
         acts: the entry's type is checked before it is opened (a socket or FIFO
         is never opened) and again on the descriptor, as ``node`` does; the stamp
-        is the descriptor's.
+        is the descriptor's. ``expect``: the digest the caller expects there; if
+        this process wrote that content (``written``), a file holding exactly
+        those bytes gets it without being hashed.
         """
         # No ExitStack: the undo looks once per step (see ``parent`` for what
         # a cached descriptor's context does).
@@ -396,12 +410,19 @@ class ScratchRoot:
                 check_file_or_dir("read", path, opened)
                 sha = None
                 if digest and stat.S_ISREG(opened.st_mode):
-                    sha = digest_of(fd, opened.st_size)[0]
+                    sha = self._digest(fd, opened.st_size, expect)
                 yield stamp_of(opened, sha), fd, opened
             finally:
                 os.close(fd)
         finally:
             held.__exit__(None, None, None)
+
+    def _digest(self, fd: int, size: int, expect: str | None) -> str:
+        if expect is not None:
+            data = self.written.get(expect)
+            if data is not None and holds(fd, size, data):
+                return expect  # byte for byte what was written: that digest
+        return digest_of(fd, size)[0]
 
     @staticmethod
     def _open_at(parent: int, path: PurePosixPath) -> int:

@@ -1,10 +1,12 @@
 """The undo actions on the confined scratch root: look first, then act or report.
 
 Each function observes the path (``lstat``, and the digest of a regular file when
-the judgement needs it), asks ``executor._inverse`` whether to act, and then acts
-through the same confined descriptors as an apply. It returns ``None`` when the
-path is as it was before the step (acted or nothing to do) and a ``Changed`` when
-the path is left as it is because it changed since the apply. ``force`` acts
+the judgement needs it; a byte compare instead where the process holds the content
+the step left there: ``ScratchRoot.written``), asks ``executor._inverse`` whether
+to act, and then acts through the same confined descriptors as an apply. It
+returns ``None`` when the path is as it was before the step (acted or nothing to
+do) and a ``Changed`` when the path is left as it is because it changed since the
+apply. ``force`` acts
 anyway, except where acting would lose data that is not the apply's (a directory
 that holds entries the apply did not make); a path the user deleted is brought
 back only where kplan holds its old content (a file written over), and otherwise
@@ -33,6 +35,7 @@ from ._inverse import (
     judge_in_place,
     judge_removal,
     judge_unmount,
+    left_digest,
     meta_changes,
     needs_digest,
 )
@@ -76,7 +79,12 @@ def undo_folded(fs: ScratchRoot, action: RemoveEntry) -> bool:
     ``unlink`` or ``rmdir``.
     """
     try:
-        looked = fs.looking(action.path, digest=needs_digest(action), open_dir=False)
+        looked = fs.looking(
+            action.path,
+            digest=needs_digest(action),
+            open_dir=False,
+            expect=left_digest(action),
+        )
         with looked as (now, _, info):
             if now is None:
                 return True  # gone: nothing to put back on it, nothing to remove
@@ -126,7 +134,7 @@ def _remove_staging(fs: ScratchRoot, action: RemoveStaging) -> None:
 def _remove_entry(
     fs: ScratchRoot, action: RemoveEntry, *, force: bool
 ) -> Changed | None:
-    now = fs.stamp(action.path, digest=needs_digest(action))
+    now = fs.stamp(action.path, digest=needs_digest(action), expect=left_digest(action))
     verdict = judge_removal(action.guard, now)
     if not _acts(verdict, force=force):
         return _reported(verdict)
@@ -157,7 +165,7 @@ def _remove(
 def _restore_file(
     fs: ScratchRoot, action: RestoreFile, *, force: bool
 ) -> Changed | None:
-    now = fs.stamp(action.path, digest=True)
+    now = fs.stamp(action.path, digest=True, expect=left_digest(action))
     verdict = judge_in_place(action, now)
     if not _acts(verdict, force=force):
         return _reported(verdict)
@@ -195,7 +203,9 @@ def _set_meta(fs: ScratchRoot, action: SetMeta, *, force: bool) -> Changed | Non
     """Look through the descriptor it then acts on (one open), and change only
     what differs: most undos of a chmod or a chown are one syscall."""
     path, old = action.path, action.old
-    looked = fs.looking(path, digest=needs_digest(action), open_dir=True)
+    looked = fs.looking(
+        path, digest=needs_digest(action), open_dir=True, expect=left_digest(action)
+    )
     with looked as (now, fd, info):
         verdict = judge_in_place(action, now)
         if not _acts(verdict, force=force):

@@ -117,6 +117,7 @@ __all__ = [
     "judge_in_place",
     "judge_removal",
     "judge_unmount",
+    "left_digest",
     "meta_changes",
     "needs_digest",
     "single_changes",
@@ -460,6 +461,16 @@ def needs_digest(action: Undo) -> bool:
             return guard.left is not None and guard.left.sha256 is not None
         case _:
             return False
+
+
+def left_digest(action: Undo) -> str | None:
+    """The digest the step left at the action's path, if its judgement compares
+    the content with it (``ScratchRoot.looking``'s ``expect``)."""
+    match action:
+        case RemoveEntry(guard=guard) | SetMeta(guard=guard) | RestoreFile(guard=guard):
+            return None if guard.left is None else guard.left.sha256
+        case _:
+            return None
 
 
 def undo_path(action: Undo) -> str:

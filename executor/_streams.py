@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["CHUNK", "copy_stream", "digest_of", "pwrite_all", "write_all"]
+__all__ = ["CHUNK", "copy_stream", "digest_of", "holds", "pwrite_all", "write_all"]
 
 CHUNK = 1 << 20
 _ZERO = bytes(CHUNK)
@@ -64,3 +64,24 @@ def digest_of(fd: int, size: int | None = None) -> tuple[str, int]:
         if size is not None and len(chunk) < CHUNK and offset >= size:
             break
     return digest.hexdigest(), offset
+
+
+def holds(fd: int, size: int, data: bytes) -> bool:
+    """Whether ``fd``, a regular file of ``st_size`` ``size``, holds exactly ``data``.
+
+    Compared a chunk at a time (read with ``pread``, offset untouched), without a
+    digest: for content whose bytes the caller has at hand, reading and comparing
+    cost an eighth of hashing. The last read asks for one byte more than ``data``
+    has left, so a file grown since its ``fstat`` is told apart without another.
+    """
+    if size != len(data):
+        return False
+    offset = 0
+    while True:
+        want = min(CHUNK, size - offset + 1)
+        chunk = os.pread(fd, want, offset)
+        if chunk != data[offset : offset + want]:
+            return False
+        offset += len(chunk)
+        if len(chunk) < want:
+            return offset == size
