@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from effects import Plan, Step, Tree, encode, encode_tree, project
+from effects import Plan, Step, Tree, decode, encode, encode_tree, project
 from executor import (
     ApplyOptions,
     ApplyReport,
@@ -67,6 +67,19 @@ def _ms(seconds: float) -> float:
 
 def _timing(timing: Timing) -> dict[str, float]:
     return {"median_ms": _ms(timing.median), "min_ms": _ms(timing.minimum)}
+
+
+def _decode_times(plan: Plan, file: Path, rounds: int) -> Timing:
+    """Reading and decoding the plan's file, as ``kplan apply PLAN`` does before
+    it applies (``kplan rollback`` likewise reads and validates its journal)."""
+    file.write_bytes(encode(plan))
+    seconds = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        decoded = decode(file.read_bytes()).unwrap()
+        seconds.append(time.perf_counter() - started)
+        assert decoded == plan
+    return Timing(seconds=tuple(seconds))
 
 
 def _contents(root: Path) -> dict[str, bytes]:
@@ -143,6 +156,7 @@ class Sections:
             )
         )
         rollback = asyncio.run(self._rollback(plan, journals, max(rounds // 2, 3)))
+        decoded = _decode_times(plan, place / "plan-file.json", rounds)
         failed = asyncio.run(self._failed(plan, journals, max(rounds // 2, 3)))
         return {
             "kernel": name,
@@ -153,8 +167,13 @@ class Sections:
             "floor": _timing(floor),
             "durable": _timing(durable),
             "rollback": _timing(rollback),
+            "plan_file_decode": _timing(decoded),
             "failed_last": _timing(failed),
             "undo_in_process_ms": _ms(failed.median - kplan.median),
+            "ratio_rollback_apply": round(rollback.median / kplan.median, 2),
+            "ratio_rollback_apply_from_file": round(
+                rollback.median / (decoded.median + kplan.median), 2
+            ),
             "ratio_legacy": round(kplan.median / legacy.median, 3),
             "ratio_floor": round(kplan.median / floor.median, 2),
             "syscalls": self._syscalls(doc, plan, before, place),
