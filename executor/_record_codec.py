@@ -335,6 +335,10 @@ def _natural(value: object) -> bool:
     return type(value) is int and value >= 0
 
 
+# Every mode as the encoder writes it (``mode_text``): 4,096 short keys.
+_MODE_OF = {mode_text(mode): mode for mode in range(0o10000)}
+
+
 def _quick_mode(value: object) -> int | None:
     try:
         return parse_mode(value, "")
@@ -348,11 +352,19 @@ def quick_stamp(value: object) -> Stamp | None:
         return None
     kind, dev, ino = value["kind"], value["dev"], value["ino"]
     uid, gid, digest = value["uid"], value["gid"], value["sha256"]
-    mode = _quick_mode(value["mode"])
+    text = value["mode"]
+    # The encoder's own text first (a journal holds hundreds of stamps), inline.
+    mode = _MODE_OF.get(text) if type(text) is str else None
+    if mode is None:
+        mode = _quick_mode(text)
     if (
         mode is None
         or kind not in ENTRY_KINDS
-        or not (_natural(dev) and _natural(ino) and _natural(uid) and _natural(gid))
+        or type(dev) is not int
+        or type(ino) is not int
+        or type(uid) is not int
+        or type(gid) is not int
+        or min(dev, ino, uid, gid) < 0
         or not (
             digest is None
             or (type(digest) is str and _SHA256.fullmatch(digest) is not None)
@@ -374,9 +386,11 @@ def _quick_path(
     value: object, allowed: tuple[PurePosixPath, ...]
 ) -> PurePosixPath | None:
     """The allowed path whose canonical text ``value`` is (what ``rel`` accepts)."""
-    if type(value) is not str:
-        return None
-    return next((path for path in allowed if str(path) == value), None)
+    if type(value) is str:
+        for path in allowed:
+            if str(path) == value:
+                return path
+    return None
 
 
 def quick_left(effect: Effect, value: object) -> Left | None:
