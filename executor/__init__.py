@@ -7,6 +7,8 @@ Entry points: ``apply_plan`` (returns an ``ApplyReport`` or an ``ApplyFailed``),
 cancellation propagating unchanged after the rollback ran.
 """
 
+from typing import TYPE_CHECKING
+
 from ._apply import (
     ApplyOptions,
     ApplyReport,
@@ -14,8 +16,8 @@ from ._apply import (
     apply_plan,
     model_apply,
 )
+from ._container_labels import PLAN_LABEL
 from ._directory_snapshot import snapshot
-from ._docker_host import PLAN_LABEL, docker_facts
 from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
 from ._journal import JournalState, read_journal
 from ._port_pool import EnginePorts, HostPortPool
@@ -31,6 +33,9 @@ from .errors import (
     RollbackOutcome,
     RollbackRefused,
 )
+
+if TYPE_CHECKING:
+    from ._docker_host import docker_facts
 
 __all__ = [
     "PLAN_LABEL",
@@ -61,3 +66,13 @@ __all__ = [
     "scratch_facts",
     "snapshot",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``docker_facts`` on first use: it loads aiodocker (``executor._docker_host``)."""
+    if name == "docker_facts":
+        from ._docker_host import docker_facts  # noqa: PLC0415  (see the docstring)
+
+        return docker_facts
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -63,7 +63,6 @@ from effects import (
     project,
 )
 
-from ._docker_host import DockerHost
 from ._fs_lane import (
     Admit,
     BatchFailed,
@@ -443,6 +442,9 @@ class _Run:
         async with AsyncExitStack() as stack:
             docker = None
             if self.options.docker_url is not None:
+                # On first need: aiodocker's import (``executor._docker_host``).
+                from ._docker_host import DockerHost  # noqa: PLC0415
+
                 docker = await stack.enter_async_context(
                     DockerHost(self.options.docker_url, self.plan.header.plan_id)
                 )

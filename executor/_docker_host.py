@@ -3,8 +3,12 @@ readiness and remove, typed and small (the host ports' check is ``_port_pool``).
 
 Docker errors become ``HostError`` with the status and message. Containers get two
 labels so a leak is always findable: the kernel id and the plan id
-(``ai.backend.kplan.plan-id``). Removal only ever touches a container carrying this
-plan's id.
+(``executor._container_labels``). Removal only ever touches a container carrying
+this plan's id.
+
+Importing aiodocker (and aiohttp under it) takes a tenth of a second, more than
+planning a kernel: only what talks to Docker imports this module, when it first
+does (``executor.docker_facts``, an apply or rollback given a Docker endpoint).
 """
 
 from __future__ import annotations
@@ -20,13 +24,11 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from aiodocker.types import JSONObject
 
+from ._container_labels import KERNEL_LABEL, PLAN_LABEL
 from ._port_pool import published_ports
 from .errors import HostError
 
-__all__ = ["PLAN_LABEL", "DockerHost", "docker_facts"]
-
-PLAN_LABEL = "ai.backend.kplan.plan-id"
-KERNEL_LABEL = "ai.backend.kernel-id"
+__all__ = ["DockerHost", "docker_facts"]
 SUDO_COMMAND = (
     "sh",
     "-c",

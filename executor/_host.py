@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
@@ -60,7 +60,6 @@ from ._confined_observe import (
     observe_mount,
 )
 from ._confined_undo import undo_on
-from ._docker_host import DockerHost
 from ._inverse import (
     Changed,
     ReleasePorts,
@@ -90,6 +89,9 @@ from ._records import (
 )
 from ._socket_proxy import make_dirs, observe_proxy, start_proxy, stop_proxy
 from .errors import HostError
+
+if TYPE_CHECKING:  # aiodocker is loaded where Docker is used
+    from ._docker_host import DockerHost
 
 __all__ = ["Applied", "Host", "to_completion"]
 

@@ -19,12 +19,12 @@ import contextlib
 import errno
 import socket
 from collections.abc import Sequence
-from typing import Protocol, final
-
-import aiodocker
-from aiodocker.exceptions import DockerError
+from typing import TYPE_CHECKING, Protocol, final
 
 from .errors import HostError
+
+if TYPE_CHECKING:  # loaded by whoever passes a Docker client in
+    import aiodocker
 
 __all__ = ["EnginePorts", "HostPortPool", "published_ports"]
 
@@ -44,6 +44,8 @@ class HostPortPool(Protocol):
 
 async def published_ports(docker: aiodocker.Docker) -> dict[int, str]:
     """Every host port a container on ``docker`` publishes, with that container."""
+    from aiodocker.exceptions import DockerError  # noqa: PLC0415  (loaded: docker is)
+
     try:
         containers = await docker.containers.list(all=True)
     except DockerError as exc:

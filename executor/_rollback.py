@@ -41,7 +41,6 @@ from returns.result import Failure, Result, Success
 
 from ._confined_fs import ScratchRoot
 from ._confined_undo import overrides_permissions, undo_folded, undo_on
-from ._docker_host import DockerHost
 from ._host import Host, to_completion
 from ._inverse import (
     RemoveEntry,
@@ -395,6 +394,9 @@ async def _undo_journal(
     async with AsyncExitStack() as stack:
         docker = None
         if url is not None:
+            # On first need: aiodocker's import (``executor._docker_host``).
+            from ._docker_host import DockerHost  # noqa: PLC0415
+
             docker = await stack.enter_async_context(DockerHost(url, state.plan_id))
         host = Host(workspace.fs, docker, {}, state.kernel_id, ports=ports)
         return await undo_shielded(

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from returns.result import Failure, Result, Success
 
+import executor
 from effects import Plan
-from executor import HostError, docker_facts, gather_facts
+from executor import HostError, gather_facts
 from legacy import legacy_runner_dir
 from planner import (
     Context,
@@ -137,7 +138,7 @@ async def _gathered(
     )
     image = config.image or parsed.image
     if docker_url is not None and image is not None:
-        found = await docker_facts(
+        found = await executor.docker_facts(  # loads aiodocker on first use
             docker_url, image.canonical, local.container.port_range
         )
         facts.update(found)

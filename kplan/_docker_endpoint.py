@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import aiodocker
-from aiodocker.exceptions import DockerError
-
 __all__ = ["DEFAULT_DOCKER", "PING_TIMEOUT", "docker_endpoint", "unreachable"]
 
 DEFAULT_DOCKER = "unix:///var/run/docker.sock"
@@ -30,6 +27,11 @@ def unreachable(url: str) -> str | None:
 
 
 async def _ping(url: str) -> str | None:
+    # Here, not above: aiodocker takes a tenth of a second to import, and only
+    # an apply with Docker asks (``executor._docker_host``).
+    import aiodocker  # noqa: PLC0415
+    from aiodocker.exceptions import DockerError  # noqa: PLC0415
+
     try:
         async with asyncio.timeout(PING_TIMEOUT), aiodocker.Docker(url=url) as docker:
             await docker.version()

@@ -11,6 +11,9 @@ another interpreter and imports nothing of ours.
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,24 @@ def test_no_module_name_means_two_things() -> None:
             name = module.stem.removeprefix("_")
             other = seen.setdefault(name, module)
             assert other == module, f"{name!r} names {other} and {module}"
+
+
+def test_only_what_talks_to_docker_loads_its_client() -> None:
+    # aiodocker (with aiohttp) takes a tenth of a second to import: planning, a
+    # scratch-only apply and `kplan plan` never pay it; docker_facts loads it.
+    script = """
+import json, sys
+import kplan, kplan.cli, executor, planner, effects
+loaded = lambda: sorted(m for m in ("aiodocker", "aiohttp") if m in sys.modules)
+before = loaded()
+executor.docker_facts
+print(json.dumps([before, loaded()]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert json.loads(done.stdout) == [[], ["aiodocker", "aiohttp"]]
