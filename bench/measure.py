@@ -48,6 +48,7 @@ from .sides import (
     legacy_command,
     legacy_request,
 )
+from .syscall_purposes import PURPOSES
 from .syscalls import count_marked
 
 __all__ = ["Sections", "same_tree"]
@@ -272,16 +273,17 @@ class Sections:
         assert legacy is not None
         assert floor is not None
         totals = {
-            "kplan": sum(kplan.values()),
-            "legacy": sum(legacy.values()),
-            "floor": sum(floor.values()),
+            "kplan": kplan.total(),
+            "legacy": legacy.total(),
+            "floor": floor.total(),
         }
         return {
             **totals,
             "ratio_floor": round(totals["kplan"] / totals["floor"], 2),
-            "kplan_by_call": dict(kplan.most_common()),
-            "floor_by_call": dict(floor.most_common()),
-            "legacy_by_call": dict(legacy.most_common(12)),
+            "kplan_by_call": dict(kplan.by_call.most_common()),
+            "kplan_by_purpose": {p: kplan.by_purpose[p] for p in PURPOSES},
+            "floor_by_call": dict(floor.by_call.most_common()),
+            "legacy_by_call": dict(legacy.by_call.most_common(12)),
         }
 
     # --- on disk, in fresh directories ----------------------------------------------

@@ -80,6 +80,41 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _purposes(rows: list[dict[str, Any]]) -> list[str]:
+    measured = [row for row in rows if row["syscalls"] is not None]
+    if not measured:
+        return ["## Where kplan's syscalls go", "", "strace is not installed."]
+    purposes = list(measured[0]["syscalls"]["kplan_by_purpose"])
+    lines = [
+        "## Where kplan's syscalls go (the apply's window, by what each is for)",
+        "",
+        (
+            "*tree*: what the floor does too (mkdir, the exclusive create, the "
+            "content, the owner, the close); *observe*: a look before acting; "
+            "*identity*: the `fstat` of each new entry for its announcement; "
+            "*staging*: its rename into place; *descriptors*: a descriptor of each "
+            "directory worked under, no path walked; *journal*: the records, the "
+            "kernel's lock, the private copies; *runtime*: the worker thread's "
+            "hand-offs with the event loop (`bench/syscall_purposes.py`)."
+        ),
+        "",
+        _row("kernel", "floor", "kplan", *purposes),
+        _row(*["---"] * (3 + len(purposes))),
+    ]
+    for row in measured:
+        calls = row["syscalls"]
+        by = calls["kplan_by_purpose"]
+        lines.append(
+            _row(
+                row["kernel"],
+                calls["floor"],
+                calls["kplan"],
+                *(by[p] for p in purposes),
+            )
+        )
+    return lines
+
+
 def _undo(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Undo against apply (tmpfs)",
@@ -322,6 +357,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "",
         _HOW,
         *_apply(results["apply_tmpfs"]),
+        "",
+        *_purposes(results["apply_tmpfs"]),
         "",
         *_undo(results["apply_tmpfs"]),
         "",

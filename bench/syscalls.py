@@ -9,6 +9,7 @@ counted by name. No strace: ``None``, and the report says so.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["count_marked", "strace_available"]
+from .syscall_purposes import purposes
+
+__all__ = ["Window", "count_marked", "strace_available"]
 
 _CALL = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_0-9]+)\(")
 
@@ -26,10 +29,23 @@ def strace_available() -> bool:
     return shutil.which("strace") is not None
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The syscalls of one marked window: by name, and by purpose (``purposes``:
+    meaningful for kplan's apply, whose calls it knows)."""
+
+    by_call: collections.Counter[str]
+    by_purpose: collections.Counter[str]
+
+    def total(self) -> int:
+        """How many syscalls the window holds."""
+        return sum(self.by_call.values())
+
+
 def count_marked(
     command: Sequence[str], stdin: str | None = None, cwd: Path | None = None
-) -> collections.Counter[str] | None:
-    """Run ``command`` under strace; syscall counts in its last marked window."""
+) -> Window | None:
+    """Run ``command`` under strace; the syscalls of its last marked window."""
     strace = shutil.which("strace")
     if strace is None:
         return None
@@ -49,17 +65,18 @@ def count_marked(
         return _window(output.read_text().splitlines())
 
 
-def _window(lines: list[str]) -> collections.Counter[str]:
+def _window(lines: list[str]) -> Window:
     begins = [i for i, line in enumerate(lines) if "kplan-bench-mark-begin" in line]
     ends = [i for i, line in enumerate(lines) if "kplan-bench-mark-end" in line]
     if not begins or not ends:
         msg = "the traced process never reached its marks"
         raise RuntimeError(msg)
+    window = lines[begins[-1] + 1 : ends[-1]]
     counts: collections.Counter[str] = collections.Counter()
-    for line in lines[begins[-1] + 1 : ends[-1]]:
+    for line in window:
         if "resumed>" in line or line.lstrip("0123456789 ").startswith(("+++", "---")):
             continue  # the second half of a call already counted; signals, exits
         found = _CALL.match(line)
         if found is not None:
             counts[found.group(1)] += 1
-    return counts
+    return Window(by_call=counts, by_purpose=purposes(window))
