@@ -316,6 +316,7 @@ class _Schedule:
             self.waiting[later] += 1
             self.after[before].append(later)
         self.in_lane = [runs_in_lane(step.effect) for step in plan.steps]
+        self.lane_left = sum(self.in_lane)  # the lane's steps not finished yet
         self.lane: list[int] = []
         self.tasks: list[int] = []
         self.lock = threading.Lock()
@@ -339,6 +340,7 @@ class _Schedule:
         woken = False
         with self.lock:
             for index in indices:
+                self.lane_left -= self.in_lane[index]
                 for later in self.after[index]:
                     self.waiting[later] -= 1
                     if self.waiting[later] == 0 and later not in self.claimed:
@@ -389,6 +391,11 @@ class _Schedule:
                     self.claimed.add(later)
                     batch.append(later)
             position += 1
+
+    def exhausted(self) -> bool:
+        """Whether every lane step has finished (``LaneFeed``)."""
+        with self.lock:
+            return self.lane_left == 0
 
     def lane_ready(self) -> bool:
         """Whether the lane has something to do now."""

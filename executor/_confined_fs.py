@@ -36,7 +36,8 @@ directory that was there when it was first reached; the scratch is the kernel's
 own while kplan holds its lock and its container is not running, and a mount on
 a path, or the removal of a directory, drops the descriptors at and below it
 (``forget``). The cache is trimmed to a bound (least recently used first) only
-between batches (``trim``), so a descriptor a batch holds is never closed under it.
+between batches (``trim``), so a descriptor a batch holds is never closed under it,
+and emptied by the lane's thread once its last step finished (``forget_all``).
 
 Every method is synchronous and may block; the async layer runs them in a thread.
 What observes, applies and undoes each effect is built on these primitives in
@@ -286,6 +287,10 @@ class ScratchRoot:
             gone = [k for k in self._dirs if k == top or k.startswith(below)]
         for key in gone:
             os.close(self._dirs.pop(key))
+
+    def forget_all(self) -> None:
+        """Drop (and close) every cached descriptor (walks open them again)."""
+        self.forget(_TOP)
 
     def trim(self) -> None:
         """Close the least recently used descriptors beyond the bound."""

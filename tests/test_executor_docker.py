@@ -158,6 +158,32 @@ def test_a_failure_after_the_start_removes_the_running_container(
     assert snapshot(host.root).entries == ()
 
 
+def test_once_the_file_work_is_done_no_entry_of_the_scratch_is_held_open(
+    docker_engine: ReadyEngine, tmp_path: Path
+) -> None:
+    # The lane closes what it kept open in its own thread when its last step
+    # finished: the container's steps then run with nothing below the root held
+    # (only the root's own descriptor), and a rollback opens what it needs.
+    host = KernelHost.make(tmp_path, docker_engine)
+    plan = host.plan()
+    last = len(plan.steps) - 1
+    held: list[str] = []
+
+    def look(index: int, _step: Step) -> None:
+        if index == last:
+            for fd in Path("/proc/self/fd").iterdir():
+                with contextlib.suppress(OSError):  # the listing's own, closed
+                    held.append(str(fd.readlink()))
+
+    result = _apply(plan, tmp_path / "journal", docker_engine.url, on_step=look)
+    assert isinstance(result, Success)
+    assert str(host.root) in held
+    assert [path for path in held if path.startswith(f"{host.root}/")] == []
+    rolled = asyncio.run(rollback_journal(tmp_path / "journal", tools()))
+    assert rolled.unwrap().complete
+    assert asyncio.run(containers(docker_engine.url, plan.header.plan_id)) == []
+
+
 @contextlib.contextmanager
 def _listening(port: int) -> Iterator[None]:
     holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
