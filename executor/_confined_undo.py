@@ -6,13 +6,13 @@ the step left there: ``ScratchRoot.written``), asks ``executor._inverse`` whethe
 to act, and then acts through the same confined descriptors as an apply. It
 returns ``None`` when the path is as it was before the step (acted or nothing to
 do) and a ``Changed`` when the path is left as it is because it changed since the
-apply. ``force`` acts
-anyway, except where acting would lose data that is not the apply's (a directory
-that holds entries the apply did not make); a path the user deleted is brought
-back only where kplan holds its old content (a file written over), and otherwise
-stays deleted (there is no mode or owner to put back on nothing). Looking before
-acting makes the undo of something that never happened a no-op, even on a
-read-only or immutable scratch where removing an absent entry fails.
+apply. ``force`` acts anyway, except where acting would lose data that is not the
+apply's (a directory that holds entries the apply did not make); a path the user
+deleted is brought back only where kplan holds its old content (a file written
+over), and otherwise stays deleted (there is no mode or owner to put back on
+nothing). Looking before acting makes the undo of something that never happened a
+no-op, even on a read-only or immutable scratch where removing an absent entry
+fails.
 """
 
 from __future__ import annotations
