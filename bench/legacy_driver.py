@@ -11,7 +11,9 @@ timed is what ``kplan apply --scratch-only`` does, legacy's way: from the entry 
 ``prepare_scratch`` to the return of ``prepare_container`` (``perf_counter``,
 inside the event loop), so apply_network, prepare_ssh, the vfolder, krunner and
 device mounts, the restart files and prepare_container's files, with the Python
-between them.
+between them. A restart's ``create_kernel`` skips ``prepare_scratch``: its window
+opens at ``apply_network``, which comes next (the first run the driver makes
+before it is not in it).
 
 The host key: ``"cached"`` replaces legacy's ``subprocess_run`` of dropbearkey by
 writing a fixed key where dropbearkey would (kplan's side writes the same bytes),
@@ -88,22 +90,35 @@ def _time_window(
 ) -> None:
     context_class = legacy.DockerKernelCreationContext
     prepare_scratch = context_class.prepare_scratch
+    apply_network = context_class.apply_network
     prepare_container = context_class.prepare_container
+    opened: list[bool] = [False]  # a window is open (its begin was marked)
+
+    def begin() -> None:
+        if not opened[0]:
+            if settings["mark"]:
+                mark("begin")
+            window["start"] = time.perf_counter()
+            opened[0] = True
 
     async def timed_scratch(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if settings["mark"]:
-            mark("begin")
-        window["start"] = time.perf_counter()
+        begin()
         return await prepare_scratch(self, *args, **kwargs)
+
+    async def timed_network(self: Any, *args: Any, **kwargs: Any) -> Any:
+        begin()  # a restart's window: create_kernel skips prepare_scratch then
+        return await apply_network(self, *args, **kwargs)
 
     async def timed_container(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await prepare_container(self, *args, **kwargs)
         window["end"] = time.perf_counter()
+        opened[0] = False
         if settings["mark"]:
             mark("end")
         return result
 
     context_class.prepare_scratch = timed_scratch
+    context_class.apply_network = timed_network
     context_class.prepare_container = timed_container
 
 
