@@ -20,7 +20,7 @@ import resource
 import secrets
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from effects import RUNNER_ASSETS, kernel_entries, tree_document
 from effects.decoding import mode_text
@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 SMALL_FILE = 256 * 1024  # content kept for files a restart may read back
+# What restart_kernel reads back whatever its size: kconfig.dat pickles the
+# whole kernel config, dotfiles included, so it can well pass SMALL_FILE.
+READ_BACK = ("config/kconfig.dat", "config/cluster.json")
 LXCFS = Path("/var/lib/lxcfs")
 
 
@@ -189,10 +192,15 @@ def scratch_facts(
     if not scratch_root.is_dir():
         return [], {}
     names = set(kernel_entries(kernel_id))
+    read_back = {f"{kernel_id}/{name}" for name in READ_BACK}
+
+    def keep(path: PurePosixPath, size: int) -> bool:
+        if str(path) in read_back:
+            return True
+        return size <= SMALL_FILE and path.suffix != ".img"
+
     tree, contents = snapshot(
-        scratch_root,
-        include=lambda path: str(path) in names,
-        keep_content=lambda path, size: size <= SMALL_FILE and path.suffix != ".img",
+        scratch_root, include=lambda path: str(path) in names, keep_content=keep
     )
     encoded = {
         digest: base64.b64encode(data).decode("ascii")

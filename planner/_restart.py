@@ -58,6 +58,19 @@ def restart_context(
     stored, info = _read(tree, contents, kconfig), _read(tree, contents, cluster)
     if stored is None or info is None:
         missing = kconfig if stored is None else cluster
+        node = tree.nodes.get(missing)
+        if node is not None and node.type == "file" and node.sha256 is not None:
+            # There, but its content is not among the facts: legacy would read
+            # it, so this is no crash of legacy's but a context kplan cannot plan.
+            return Failure(
+                PlanError(
+                    stage="restart",
+                    code="unsupported",
+                    field=f"facts.contents.{node.sha256}",
+                    value="missing",
+                    reason=f"the content of {missing}, which restart_kernel reads",
+                )
+            )
         return _fail(missing, "missing", "restart_kernel reads it: FileNotFoundError")
     try:
         old = read_kconfig(stored)

@@ -1,0 +1,67 @@
+"""What a restart reads back from the scratch: kconfig.dat and cluster.json, any size.
+
+``kconfig.dat`` pickles the whole kernel config, dotfiles included: a kernel with
+a few hundred KB of dotfiles has one larger than the small files whose content
+the facts keep, and ``restart_kernel`` reads it all the same. The facts keep the
+two files a restart reads whatever their size; a context that lists one without
+its content is refused naming the content it lacks, not planned as a crash of
+legacy's (it would read the file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from returns.result import Failure, Success
+
+from effects import WriteFile
+from executor._fact_gathering import SMALL_FILE
+from planner import compile_plan, context_from_document
+
+from .contexts import KERNEL_ID
+from .executing import apply, document_at, needs_root, plan_at
+
+DOTFILES = "kernel_config.internal_data.dotfiles"
+LARGE = [{"path": ".big.rc", "perm": "644", "data": "x" * (SMALL_FILE + 1024)}]
+KCONFIG = f"{KERNEL_ID}/config/kconfig.dat"
+
+
+def _first_run(root: Path, journal: Path) -> None:
+    root.mkdir()
+    _, first = plan_at(root, **{DOTFILES: LARGE})
+    assert isinstance(apply(first, journal), Success)
+    assert (root / KCONFIG).stat().st_size > SMALL_FILE
+
+
+@needs_root
+def test_a_restart_reads_back_a_kconfig_larger_than_a_small_file(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    _first_run(root, tmp_path / "first")
+    ctx, restart = plan_at(root, restarting=True, **{DOTFILES: LARGE})
+    assert ctx.restarting
+    written = {
+        str(s.effect.path) for s in restart.steps if isinstance(s.effect, WriteFile)
+    }
+    assert f"{KERNEL_ID}/work/.big.rc" in written  # its dotfiles, from kconfig.dat
+    assert not any(s.stage.startswith("first-run/") for s in restart.steps)
+    assert isinstance(apply(restart, tmp_path / "restart"), Success)
+
+
+@needs_root
+def test_a_listed_kconfig_without_its_content_is_refused_naming_the_content(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    _first_run(root, tmp_path / "first")
+    document = document_at(root, restarting=True, **{DOTFILES: LARGE})
+    (node,) = [n for n in document["facts"]["scratch"] if n["path"] == KCONFIG]
+    del document["facts"]["contents"][node["sha256"]]
+    result = compile_plan(context_from_document(document).unwrap())
+    assert isinstance(result, Failure)
+    (error,) = result.failure()
+    assert error.code == "unsupported"
+    assert error.field == f"facts.contents.{node['sha256']}"
+    assert KCONFIG in error.reason
+    assert error.raises is None  # no crash of legacy's: it would read the file
