@@ -101,7 +101,7 @@ from ._records import (
     Stamp,
     StepRecord,
 )
-from ._streams import digest_of, pwrite_all, write_all
+from ._streams import digest_of, holds, pwrite_all, write_all
 from .errors import HostError
 
 __all__ = [
@@ -422,7 +422,10 @@ class FsLane:
         if isinstance(effect, WriteFile):
             written = self._file_prior(step, staging)
             step.prior = written
-            step.finish = self._place_file if written.old is None else self._write_over
+            if written.old is None:
+                step.finish = self._place_file
+            else:
+                step.finish = self._held if written.unchanged else self._write_over
         elif isinstance(effect, MakeDir):
             made = self._dir_prior(step, staging)
             step.prior = made
@@ -521,12 +524,15 @@ class FsLane:
 
     def _file_prior(self, step: LaneStep, staging: str) -> FilePrior:
         saved = f"prior-{step.index}"
+        blob = step.effect.blob  # type: ignore[union-attr]  # a WriteFile
         left = self._left.get(step.key)
         if left is not None:  # a file of this apply's: its content is the plan's
             if left.kind != "file" or left.sha256 is None:
                 reason = f"a {left.kind}, cannot write a file over it"
                 raise HostError("write", step.key, reason)
             step.fd = self._tracked_file(step, left, writing=True)
+            if left.sha256 == blob and not left.mode & _SPECIAL:
+                return FilePrior(old=left, saved=None, staging=None)  # _held
             private = self._fs.need_private("write", step.path)
             copy = private.save_bytes(saved, self._blobs[left.sha256], left.sha256)
             return FilePrior(old=left, saved=copy, staging=None)
@@ -540,6 +546,12 @@ class FsLane:
             raise HostError("write", step.key, reason)
         node = self._open(step, "write", WRITE)
         check_single_link("write", step.path, node)
+        # Already the planned content (a restart's rewrites mostly are): nothing
+        # to save, nothing to write. Not with a set-id or sticky bit, which a
+        # write by a process without CAP_FSETID clears: that write is made.
+        data = self._blobs[blob]
+        if not node.st_mode & _SPECIAL and holds(step.fd, node.st_size, data):
+            return FilePrior(old=stamp_of(node, blob), saved=None, staging=None)
         copy = self._fs.need_private("write", step.path).save(saved, step.fd)
         return FilePrior(old=stamp_of(node, copy.sha256), saved=copy, staging=None)
 
@@ -740,6 +752,15 @@ class FsLane:
         )
         self._keep_file(stamp, step, writable=True)
         return ((path, stamp),)
+
+    def _held(self, step: LaneStep) -> Left:
+        """The file held the planned content already (``_file_prior``): as it was."""
+        prior = step.prior
+        assert isinstance(prior, FilePrior)  # noqa: S101  (chosen by _observe)
+        assert prior.old is not None  # noqa: S101
+        step.outcome = "kept"
+        self._keep_file(prior.old, step, writable=True)
+        return ((step.path, prior.old),)
 
     def _finish_meta(self, step: LaneStep) -> Left:
         """A chmod or chown, through the descriptor ``_meta_prior`` found."""

@@ -38,7 +38,8 @@ chowns folded into that removal relies on.
 effect        undo
 ============= ==================================================================
 MakeDir       remove its staging entry; remove the directory if the step made it
-WriteFile     a new file: as MakeDir; over a file: put its content, owner, mode back
+WriteFile     a new file: as MakeDir; over a file: put its content, owner, mode
+              back (nothing if it held the content already: nothing written)
 Chmod, Chown  put the owner, then the mode back (a chown clears set-ids)
 HostKey       remove a new ``.pub`` and the key (and their staging entries)
 MountScratch  unmount what the step mounted; remove the image it made
@@ -248,7 +249,7 @@ Verdict: TypeAlias = Literal["proceed", "nothing"] | Changed
 _SPECIAL = 0o7000  # set-user-ID, set-group-ID, sticky: a chown may clear them
 
 
-def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: C901, PLR0911  (one per effect)
+def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: C901, PLR0911, PLR0912  (one per effect)
     """The undo actions for one journaled step (see the table above)."""
     match record.effect, record.prior:
         case MakeDir(path=path), DirPrior(staging=staging):
@@ -267,6 +268,8 @@ def inverse_of(record: StepRecord) -> tuple[Undo, ...]:  # noqa: C901, PLR0911  
         ):
             guard = _guard(record, path, old)
             return (RestoreFile(path=path, saved=s, old=old, guard=guard),)
+        case WriteFile(), FilePrior(old=Stamp(), saved=None):
+            return ()  # it held the content already: the step wrote nothing
         case ((Chmod(path=path) | Chown(path=path)), MetaPrior(old=old)):
             return (SetMeta(path=path, old=old, guard=_guard(record, path, old)),)
         case GenerateHostKey(path=path) as key, HostKeyPrior() as prior:

@@ -152,8 +152,8 @@ def decode_prior(effect: Effect, prior: Reader) -> Prior:  # noqa: C901  (one pe
             decoded: Prior = DirPrior(
                 existed=prior.boolean("existed"), staging=_staging(prior, "staging")
             )
-        case WriteFile():
-            decoded = _file_prior(prior)
+        case WriteFile(blob=blob):
+            decoded = _file_prior(prior, blob)
         case Chmod() | Chown():
             decoded = MetaPrior(old=_stamp(prior.child("old")))
         case GenerateHostKey():
@@ -171,7 +171,7 @@ def decode_prior(effect: Effect, prior: Reader) -> Prior:  # noqa: C901  (one pe
         case ServeSocketProxy(path=path):
             decoded = ProxyPrior(made=_made_dirs(prior, PurePosixPath(path)))
         case AppendContainerId():
-            decoded = _file_prior(prior)
+            decoded = _file_prior(prior, None)
             if decoded.old is None:
                 prior.fail("old", "an append's prior is the file it appends to")
         case (
@@ -193,16 +193,21 @@ def decode_prior(effect: Effect, prior: Reader) -> Prior:  # noqa: C901  (one pe
     return decoded
 
 
-def _file_prior(prior: Reader) -> FilePrior:
+def _file_prior(prior: Reader, blob: str | None) -> FilePrior:
+    """``blob``: the content a write puts there (an append's: ``None``)."""
     old, saved = prior.optional("old"), prior.optional("saved")
     staging = _staging(prior, "staging")
-    if (old is None) != (saved is None) or (old is None) == (staging is None):
+    if (old is None) == (staging is None) or (old is None and saved is not None):
         prior.fail("old", "a write's prior has old and saved, or a staging name")
-    return FilePrior(
+    decoded = FilePrior(
         old=None if old is None else _stamp(Reader(old, prior.field("old"))),
         saved=None if saved is None else _saved(Reader(saved, prior.field("saved"))),
         staging=staging,
     )
+    old_stamp = decoded.old
+    if saved is None and old_stamp is not None and old_stamp.sha256 != blob:
+        prior.fail("saved", "is required unless the old file held the write's content")
+    return decoded
 
 
 def _made_dirs(prior: Reader, socket: PurePosixPath) -> tuple[str, ...]:
@@ -455,7 +460,7 @@ def quick_prior(effect: Effect, value: object) -> Prior | None:
     if not value and kind in _WITHOUT_PRIOR:
         return _NO_PRIOR  # a mount entry's, a config fragment's: most of the rest
     if kind in _FS_PRIOR:
-        return _quick_fs_prior(kind, value)
+        return _quick_fs_prior(effect, value)
     try:
         return decode_prior(effect, Reader(value, "prior"))
     except Invalid:
@@ -483,32 +488,36 @@ _NO_PRIOR = NoPrior()
 _FS_PRIOR = frozenset({MakeDir, WriteFile, Chmod, Chown})
 
 
-def _quick_fs_prior(kind: type, value: dict[str, object]) -> Prior | None:
-    keys = value.keys()
+def _quick_fs_prior(effect: Effect, value: dict[str, object]) -> Prior | None:
+    kind, keys = type(effect), value.keys()
     if kind is MakeDir and keys == _DIR_PRIOR_KEYS:
         existed = value["existed"]
         valid, staging = _quick_staging(value["staging"])
         if type(existed) is not bool or not valid:
             return None
         return DirPrior(existed=existed, staging=staging)
-    if kind is WriteFile and keys == _FILE_PRIOR_KEYS:
-        return _quick_file_prior(value)
+    if isinstance(effect, WriteFile) and keys == _FILE_PRIOR_KEYS:
+        return _quick_file_prior(value, effect.blob)
     if (kind is Chmod or kind is Chown) and keys == _META_PRIOR_KEYS:
         old = quick_stamp(value["old"])
         return None if old is None else MetaPrior(old=old)
     return None
 
 
-def _quick_file_prior(value: dict[str, object]) -> FilePrior | None:
+def _quick_file_prior(value: dict[str, object], blob: str) -> FilePrior | None:
     valid, staging = _quick_staging(value["staging"])
     old_value, saved_value = value["old"], value["saved"]
-    if not valid or (old_value is None) != (saved_value is None):
+    if not valid or (old_value is None) == (staging is None):
         return None
-    if (old_value is None) == (staging is None):
-        return None
-    if old_value is None:
+    if old_value is None:  # a new file: its staging name alone
+        if saved_value is not None:
+            return None
         return FilePrior(old=None, saved=None, staging=staging)
-    old, saved = quick_stamp(old_value), _quick_saved(saved_value)
-    if old is None or saved is None:
+    old = quick_stamp(old_value)
+    if old is None:
         return None
-    return FilePrior(old=old, saved=saved, staging=staging)
+    if saved_value is None:  # it held the content already: only the blob's
+        unchanged = old.sha256 == blob
+        return FilePrior(old=old, saved=None, staging=None) if unchanged else None
+    saved = _quick_saved(saved_value)
+    return None if saved is None else FilePrior(old=old, saved=saved, staging=staging)

@@ -123,11 +123,21 @@ class DirPrior:
 @final
 @attrs.frozen(kw_only=True)
 class FilePrior:
-    """``WriteFile``: the old file (stamp, saved content), or a new file's staging."""
+    """``WriteFile``: the old file (stamp, saved content), or a new file's staging.
+
+    An old file without saved content is one that held the planned content
+    already (``old.sha256`` is the effect's blob): nothing was written over it,
+    so there is nothing to put back (``unchanged``).
+    """
 
     old: Stamp | None
     saved: SavedFile | None
     staging: str | None
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether the old file held the content already (nothing written)."""
+        return self.old is not None and self.saved is None
 
 
 @final

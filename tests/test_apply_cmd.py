@@ -106,6 +106,9 @@ def test_a_planted_private_symlink_is_never_followed_by_a_rollback(
         ).returncode
         == 0
     )
+    # The user's edit: the restart writes over it and saves it (a file that held
+    # the planned bytes already would be neither written nor saved).
+    (root / KERNEL_ID / "work" / ".bashrc").write_text("the user's\n")
     restart = context_file(root, tmp_path / "restart.json", restarting=True, **DOTFILES)
     journal = tmp_path / "restart.jsonl"
     applied = kplan("apply", str(restart), "--scratch-only", "--journal", str(journal))

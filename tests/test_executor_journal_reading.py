@@ -52,6 +52,10 @@ def _journals(tmp_path: Path) -> list[list[bytes]]:
     _, restart = plan_at(root, restarting=True, **RESTART)
     assert isinstance(apply(restart, tmp_path / "restart"), Success)
     applied = (tmp_path / "restart").read_bytes().splitlines()
+    priors = [orjson.loads(line).get("prior") or {} for line in applied]
+    over = [p for p in priors if "saved" in p and p["old"] is not None]
+    assert any(p["saved"] is None for p in over)  # rewrites that held the content
+    assert any(p["saved"] is not None for p in over)  # the edited .bashrc's
     assert (
         asyncio.run(rollback_journal(tmp_path / "restart", tools())).unwrap().complete
     )
@@ -87,11 +91,14 @@ _DROP = object()
 
 
 def _samples(lines: list[bytes]) -> Iterator[int]:
-    """The first line of each kind (and effect) of record."""
+    """The first line of each kind (and effect) of record; of a write over a file,
+    one whose old content was saved and one that held the content already."""
     seen = set()
     for number, line in enumerate(lines):
         record = orjson.loads(line)
-        kind = (record.get("kind"), record.get("effect", {}).get("op"))
+        prior = record.get("prior") or {}
+        held = "saved" in prior and prior["old"] is not None and prior["saved"] is None
+        kind = (record.get("kind"), record.get("effect", {}).get("op"), held)
         if kind not in seen:
             seen.add(kind)
             yield number

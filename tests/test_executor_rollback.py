@@ -152,10 +152,13 @@ def _intent_of(records: Records, op: str) -> dict[str, Any]:
 
 
 def _write_over(records: Records) -> dict[str, Any]:
+    """A write over a file whose old content was saved (the edited .bashrc)."""
     return next(
         r
         for r in records
-        if r["kind"] == "intent" and r["effect"]["op"] == "write" and r["prior"]["old"]
+        if r["kind"] == "intent"
+        and r["effect"]["op"] == "write"
+        and r["prior"]["saved"]
     )
 
 
