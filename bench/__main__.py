@@ -59,6 +59,7 @@ def main() -> int:
         )
         for name, run in (
             ("apply_tmpfs", lambda: sections.apply_rows(rounds)),
+            ("restart", lambda: sections.restart_rows(max(rounds // 2, 5))),
             ("apply_disk", lambda: sections.disk_rows(max(rounds // 3, 5))),
             ("host_key", lambda: sections.host_key_row(max(rounds // 2, 5))),
             ("concurrent", sections.concurrent_row),

@@ -9,7 +9,8 @@
 * ``large-dotfiles``: the sample with five 500 KB dotfiles, where writing content
   is most of the work (legacy's ``kconfig.dat`` pickle holds them too: 5 MB in all).
 
-``document(name, root)`` gives the completed document (facts gathered from this
+``document(name, root)`` gives the completed document (``restarting=True``: of
+its restart, over what the root holds) (facts gathered from this
 host, the runner package the legacy venv's, so both sides copy the same files);
 ``dotfiles_document(count, depth, root)`` the scaling ones.
 """
@@ -136,9 +137,11 @@ def _placed(doc: dict[str, Any], root: Path) -> dict[str, Any]:
     return complete_document(doc, runner=legacy_runner_dir()).unwrap()
 
 
-def document(name: str, root: Path) -> dict[str, Any]:
-    """The completed document of benchmark kernel ``name`` at scratch root ``root``."""
+def document(name: str, root: Path, *, restarting: bool = False) -> dict[str, Any]:
+    """The completed document of benchmark kernel ``name`` at scratch root ``root``
+    (``restarting``: its restart, with the facts of what ``root`` holds now)."""
     doc = _sample()
+    doc["restarting"] = restarting
     if name == "everything":
         _everything(doc)
     elif name == "nested-dotfiles":

@@ -32,13 +32,14 @@ from executor import (
     rollback_journal,
     snapshot,
 )
-from planner import compile_plan, context_from_document
+from planner import compile_plan, context_from_document, scratch_only
 
 from .kernels import KERNELS, document, dotfiles_document
 from .machine import inode_probe
 from .sides import (
     LegacySession,
     Timing,
+    cached_host_key,
     clear,
     floor_times,
     host_key_seconds,
@@ -284,6 +285,54 @@ class Sections:
             "kplan_by_purpose": {p: kplan.by_purpose[p] for p in PURPOSES},
             "floor_by_call": dict(floor.by_call.most_common()),
             "legacy_by_call": dict(legacy.by_call.most_common(12)),
+        }
+
+    # --- a restart over the first run's scratch -------------------------------------
+
+    def restart_rows(self, rounds: int) -> list[dict[str, Any]]:
+        """Each kernel restarted: ``create_kernel(restarting=True)`` over the
+        scratch its first run left, both sides alternating (``_restart_row``)."""
+        return [self._restart_row(name, rounds) for name in KERNELS]
+
+    def _restart_row(self, name: str, rounds: int) -> dict[str, Any]:
+        """kplan: the first run applied, the restart planned from the facts of
+        what it left, both untimed, then the restart applied; legacy: its
+        driver makes the first run and times the restart's window (from
+        apply_network: a restart's create_kernel skips prepare_scratch)."""
+        place = self.tmpfs / "restart" / name
+        root, legacy_root, journals = place / "root", place / "legacy", place / "j"
+        journals.mkdir(parents=True)
+        first = kplan_plan(document(name, root))
+        request = legacy_request(
+            document(name, legacy_root, restarting=True), [legacy_root]
+        )
+        kplan: list[float] = []
+        legacy: list[float] = []
+        steps = 0
+        for number in range(rounds):
+            clear(root)
+            options = ApplyOptions(
+                journal=journals / f"first-{number}", tools=self.tools
+            )
+            asyncio.run(apply_plan(first, options)).unwrap()
+            restart = document(name, root, restarting=True)  # what the first left
+            ctx = context_from_document(restart).unwrap()
+            plan = cached_host_key(scratch_only(compile_plan(ctx).unwrap()))
+            assert not any(s.stage.startswith("first-run/") for s in plan.steps)
+            steps = len(plan.steps)
+            took, _ = asyncio.run(
+                kplan_round(plan, journals, self.tools, fresh_root=False)
+            )
+            kplan.append(took)
+            legacy += self.legacy.times(request).seconds
+        kplan_timing = Timing(seconds=tuple(kplan))
+        legacy_timing = Timing(seconds=tuple(legacy))
+        return {
+            "kernel": name,
+            "steps": steps,
+            "kplan": _timing(kplan_timing),
+            "legacy": _timing(legacy_timing),
+            "ratio_legacy": round(kplan_timing.median / legacy_timing.median, 3),
         }
 
     # --- on disk, in fresh directories ----------------------------------------------

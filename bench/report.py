@@ -115,6 +115,36 @@ def _purposes(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _restart(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Restart (tmpfs)",
+        "",
+        (
+            "`create_kernel(restarting=True)` over the scratch the kernel's first "
+            "run left, rounds alternating: kplan's apply of the restart's plan "
+            "(planned from the facts of that scratch, untimed) against legacy's "
+            "window from `apply_network` (a restart skips `prepare_scratch`) to "
+            "the return of `prepare_container`. A restart writes over what is "
+            "there: kplan looks at each entry first, saves the old content of "
+            "each file whose bytes differ, and journals it all."
+        ),
+        "",
+        _row("kernel", "steps", "legacy ms", "kplan ms", "**kplan/legacy**"),
+        _row(*["---"] * 5),
+    ]
+    lines.extend(
+        _row(
+            row["kernel"],
+            row["steps"],
+            _ms(row["legacy"]),
+            _ms(row["kplan"]),
+            f"**{row['ratio_legacy']:.2f}**",
+        )
+        for row in rows
+    )
+    return lines
+
+
 def _undo(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Undo against apply (tmpfs)",
@@ -361,6 +391,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *_purposes(results["apply_tmpfs"]),
         "",
         *_undo(results["apply_tmpfs"]),
+        "",
+        *_restart(results["restart"]),
         "",
         *_disk(results["apply_disk"]),
         "",

@@ -130,9 +130,12 @@ async def kplan_round(
     *,
     durable: bool = False,
     parallel: int = 8,
+    fresh_root: bool = True,
 ) -> tuple[float, ApplyReport]:
-    """Apply ``plan`` once (its root emptied first): seconds, report."""
-    clear(Path(str(plan.header.scratch_root)))
+    """Apply ``plan`` once (its root emptied first unless ``fresh_root`` is
+    false: a restart's): seconds, report."""
+    if fresh_root:
+        clear(Path(str(plan.header.scratch_root)))
     journal = journals / f"journal-{os.getpid()}-{time.monotonic_ns()}"
     options = ApplyOptions(
         journal=journal, tools=tools, durable=durable, parallel=parallel
