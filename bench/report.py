@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from .syscall_purposes import PURPOSES
 
 __all__ = ["write_report"]
 
@@ -80,83 +83,97 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _table(
+    heading: str,
+    intro: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+) -> list[str]:
+    """A section: its heading, what it measures, and its table."""
+    return [
+        f"## {heading}",
+        "",
+        intro,
+        "",
+        _row(*header),
+        _row(*["---"] * len(header)),
+        *(_row(*cells) for cells in rows),
+    ]
+
+
+_PURPOSES_INTRO = (
+    "*tree*: what the floor does too (mkdir, the exclusive create, the content, the "
+    "owner, the close); *observe*: a look before acting; *identity*: the `fstat` of "
+    "each new entry for its announcement; *staging*: its rename into place; "
+    "*descriptors*: a descriptor of each directory worked under, no path walked; "
+    "*journal*: the records, the kernel's lock, the private copies; *runtime*: the "
+    "worker thread's hand-offs with the event loop (`bench/syscall_purposes.py`)."
+)
+
+
 def _purposes(rows: list[dict[str, Any]]) -> list[str]:
     measured = [row for row in rows if row["syscalls"] is not None]
     if not measured:
         return ["## Where kplan's syscalls go", "", "strace is not installed."]
-    purposes = list(measured[0]["syscalls"]["kplan_by_purpose"])
-    lines = [
-        "## Where kplan's syscalls go (the apply's window, by what each is for)",
-        "",
+    counted = measured[0]["syscalls"]["kplan_by_purpose"]
+    purposes = [p for p in PURPOSES if p in counted]  # in their order, not the JSON's
+    return _table(
+        "Where kplan's syscalls go (the apply's window, by what each is for)",
+        _PURPOSES_INTRO,
+        ("kernel", "floor", "kplan", *purposes),
         (
-            "*tree*: what the floor does too (mkdir, the exclusive create, the "
-            "content, the owner, the close); *observe*: a look before acting; "
-            "*identity*: the `fstat` of each new entry for its announcement; "
-            "*staging*: its rename into place; *descriptors*: a descriptor of each "
-            "directory worked under, no path walked; *journal*: the records, the "
-            "kernel's lock, the private copies; *runtime*: the worker thread's "
-            "hand-offs with the event loop (`bench/syscall_purposes.py`)."
-        ),
-        "",
-        _row("kernel", "floor", "kplan", *purposes),
-        _row(*["---"] * (3 + len(purposes))),
-    ]
-    for row in measured:
-        calls = row["syscalls"]
-        by = calls["kplan_by_purpose"]
-        lines.append(
-            _row(
+            (
                 row["kernel"],
-                calls["floor"],
-                calls["kplan"],
-                *(by[p] for p in purposes),
+                row["syscalls"]["floor"],
+                row["syscalls"]["kplan"],
+                *(row["syscalls"]["kplan_by_purpose"][p] for p in purposes),
             )
-        )
-    return lines
+            for row in measured
+        ),
+    )
+
+
+_RESTART_INTRO = (
+    "`create_kernel(restarting=True)` over the scratch the kernel's first run left, "
+    "rounds alternating: kplan's apply of the restart's plan (planned from the facts "
+    "of that scratch, untimed) against legacy's window from `apply_network` (a "
+    "restart skips `prepare_scratch`) to the return of `prepare_container`. A "
+    "restart writes over what is there: kplan looks at each entry first, saves the "
+    "old content of each file whose bytes differ, and journals it all."
+)
 
 
 def _restart(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "## Restart (tmpfs)",
-        "",
+    return _table(
+        "Restart (tmpfs)",
+        _RESTART_INTRO,
+        ("kernel", "steps", "legacy ms", "kplan ms", "**kplan/legacy**"),
         (
-            "`create_kernel(restarting=True)` over the scratch the kernel's first "
-            "run left, rounds alternating: kplan's apply of the restart's plan "
-            "(planned from the facts of that scratch, untimed) against legacy's "
-            "window from `apply_network` (a restart skips `prepare_scratch`) to "
-            "the return of `prepare_container`. A restart writes over what is "
-            "there: kplan looks at each entry first, saves the old content of "
-            "each file whose bytes differ, and journals it all."
+            (
+                row["kernel"],
+                row["steps"],
+                _ms(row["legacy"]),
+                _ms(row["kplan"]),
+                f"**{row['ratio_legacy']:.2f}**",
+            )
+            for row in rows
         ),
-        "",
-        _row("kernel", "steps", "legacy ms", "kplan ms", "**kplan/legacy**"),
-        _row(*["---"] * 5),
-    ]
-    lines.extend(
-        _row(
-            row["kernel"],
-            row["steps"],
-            _ms(row["legacy"]),
-            _ms(row["kplan"]),
-            f"**{row['ratio_legacy']:.2f}**",
-        )
-        for row in rows
     )
-    return lines
+
+
+_UNDO_INTRO = (
+    "In the applying process both have the plan in memory; `kplan rollback` reads "
+    "and validates its journal first, as `kplan apply PLAN` reads and decodes its "
+    "plan file (checking its id and every blob's digest): the last column sets the "
+    "two commands side by side."
+)
 
 
 def _undo(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "## Undo against apply (tmpfs)",
-        "",
+    return _table(
+        "Undo against apply (tmpfs)",
+        _UNDO_INTRO,
         (
-            "In the applying process both have the plan in memory; `kplan rollback` "
-            "reads and validates its journal first, as `kplan apply PLAN` reads and "
-            "decodes its plan file (checking its id and every blob's digest): the "
-            "last column sets the two commands side by side."
-        ),
-        "",
-        _row(
             "kernel",
             "apply ms",
             "undo in-process ms",
@@ -166,23 +183,20 @@ def _undo(rows: list[dict[str, Any]]) -> list[str]:
             "rollback/apply",
             "rollback/(decode + apply)",
         ),
-        _row(*["---"] * 8),
-    ]
-    for row in rows:
-        undo = row["undo_in_process_ms"]
-        lines.append(
-            _row(
+        (
+            (
                 row["kernel"],
                 _ms(row["kplan"]),
-                f"{undo:.2f}",
-                f"{undo / row['kplan']['median_ms']:.2f}",
+                f"{row['undo_in_process_ms']:.2f}",
+                f"{row['undo_in_process_ms'] / row['kplan']['median_ms']:.2f}",
                 _ms(row["plan_file_decode"]),
                 _ms(row["rollback"]),
                 f"{row['ratio_rollback_apply']:.2f}",
                 f"{row['ratio_rollback_apply_from_file']:.2f}",
             )
-        )
-    return lines
+            for row in rows
+        ),
+    )
 
 
 def _disk(rows: list[dict[str, Any]]) -> list[str]:
