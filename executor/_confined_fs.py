@@ -232,7 +232,7 @@ class ScratchRoot:
     def close(self) -> None:
         """Release the cached descriptors, a private directory made on first need
         (the directory stays), and the root descriptor."""
-        self.forget(_TOP)
+        self.forget_all()
         if self._private_path is not None and self.private is not None:
             self.private.close()
         os.close(self._fd)

@@ -530,9 +530,9 @@ class FsLane:
             if left.kind != "file" or left.sha256 is None:
                 reason = f"a {left.kind}, cannot write a file over it"
                 raise HostError("write", step.key, reason)
-            step.fd = self._tracked_file(step, left, writing=True)
             if left.sha256 == blob and not left.mode & _SPECIAL:
                 return FilePrior(old=left, saved=None, staging=None)  # _held
+            step.fd = self._tracked_file(step, left, writing=True)  # to write
             private = self._fs.need_private("write", step.path)
             copy = private.save_bytes(saved, self._blobs[left.sha256], left.sha256)
             return FilePrior(old=left, saved=copy, staging=None)

@@ -456,14 +456,10 @@ def meta_changes(old: Stamp, now: Stamp) -> tuple[bool, bool]:
 
 
 def needs_digest(action: Undo) -> bool:
-    """Whether judging ``action`` needs the digest of the file at its path."""
-    match action:
-        case RestoreFile():
-            return True
-        case RemoveEntry(guard=guard) | SetMeta(guard=guard):
-            return guard.left is not None and guard.left.sha256 is not None
-        case _:
-            return False
+    """Whether judging ``action`` needs the digest of the file at its path: a
+    restore's always (the old content may be back), the others' where the step
+    left a digest to compare with (``left_digest``)."""
+    return isinstance(action, RestoreFile) or left_digest(action) is not None
 
 
 def left_digest(action: Undo) -> str | None:
