@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from contextlib import AbstractContextManager
 from functools import cache
 from typing import assert_never
 
@@ -40,6 +41,7 @@ from ._inverse import (
     needs_digest,
 )
 from ._private_dir import PrivateDir
+from ._records import Stamp
 from ._streams import copy_stream
 from .errors import HostError, MissingPathError
 
@@ -79,13 +81,7 @@ def undo_folded(fs: ScratchRoot, action: RemoveEntry) -> bool:
     ``unlink`` or ``rmdir``.
     """
     try:
-        looked = fs.looking(
-            action.path,
-            digest=needs_digest(action),
-            open_dir=False,
-            expect=left_digest(action),
-        )
-        with looked as (now, _, info):
+        with _looking(fs, action, open_dir=False) as (now, _, info):
             if now is None:
                 return True  # gone: nothing to put back on it, nothing to remove
             if judge_removal(action.guard, now) != "proceed":
@@ -113,6 +109,29 @@ def overrides_permissions() -> bool:
     return False
 
 
+_Judged = RemoveEntry | RestoreFile | SetMeta  # the undos judged by a look
+
+
+def _looking(
+    fs: ScratchRoot, action: _Judged, *, open_dir: bool
+) -> AbstractContextManager[tuple[Stamp | None, int, os.stat_result | None]]:
+    """``ScratchRoot.looking`` at the action's path, with the digest its judgement
+    needs, compared with the one the step left where the process holds it."""
+    return fs.looking(
+        action.path,
+        digest=needs_digest(action),
+        open_dir=open_dir,
+        expect=left_digest(action),
+    )
+
+
+def _now(fs: ScratchRoot, action: _Judged) -> Stamp | None:
+    """What the action's path is now, as ``_looking`` sees it (no descriptor)."""
+    return fs.stamp(
+        action.path, digest=needs_digest(action), expect=left_digest(action)
+    )
+
+
 def _acts(verdict: Verdict, *, force: bool) -> bool:
     return verdict == "proceed" or (isinstance(verdict, Changed) and force)
 
@@ -134,7 +153,7 @@ def _remove_staging(fs: ScratchRoot, action: RemoveStaging) -> None:
 def _remove_entry(
     fs: ScratchRoot, action: RemoveEntry, *, force: bool
 ) -> Changed | None:
-    now = fs.stamp(action.path, digest=needs_digest(action), expect=left_digest(action))
+    now = _now(fs, action)
     verdict = judge_removal(action.guard, now)
     if not _acts(verdict, force=force):
         return _reported(verdict)
@@ -165,7 +184,7 @@ def _remove(
 def _restore_file(
     fs: ScratchRoot, action: RestoreFile, *, force: bool
 ) -> Changed | None:
-    now = fs.stamp(action.path, digest=True, expect=left_digest(action))
+    now = _now(fs, action)
     verdict = judge_in_place(action, now)
     if not _acts(verdict, force=force):
         return _reported(verdict)
@@ -203,10 +222,7 @@ def _set_meta(fs: ScratchRoot, action: SetMeta, *, force: bool) -> Changed | Non
     """Look through the descriptor it then acts on (one open), and change only
     what differs: most undos of a chmod or a chown are one syscall."""
     path, old = action.path, action.old
-    looked = fs.looking(
-        path, digest=needs_digest(action), open_dir=True, expect=left_digest(action)
-    )
-    with looked as (now, fd, info):
+    with _looking(fs, action, open_dir=True) as (now, fd, info):
         verdict = judge_in_place(action, now)
         if not _acts(verdict, force=force):
             return _reported(verdict)
