@@ -320,6 +320,30 @@ def _labels(draw: st.DrawFn) -> dict[str, str]:
 
 
 @st.composite
+def _clusters(draw: st.DrawFn) -> dict[str, Any]:
+    """The session's shape and this kernel's place in it: the main kernel or one
+    of the ``sub`` replicas of a single- or multi-node cluster, with the port
+    mapping of every hostname (legacy reads only this kernel's entry)."""
+    subs = draw(st.integers(0, 2))
+    role = draw(st.sampled_from(["main", "main", "sub"])) if subs else "main"
+    index = 1 if role == "main" else draw(st.integers(1, subs))
+    hosts = ["main1", *(f"sub{n}" for n in range(1, subs + 1))]
+    modes = ["single-node", "multi-node"] if subs else ["single-node"]
+    return {
+        "mode": draw(st.sampled_from(modes)),
+        "size": 1 + subs,
+        "replicas": {"main": 1, "sub": subs} if subs else {"main": 1},
+        "role": role,
+        "index": index,
+        "hostname": f"{role}{index}",
+        "rank": draw(st.integers(0, subs)),
+        "mapping": {
+            host: [f"10.0.0.{n + 1}", 2200 + n] for n, host in enumerate(hosts)
+        },
+    }
+
+
+@st.composite
 def context_documents(
     draw: st.DrawFn,
     host: dict[str, Any],
@@ -366,7 +390,8 @@ def context_documents(
                 {"name": "m1", "model_path": "/models/m1", "service": {"port": 8000}}
             ]
         }
-    main = draw(st.sampled_from(["main", "main", "sub"]))
+    cluster = draw(_clusters())
+    main, index, hostname = cluster["role"], cluster["index"], cluster["hostname"]
     kernel_id = draw(UUIDS)
     document: dict[str, Any] = {
         "kernel_id": kernel_id,
@@ -391,8 +416,11 @@ def context_documents(
             },
             "owner_user_id": draw(st.none() | UUIDS),
             "session_type": "inference" if inference else "interactive",
+            "cluster_mode": cluster["mode"],
             "cluster_role": main,
-            "cluster_hostname": "main1" if main == "main" else "sub1",
+            "cluster_idx": index,
+            "cluster_hostname": hostname,
+            "local_rank": cluster["rank"],
             "uid": draw(st.none() | st.integers(1000, 3000)),
             "main_gid": draw(st.none() | st.integers(1000, 3000)),
             "supplementary_gids": draw(
@@ -412,14 +440,17 @@ def context_documents(
             "internal_data": internal,
         },
         "cluster_info": {
-            "mode": "single-node",
-            "size": 1,
+            "mode": cluster["mode"],
+            "size": cluster["size"],
+            "replicas": cluster["replicas"],
             "network_config": draw(
                 st.sampled_from([{}, {"mode": "bridge", "network_name": "n1"}])
             ),
             "ssh_keypair": draw(st.none() | keypairs),
             "cluster_ssh_port_mapping": draw(
-                st.none() | st.just({"main1": ["10.0.0.1", 2200]})
+                st.none()
+                | st.just({"main1": ["10.0.0.1", 2200]})
+                | st.just(cluster["mapping"])
             ),
         },
         "local_config": {
