@@ -34,6 +34,7 @@ from pathlib import PurePosixPath
 
 from effects import (
     CONTAINER_SIDE,
+    DATA_EFFECTS,
     AppendContainerId,
     Chmod,
     Chown,
@@ -76,6 +77,8 @@ def edges_of(steps: Sequence[Step]) -> list[tuple[int, int]]:
         if kind in _ONE_PATH:  # most steps: one path, no host chain
             one(str(effect.path), index, edges)  # type: ignore[union-attr]
             continue
+        if kind in _NO_EDGES:  # the next most: mount entries, config fragments
+            continue
         # What the step follows on each of its paths, found before any is updated.
         nodes = [node_of(str(path)) for path in paths_of(effect)]
         found = [(node, follows(node)) for node in nodes]
@@ -99,6 +102,8 @@ def edges_of(steps: Sequence[Step]) -> list[tuple[int, int]]:
 # The effects on one scratch path and on nothing else (``paths_of``): edges_of's
 # fast path. The classes are final, so their type says it.
 _ONE_PATH = frozenset({MakeDir, WriteFile, Chmod, Chown})
+# Data effects touch no path and are on no chain (a third of a plan's steps).
+_NO_EDGES = DATA_EFFECTS
 _HOST_CHAIN = CONTAINER_SIDE
 
 

@@ -102,8 +102,8 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
     result: list[Step] = []
     for step in steps:
         effect = step.effect
-        if type(effect) in _PATHLESS:  # the classes are final
-            pass  # a mount entry, a config fragment, the container: no entry
+        if type(effect) in _MAKES_NONE:  # the classes are final
+            pass  # a mount entry, a config fragment, the container, a chown
         elif type(effect) in _MAKERS:
             key = str(cast("MakeDir | WriteFile", effect).path)
             if key not in existing and key not in special:
@@ -142,6 +142,8 @@ _PATHLESS = frozenset(
     for kind in EFFECT_TYPES
     if "path" not in attrs.fields_dict(kind) and not hasattr(kind, "public_path")
 )
+# And those a chown joins: it acts on an entry there already (the model checks).
+_MAKES_NONE = _PATHLESS | {Chown}
 
 
 def _with_mode(effect: Effect, mode: int) -> Effect:
@@ -165,9 +167,14 @@ def _special_paths(steps: Sequence[Step], before: Tree) -> set[str]:
     found = {str(p) for p, node in before.entries if node.mode & _SPECIAL}
     for step in steps:
         effect = step.effect
-        if isinstance(effect, Chmod | MakeDir | WriteFile) and effect.mode & _SPECIAL:
-            found.add(str(effect.path))
+        if type(effect) in _MODED:
+            moded = cast("Chmod | MakeDir | WriteFile", effect)
+            if moded.mode & _SPECIAL:
+                found.add(str(moded.path))
     return found
+
+
+_MODED = frozenset({Chmod, MakeDir, WriteFile})  # the effects that set a mode
 
 
 def _forget_below(top: str, *seen: set[str]) -> None:
