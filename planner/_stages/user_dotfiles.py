@@ -39,9 +39,10 @@ STAGE = "dotfiles"
 def dotfiles(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the dotfiles step of ``prepare_container`` (§12.5)."""
     draft = Draft(ctx, up, STAGE)
+    places = _Places(ctx)
     for index, item in enumerate(ctx.internal.dotfiles or ()):
         field = f"kernel_config.internal_data.dotfiles[{index}]"
-        target, hazard = resolve(ctx, item.path)
+        target, hazard = places.resolve(item.path)
         if hazard is not None or target is None:
             draft.fail(
                 "hazard", f"{field}.path", repr(item.path), hazard or "unresolvable"
@@ -71,35 +72,42 @@ def _dotfile(draft: Draft, item: Dotfile, target: PurePosixPath) -> None:
     draft.own(walked)
 
 
-def resolve(ctx: Context, path: str) -> tuple[PurePosixPath | None, str | None]:
-    """The scratch-relative target of a dotfile path, or the hazard that refuses it."""
-    hazard = dotfile_hazard(path)
-    if hazard is not None:
-        return None, hazard
-    root = host_path(ctx, PurePosixPath())
-    if path.startswith("/home/"):
-        host = host_path(ctx, scratch_dir(ctx)) / "/".join(path.split("/")[2:])
-    elif path.startswith("/"):
-        host = PurePosixPath(path)
-    else:
-        host = host_path(ctx, work_dir(ctx)) / path
-    work = host_path(ctx, work_dir(ctx))
-    if host in (
-        host_path(ctx, scratch_dir(ctx)),
-        host_path(ctx, config_dir(ctx)),
-        work,
-    ):
-        return None, (
-            f"H5: resolves to the kernel dir {host}; legacy raises IsADirectoryError"
-        )
-    parts, inside = host.parts, work.parts
-    if len(parts) <= len(inside) or parts[: len(inside)] != inside:
-        return None, (
-            f"H1/H2: resolves to {host}, outside /home/work: legacy writes there and "
-            "then chmods every ancestor up to / without end"
-        )
-    # below work/, so below the root: its parts after the root's
-    return PurePosixPath(*parts[len(root.parts) :]), None
+class _Places:
+    """The kernel's host paths a dotfile path resolves against, built once per
+    stage run (a kernel may have thousands of dotfiles)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.root = len(host_path(ctx, PurePosixPath()).parts)
+        self.scratch = host_path(ctx, scratch_dir(ctx))
+        self.work = host_path(ctx, work_dir(ctx))
+        self.inside = self.work.parts
+        self.kernel_dirs = {self.scratch, host_path(ctx, config_dir(ctx)), self.work}
+
+    def resolve(self, path: str) -> tuple[PurePosixPath | None, str | None]:
+        """The scratch-relative target of a dotfile path, or the hazard that
+        refuses it."""
+        hazard = dotfile_hazard(path)
+        if hazard is not None:
+            return None, hazard
+        if path.startswith("/home/"):
+            host = self.scratch / "/".join(path.split("/")[2:])
+        elif path.startswith("/"):
+            host = PurePosixPath(path)
+        else:
+            host = self.work / path
+        if host in self.kernel_dirs:
+            return None, (
+                f"H5: resolves to the kernel dir {host}; legacy raises "
+                "IsADirectoryError"
+            )
+        parts, inside = host.parts, self.inside
+        if len(parts) <= len(inside) or parts[: len(inside)] != inside:
+            return None, (
+                f"H1/H2: resolves to {host}, outside /home/work: legacy writes there "
+                "and then chmods every ancestor up to / without end"
+            )
+        # below work/, so below the root: its parts after the root's
+        return PurePosixPath(*parts[self.root :]), None
 
 
 def dotfile_hazard(path: str) -> str | None:
