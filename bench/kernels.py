@@ -7,7 +7,10 @@
 * ``nested-dotfiles``: the sample with 40 dotfiles up to five directories deep,
   each with legacy's chmod walk up to ``work`` (§12.5 H3);
 * ``large-dotfiles``: the sample with five 500 KB dotfiles, where writing content
-  is most of the work (legacy's ``kconfig.dat`` pickle holds them too: 5 MB in all).
+  is most of the work (legacy's ``kconfig.dat`` pickle holds them too: 5 MB in all);
+* ``minimal``: the sample without dotfiles, vfolders, key pairs, bootstrap script,
+  preopened ports, environ or extra groups: the least a kernel is, where each
+  side's fixed cost weighs most.
 
 ``document(name, root)`` gives the completed document (``restarting=True``: of
 its restart, over what the root holds) (facts gathered from this
@@ -28,7 +31,7 @@ from legacy import legacy_runner_dir
 
 __all__ = ["KERNELS", "document", "dotfiles_document"]
 
-KERNELS = ("sample", "everything", "nested-dotfiles", "large-dotfiles")
+KERNELS = ("sample", "everything", "nested-dotfiles", "large-dotfiles", "minimal")
 LARGE_DOTFILE = 500_000  # bytes in each of large-dotfiles' five
 
 
@@ -113,6 +116,19 @@ def nested_dotfiles(count: int, depth: int) -> list[dict[str, str]]:
     return files
 
 
+def _minimal(doc: dict[str, Any]) -> None:
+    config = doc["kernel_config"]
+    config.update(
+        internal_data={},
+        mounts=[],
+        bootstrap_script=None,
+        preopen_ports=[],
+        environ={},
+        supplementary_gids=[],
+    )
+    doc["cluster_info"]["ssh_keypair"] = None
+
+
 def _nested(doc: dict[str, Any]) -> None:
     doc["kernel_config"]["internal_data"]["dotfiles"] = [
         {
@@ -151,6 +167,8 @@ def document(name: str, root: Path, *, restarting: bool = False) -> dict[str, An
             {"path": f".large{index}.rc", "perm": "644", "data": "x" * LARGE_DOTFILE}
             for index in range(5)
         ]
+    elif name == "minimal":
+        _minimal(doc)
     elif name != "sample":
         msg = f"unknown benchmark kernel {name!r}"
         raise ValueError(msg)

@@ -423,6 +423,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         f"Raw numbers: [{raw}]({raw}).",
         "",
     ]
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     out.with_suffix(".json").write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
