@@ -12,13 +12,16 @@ section of a context document (docs/context.md).
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import platform
 import re
 import resource
 import secrets
+import stat
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -169,12 +172,9 @@ def runner_facts(runner_dir: Path) -> dict[str, object]:
     """The runner files provisioning copies, its listing, whether dropbear is there."""
     files = {}
     for name in RUNNER_ASSETS:
-        path = (runner_dir / name).resolve()  # legacy copies the resolved source
-        if path.is_file():
-            files[name] = {
-                "mode": mode_text(path.stat().st_mode & 0o7777),
-                "content_base64": base64.b64encode(path.read_bytes()).decode("ascii"),
-            }
+        found = _runner_file(runner_dir / name)
+        if found is not None:
+            files[name] = found
     return {
         "origin": str(runner_dir.resolve()),
         "files": files,
@@ -183,6 +183,58 @@ def runner_facts(runner_dir: Path) -> dict[str, object]:
         if runner_dir.is_dir()
         else [],
     }
+
+
+def _runner_file(path: Path) -> dict[str, str] | None:
+    """A copied runner file's mode and content: of the file its name leads to
+    (legacy copies the resolved source; ``stat`` and ``open`` follow the same
+    links), ``None`` when that is no regular file.
+
+    Every plan reads the same package, most of it fonts: an unchanged file's
+    encoded content is reused, the same text, which the planner's cache of
+    decoded runner blobs then finds without hashing it again. Unchanged means the
+    same inode, mode, size, modification and change time, and a change time
+    older than ``_SETTLED`` when it was read: a write within the clock's
+    granularity of the read could keep both times (git's "racily clean" index
+    entries), so a file changed that recently is read again each time. Threads
+    may gather at once: each lookup and store is one dict operation.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno in _NO_FILE:
+            return None
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    key = (
+        str(path),
+        info.st_dev,
+        info.st_ino,
+        info.st_mode,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+    )
+    cached = _ENCODED.get(key)
+    if cached is None:
+        read_at = time.time_ns()
+        cached = {
+            "mode": mode_text(info.st_mode & 0o7777),
+            "content_base64": base64.b64encode(path.read_bytes()).decode("ascii"),
+        }
+        if read_at - info.st_ctime_ns > _SETTLED:
+            if len(_ENCODED) >= _KEPT:
+                _ENCODED.clear()  # an agent's one package never gets here
+            _ENCODED[key] = cached
+    return dict(cached)
+
+
+# What ``Path.is_file`` takes for "no file there".
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+_SETTLED = 2_000_000_000  # ns: well above any filesystem's timestamp granularity
+_KEPT = 256  # encoded runner files kept (ten per package)
+_ENCODED: dict[tuple[str, int, int, int, int, int, int], dict[str, str]] = {}
 
 
 def scratch_facts(
