@@ -59,11 +59,10 @@ from planner import (
     Stages,
     agent_document,
     compile_plan,
-    context_from_document,
     scratch_only,
 )
 
-from ._completion import Refusal, gather_missing, known_stages, runner_dir
+from ._completion import Refusal, gather_context, known_stages, runner_dir
 from ._docker_endpoint import docker_endpoint
 from ._journal_location import journal_path
 from ._metrics import ApplyClock, KernelMetrics
@@ -219,7 +218,8 @@ async def plan_kernel(
     given.update(facts or {})
 
     # The agent's objects as one plain document (agent_document), the facts it
-    # gave included; gather_missing adds the rest, and the result is parsed as is.
+    # gave included; gather_context adds the rest and reads the facts alone (the
+    # inputs it read once to know what to gather).
     document = agent_document(
         kernel_id=kernel_id,
         session_id=session_id,
@@ -233,12 +233,12 @@ async def plan_kernel(
         updating_kernel_config=updating_kernel_config,
         image=image,
     )
-    gathered = await gather_missing(
+    gathered = await gather_context(
         document,
         runner=runner,
         docker_url=docker_endpoint(docker_url) if ask_docker else None,
     )
-    match gathered.bind(lambda completed: context_from_document(completed).alt(list)):
+    match gathered:
         case Failure(errors):
             return Failure(tuple(errors))
         case Success(ctx):

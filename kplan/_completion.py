@@ -22,7 +22,9 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import final
 
+import attrs
 from returns.result import Failure, Result, Success
 
 import executor
@@ -38,6 +40,7 @@ from planner import (
     canonical_kernel_id,
     compile_plan,
     context_from_document,
+    context_with_facts,
     read_document,
 )
 
@@ -49,6 +52,7 @@ __all__ = [
     "Refusal",
     "compile_document",
     "complete_document",
+    "gather_context",
     "gather_missing",
     "known_stages",
     "refusals",
@@ -103,6 +107,39 @@ async def gather_missing(
     docker_url: str | None = None,
 ) -> Result[dict[str, object], list[Refusal]]:
     """``complete_document`` inside an event loop (module docstring)."""
+    gathered = await _gather(document, runner, docker_url)
+    return gathered.map(lambda found: {**found.without, "facts": found.facts})
+
+
+async def gather_context(
+    document: Mapping[str, object],
+    *,
+    runner: Path | None = None,
+    docker_url: str | None = None,
+) -> Result[Context, list[Refusal]]:
+    """The ``Context`` of ``gather_missing``'s document, its inputs read once."""
+    gathered = await _gather(document, runner, docker_url)
+    return gathered.bind(
+        lambda found: context_with_facts(found.parsed, found.without, found.facts).alt(
+            list
+        )
+    )
+
+
+@final
+@attrs.frozen
+class _Gathered:
+    """A document read without its facts, and its facts: the given ones over
+    the gathered."""
+
+    parsed: ContextDocument
+    without: dict[str, object]
+    facts: dict[str, object]
+
+
+async def _gather(
+    document: Mapping[str, object], runner: Path | None, docker_url: str | None
+) -> Result[_Gathered, list[Refusal]]:
     without = {k: v for k, v in document.items() if k != "facts"}
     match read_document(without):
         case Failure(errors):
@@ -118,7 +155,7 @@ async def gather_missing(
         gathered = await _gathered(parsed, runner or runner_dir(), docker_url)
     except (HostError, OSError, ValueError) as exc:
         return Failure([ContextError(field="facts", reason=f"cannot gather: {exc}")])
-    return Success({**without, "facts": {**gathered, **(given or {})}})
+    return Success(_Gathered(parsed, without, {**gathered, **(given or {})}))
 
 
 async def _gathered(

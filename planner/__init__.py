@@ -41,6 +41,7 @@ from ._document import (
     canonical_kernel_id,
     context_from_agent,
     context_from_document,
+    context_with_facts,
     legacy_inputs,
     read_document,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "container_fragments",
     "context_from_agent",
     "context_from_document",
+    "context_with_facts",
     "diff_json",
     "diff_trees",
     "expected_tree",
