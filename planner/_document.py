@@ -319,13 +319,18 @@ def read_document(document: object) -> Result[ContextDocument, Errors]:
             raise AssertionError("unreachable")  # returns#1361
 
 
+_NO_FACTS = ContextError(
+    field="facts",
+    reason="is required (kplan gathers it when it plans from the command line)",
+)
+
+
 def context_from_document(document: object) -> Result[Context, Errors]:
     """A ``Context`` from a complete context document (facts included)."""
     if not isinstance(document, Mapping):
         return Failure((ContextError(field="(document)", reason="not a JSON object"),))
     if document.get("facts") is None:
-        missing = "is required (kplan gathers it when it plans from the command line)"
-        return Failure((ContextError(field="facts", reason=missing),))
+        return Failure((_NO_FACTS,))
     return read_document(document).map(lambda d: _context(d, _normalised(document)))
 
 
@@ -337,8 +342,7 @@ def context_with_facts(
     are read now (the agent's path reads its inputs first, to know which facts
     to gather; reading them again was a tenth of a plan's time)."""
     if facts is None:
-        missing = "is required (kplan gathers it when it plans from the command line)"
-        return Failure((ContextError(field="facts", reason=missing),))
+        return Failure((_NO_FACTS,))
     match structure(facts, Facts, "facts"):
         case Failure(errors):
             return Failure(errors)
