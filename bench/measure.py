@@ -646,8 +646,10 @@ def _plan_command(context: Path) -> None:
 async def _plan_kernel_times(doc: dict[str, Any], rounds: int) -> list[float]:
     """``kplan.plan_kernel`` as the agent calls it, in one event loop: from its own
     inputs, the host's facts gathered each time (Docker not asked: the image
-    counts as unknown), the device plugins' answers and free ports given."""
+    counts as unknown), the device plugins' answers, free ports and the runner
+    package's directory given (looked up once, as an agent knows its own)."""
     facts = doc["facts"]
+    runner = legacy_runner_dir()
     seconds = []
     for _ in range(rounds):
         inputs = orjson.loads(orjson.dumps(doc))  # the agent's objects are its own
@@ -662,7 +664,7 @@ async def _plan_kernel_times(doc: dict[str, Any], rounds: int) -> list[float]:
             allocations=inputs["resource_spec"]["allocations"],
             devices=facts.get("devices"),
             host_ports=facts["host_ports"],
-            runner=legacy_runner_dir(),
+            runner=runner,
             ask_docker=False,
         )
         seconds.append(time.perf_counter() - started)
