@@ -4,8 +4,10 @@ The shell's half of architecture.md §3.1: the document is read once without its
 facts (``planner.read_document``: every problem named, nothing gathered for a
 document that is wrong anyway); the facts it lacks are gathered from the typed
 values (the scratch root, the kernel id, the krunner keys, how many socket proxies
-need names); the facts it gives win; then the whole document becomes a
-``Context``. With a Docker endpoint, Docker's facts (volumes, the image and its id,
+need names); the facts it gives win; then the facts are read onto the document
+read first (``planner.context_with_facts``) and become a ``Context`` with it
+(``gather_missing`` gives the completed document instead, for the callers that
+keep it). With a Docker endpoint, Docker's facts (volumes, the image and its id,
 the host ports containers hold) come from it; without one the image counts as
 unknown and the whole port range as free. ``gather_missing`` is the same for a
 caller inside an event loop (the agent): the host's facts are read in a worker
@@ -39,7 +41,6 @@ from planner import (
     Stages,
     canonical_kernel_id,
     compile_plan,
-    context_from_document,
     context_with_facts,
     read_document,
 )
@@ -201,10 +202,8 @@ def compile_document(
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
-    return (
-        complete_document(document, docker_url=docker_url)
-        .bind(_context)
-        .bind(lambda ctx: _compiled(ctx, quirks, wait_ready=wait_ready, stages=found))
+    return asyncio.run(gather_context(document, docker_url=docker_url)).bind(
+        lambda ctx: _compiled(ctx, quirks, wait_ready=wait_ready, stages=found)
     )
 
 
@@ -213,10 +212,6 @@ def known_stages(stages: Stages | None = None) -> Result[Stages, list[Refusal]]:
     if stages is not None:
         return Success(stages)
     return plugin_stages().alt(list)
-
-
-def _context(document: dict[str, object]) -> Result[Context, list[Refusal]]:
-    return context_from_document(document).alt(list)
 
 
 def _compiled(
