@@ -340,15 +340,20 @@ def _natural(value: object) -> bool:
     return type(value) is int and value >= 0
 
 
-# Every mode as the encoder writes it (``mode_text``): 4,096 short keys.
-_MODE_OF = {mode_text(mode): mode for mode in range(0o10000)}
+# The modes met so far, by the text the encoder writes for each (``mode_text``):
+# at most 4,096 short keys, filled as journals are read (not at import: every
+# kplan process imports this, few read a journal).
+_MODE_OF: dict[str, int] = {}
 
 
 def _quick_mode(value: object) -> int | None:
     try:
-        return parse_mode(value, "")
+        mode = parse_mode(value, "")
     except Invalid:
         return None
+    if type(value) is str and value == mode_text(mode):
+        _MODE_OF[value] = mode  # the encoder's form: found at once next time
+    return mode
 
 
 def quick_stamp(value: object) -> Stamp | None:
