@@ -217,7 +217,8 @@ class Sections:
         return Timing(seconds=tuple(kplan)), Timing(seconds=tuple(legacy)), report
 
     async def _rollback(self, plan: Plan, journals: Path, rounds: int) -> Timing:
-        """``rollback_journal`` of a completed apply (the whole kernel undone)."""
+        """``rollback_journal`` of a completed apply (the whole kernel undone), as
+        ``kplan rollback`` calls it (its file work in the loop's thread)."""
         seconds = []
         for number in range(rounds):
             clear(Path(str(plan.header.scratch_root)))
@@ -225,7 +226,8 @@ class Sections:
             options = ApplyOptions(journal=journal, tools=self.tools)
             (await apply_plan(plan, options)).unwrap()
             started = time.perf_counter()
-            outcome = (await rollback_journal(journal, self.tools)).unwrap()
+            undone = await rollback_journal(journal, self.tools, in_loop=True)
+            outcome = undone.unwrap()
             seconds.append(time.perf_counter() - started)
             assert outcome.complete, outcome
             journal.unlink()

@@ -106,6 +106,7 @@ from .errors import HostError
 
 __all__ = [
     "LANE_EFFECTS",
+    "LANE_TYPES",
     "Admit",
     "BatchFailed",
     "BatchStopped",
@@ -113,7 +114,6 @@ __all__ = [
     "LaneFeed",
     "LaneStep",
     "batch_bound",
-    "runs_in_lane",
 ]
 
 LANE_EFFECTS = (
@@ -126,6 +126,7 @@ LANE_EFFECTS = (
     ContainerConfig,
     RegisterKernel,
 )
+LANE_TYPES = frozenset(LANE_EFFECTS)  # the classes are final: a step's type says it
 StepHook = Callable[[int, Step], None]
 _SPECIAL = 0o7000  # set-user-ID, set-group-ID, sticky: the kernel may refuse or clear
 _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -870,8 +871,3 @@ def batch_bound() -> int:
     """How many steps a batch takes at most: each may hold a descriptor until the
     batch ends, so a share of the soft ``RLIMIT_NOFILE``, between 16 and 256."""
     return max(16, min(256, cache_bound() * 4))
-
-
-def runs_in_lane(effect: Effect) -> bool:
-    """Whether the lane runs ``effect`` (else it is a task of its own)."""
-    return isinstance(effect, LANE_EFFECTS)

@@ -77,9 +77,16 @@ async def undo_shielded(
     journal: JournalWriter,
     *,
     force: bool = False,
+    in_loop: bool = False,
 ) -> RollbackOutcome:
-    """Undo ``records`` (last first) in a task of its own the caller cannot stop."""
-    task = asyncio.create_task(_rollback(list(records), host, journal, force=force))
+    """Undo ``records`` (last first) in a task of its own the caller cannot stop.
+
+    ``in_loop``: the quick undo runs in the event loop's thread, as the lane of
+    the apply being undone did (``executor._apply.in_loop``: small plain work).
+    """
+    task = asyncio.create_task(
+        _rollback(list(records), host, journal, force=force, in_loop=in_loop)
+    )
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -90,7 +97,12 @@ async def undo_shielded(
 
 
 async def _rollback(
-    records: list[StepRecord], host: Host, journal: JournalWriter, *, force: bool
+    records: list[StepRecord],
+    host: Host,
+    journal: JournalWriter,
+    *,
+    force: bool,
+    in_loop: bool = False,
 ) -> RollbackOutcome:
     tally = _Tally()
     quick: list[Pending] = []
@@ -98,14 +110,14 @@ async def _rollback(
         if all(isinstance(action, QUICK) for action in actions):
             quick.append((record, actions))
             continue
-        await _undo_quick(quick, host, journal, tally, force=force)
+        await _undo_quick(quick, host, journal, tally, force=force, in_loop=in_loop)
         quick = []
         journal.append({"kind": "undoing", "index": record.index})
         step_failures, step_changed = await _undo_step(
             record, actions, host, journal, force
         )
         tally.step(record, step_failures, step_changed, journal)
-    await _undo_quick(quick, host, journal, tally, force=force)
+    await _undo_quick(quick, host, journal, tally, force=force, in_loop=in_loop)
     outcome = RollbackOutcome(
         undone=tally.undone,
         failures=tuple(tally.failures),
@@ -148,8 +160,10 @@ async def _undo_quick(
     tally: _Tally,
     *,
     force: bool,
+    in_loop: bool = False,
 ) -> None:
-    """Undo consecutive steps whose undo is quick filesystem work, in one thread.
+    """Undo consecutive steps whose undo is quick filesystem work, in one thread
+    (``in_loop``: the event loop's).
 
     Each step's ``undoing`` is written before its first action (with what was
     deferred, so one write per step); its ``undone`` is deferred, as are the
@@ -163,9 +177,12 @@ async def _undo_quick(
     """
     if not group:
         return
-    results = await to_completion(
-        asyncio.to_thread(_undo_group, group, host.fs, journal, force)
-    )
+    if in_loop:
+        results = _undo_group(group, host.fs, journal, force)
+    else:
+        results = await to_completion(
+            asyncio.to_thread(_undo_group, group, host.fs, journal, force)
+        )
     for (record, _), (step_failures, step_changed) in zip(group, results, strict=True):
         tally.step(record, step_failures, step_changed, journal)
 
@@ -325,6 +342,7 @@ async def rollback_journal(
     force: bool = False,
     ports: HostPortPool | None = None,
     durable: bool = False,
+    in_loop: bool = False,
 ) -> Result[RollbackOutcome, RollbackRefused]:
     """Undo what a journal's apply did, from the journal alone (safe to run twice).
 
@@ -342,6 +360,10 @@ async def rollback_journal(
             (after a power loss the scratch's own changes are no more durable
             than the records, and a rollback run again looks at every path
             before it touches it).
+        in_loop: undo the quick filesystem work in the event loop's thread, not a
+            worker's, for a caller whose loop serves nothing else (``kplan
+            rollback``): the hand-over costs more than a small undo. An agent's
+            loop keeps the default: the journal's files may be large.
 
     Returns:
         The outcome: complete, or which undo actions failed and which paths were
@@ -377,7 +399,12 @@ async def rollback_journal(
         if problem is not None:
             return Failure(RollbackRefused(journal=str(path), reason=problem))
         outcome = await _undo_journal(
-            state, workspace, docker_url or state.docker, force, ports
+            state,
+            workspace,
+            docker_url or state.docker,
+            force=force,
+            ports=ports,
+            in_loop=in_loop,
         )
         if outcome.complete and workspace.private is not None:
             workspace.private.remove()
@@ -388,8 +415,10 @@ async def _undo_journal(
     state: JournalState,
     workspace: Workspace,
     url: str | None,
-    force: bool,  # noqa: FBT001
+    *,
+    force: bool,
     ports: HostPortPool | None,
+    in_loop: bool,
 ) -> RollbackOutcome:
     async with AsyncExitStack() as stack:
         docker = None
@@ -400,7 +429,7 @@ async def _undo_journal(
             docker = await stack.enter_async_context(DockerHost(url, state.plan_id))
         host = Host(workspace.fs, docker, {}, state.kernel_id, ports=ports)
         return await undo_shielded(
-            state.pending_undo(), host, workspace.journal, force=force
+            state.pending_undo(), host, workspace.journal, force=force, in_loop=in_loop
         )
 
 

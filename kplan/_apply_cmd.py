@@ -376,9 +376,15 @@ def rollback(args: argparse.Namespace) -> int:
             return refused_target
         metrics = KernelMetrics()
     tools = default_tools(runner_dir())
+    # This process's loop serves nothing but the rollback: its file work stays there.
     result = asyncio.run(
         rollback_journal(
-            args.journal, tools, args.docker, force=args.force, durable=args.durable
+            args.journal,
+            tools,
+            args.docker,
+            force=args.force,
+            durable=args.durable,
+            in_loop=True,
         )
     )
     if metrics is not None:

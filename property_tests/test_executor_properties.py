@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from effects import encode, project
+from effects import Plan, encode, project
 from executor import ApplyOptions, apply_plan, rollback_journal
 from executor._apply import private_dir
-from planner import scratch_only
-from tests.executing import apply_cancelled_at, fail_at
+from planner import Context, scratch_only
+from tests.executing import apply_cancelled_at, fail_at, with_fixed_host_key
 
 from .applying import (
     HOST,
@@ -74,17 +74,25 @@ def test_applying_leaves_the_model_tree(document: dict[str, Any]) -> None:
         assert snapshot(root) == ctx.facts.scratch_tree
 
 
+def _plan_of(ctx: Context, *, fixed_key: bool) -> Plan:
+    """The scratch plan of ``ctx``; with ``fixed_key`` its host key fixed bytes, so
+    a hostdir plan is plain file work, its lane run in the event loop's thread."""
+    plan = scratch_only(planned(ctx))
+    return with_fixed_host_key(plan) if fixed_key else plan
+
+
 @settings(max_examples=30)
-@given(DOCUMENTS, st.integers(0, 10_000), st.booleans())
+@given(DOCUMENTS, st.integers(0, 10_000), st.booleans(), st.booleans())
 def test_a_failure_or_cancellation_anywhere_leaves_the_prior_state(
     document: dict[str, Any],
     seed: int,
     cancel: bool,  # noqa: FBT001
+    fixed_key: bool,  # noqa: FBT001
 ) -> None:
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = scratch_only(planned(ctx))
+        plan = _plan_of(ctx, fixed_key=fixed_key)
         index = seed % len(plan.steps)
         before = snapshot(root)
         journal = root.parent / "journal"
@@ -96,14 +104,22 @@ def test_a_failure_or_cancellation_anywhere_leaves_the_prior_state(
 
 
 @settings(max_examples=20)
-@given(DOCUMENTS, st.integers(0, 10_000), st.sampled_from([0.0, 0.0005, 0.002, 0.01]))
+@given(
+    DOCUMENTS,
+    st.integers(0, 10_000),
+    st.sampled_from([0.0, 0.0005, 0.002, 0.01]),
+    st.booleans(),
+)
 def test_a_sigkill_anywhere_then_kplan_rollback_leaves_the_prior_state(
-    document: dict[str, Any], seed: int, delay: float
+    document: dict[str, Any],
+    seed: int,
+    delay: float,
+    fixed_key: bool,  # noqa: FBT001
 ) -> None:
     holder, root = _workspace()
     with holder:
         ctx = context_for(document, root)
-        plan = scratch_only(planned(ctx))
+        plan = _plan_of(ctx, fixed_key=fixed_key)
         plan_file, journal = root.parent / "plan.json", root.parent / "journal"
         plan_file.write_bytes(encode(plan))
         before = snapshot(root)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from pathlib import Path
+import threading
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from returns.result import Failure, Success
@@ -24,8 +26,6 @@ from effects import (
     Plan,
     Step,
     Tree,
-    WriteFile,
-    blob_of,
     project,
     seal,
 )
@@ -36,8 +36,9 @@ from executor import (
     read_journal,
     rollback_journal,
 )
+from executor import _rollback as _rollback_module
+from executor._apply import LOOP_BYTES, LOOP_STEPS, in_loop
 from planner import compile_plan, context_from_document, scratch_only
-from planner._edges import edges_of
 
 from .contexts import KERNEL_ID
 from .executing import (
@@ -50,6 +51,7 @@ from .executing import (
     plan_at,
     snapshot,
     tools,
+    with_fixed_host_key,
 )
 
 pytestmark = needs_root
@@ -111,19 +113,27 @@ def test_a_plan_with_the_parallel_bound_below_one_is_refused_at_once() -> None:
         ApplyOptions(journal=Path("j"), tools=tools(), parallel=0)
 
 
-@pytest.mark.parametrize("parallel", [1, 2, 8])
+@pytest.mark.parametrize(
+    ("parallel", "lane"),
+    [(1, "host key"), (2, "host key"), (8, "host key"), (1, "loop"), (8, "loop")],
+)
 def test_a_failure_at_any_step_in_parallel_leaves_the_exact_prior_state(
-    tmp_path: Path, parallel: int
+    tmp_path: Path, parallel: int, lane: str
 ) -> None:
+    # "host key": the lane in its worker thread beside dropbearkey (when there is
+    # one); "loop": the plan's file work alone, its lane in the loop's thread.
     root = tmp_path / "root"
     root.mkdir()
     _, plan = plan_at(root, **FULL)
+    if lane == "loop":
+        plan = with_fixed_host_key(plan)
     before = snapshot(root)
     for index in range(len(plan.steps)):
         journal = tmp_path / f"journal-{parallel}-{index}"
         options = ApplyOptions(
             journal=journal, tools=tools(), parallel=parallel, on_step=fail_at(index)
         )
+        assert in_loop(plan, options) == (lane == "loop" or not has_dropbear())
         result = asyncio.run(apply_plan(plan, options))
         assert isinstance(result, Failure), index
         assert result.failure().index == index
@@ -177,17 +187,7 @@ def _kernel_plan(root: Path, number: int) -> Plan:
     doc: dict[str, Any] = copy.deepcopy(document_at(root, **FULL))
     doc["kernel_id"] = f"{KERNEL_ID[:-12]}{number:012d}"
     plan = scratch_only(compile_plan(context_from_document(doc).unwrap()).unwrap())
-    key = blob_of(b"a fixed host key\n")
-    steps = [
-        Step(
-            stage=s.stage,
-            effect=WriteFile(path=s.effect.path, blob=key.digest, mode=0o600),
-        )
-        if isinstance(s.effect, GenerateHostKey)
-        else s
-        for s in plan.steps
-    ]
-    return seal(plan.header, steps, [*plan.blobs, key], edges_of(steps))
+    return with_fixed_host_key(plan)
 
 
 def _kernel_tree(tree: Tree, kernel: str) -> Tree:
@@ -254,4 +254,126 @@ def test_a_failure_in_one_unit_stops_the_others_and_undoes_everything(
     result = asyncio.run(apply_plan(plan, options))
     assert isinstance(result, Failure)
     assert result.failure().rollback.complete
+    assert snapshot(root) == before
+
+
+def _threads_of(plan: Plan, options: ApplyOptions) -> tuple[int, set[int]]:
+    """Apply ``plan``: the event loop's thread and the threads its steps ran in."""
+    seen: set[int] = set()
+
+    def note(_index: int, _step: Step) -> None:
+        seen.add(threading.get_ident())
+
+    async def run() -> int:
+        await apply_plan(plan, attrs.evolve(options, on_step=note))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run())
+    return loop_thread, seen
+
+
+@pytest.mark.parametrize("small_in_loop", [True, False])
+def test_a_small_plan_of_file_work_runs_its_lane_in_the_event_loops_thread(
+    tmp_path: Path,
+    small_in_loop: bool,  # noqa: FBT001
+) -> None:
+    # Nothing could overlap it: a hand-over to the worker thread and back would
+    # only add its cost. Unless the caller keeps every call out of the loop.
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx, plan = plan_at(root, **FULL)
+    plan = with_fixed_host_key(plan)
+    options = ApplyOptions(
+        journal=tmp_path / "journal", tools=tools(), small_in_loop=small_in_loop
+    )
+    assert in_loop(plan, options) == small_in_loop
+    loop_thread, threads = _threads_of(plan, options)
+    if small_in_loop:
+        assert threads == {loop_thread}
+    else:
+        assert loop_thread not in threads
+        assert len(threads) == 1
+    assert _shape(snapshot(root)) == _shape(model(plan, ctx.facts.scratch_tree))
+    asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
+    assert list(root.iterdir()) == []
+
+
+def test_the_lane_leaves_the_loop_for_plans_with_something_to_overlap_or_long_work(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    options = ApplyOptions(journal=tmp_path / "journal", tools=tools())
+    _, plan = plan_at(root, **FULL)
+    small = with_fixed_host_key(plan)
+    assert in_loop(small, options)
+    assert not in_loop(small, attrs.evolve(options, durable=True))  # fsyncs
+    key = GenerateHostKey(
+        path=PurePosixPath(f"{KERNEL_ID}/config/ssh/other_key"), kind="rsa", bits=2048
+    )
+    keyed = seal(
+        small.header, [*small.steps, Step(stage="ssh", effect=key)], small.blobs
+    )
+    assert not in_loop(keyed, options)  # dropbearkey: the file work overlaps it
+    many = [
+        {"path": f"many/rc{n}", "perm": "644", "data": "x"} for n in range(LOOP_STEPS)
+    ]
+    _, long = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": many})
+    assert not in_loop(with_fixed_host_key(long), options)
+    big = [{"path": "big", "perm": "644", "data": "x" * LOOP_BYTES}]
+    _, large = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": big})
+    assert not in_loop(with_fixed_host_key(large), options)
+    memory = {**FULL, "local_config.container.scratch_type": "memory"}
+    _, mounted = plan_at(root, **memory)
+    assert not in_loop(with_fixed_host_key(mounted), options)  # mount(8) runs
+    loop_thread, threads = _threads_of(with_fixed_host_key(long), options)
+    assert loop_thread not in threads
+
+
+@pytest.mark.parametrize("rollback_in_loop", [True, False])
+def test_the_undo_of_a_small_plan_runs_where_its_lane_ran(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rollback_in_loop: bool,  # noqa: FBT001
+) -> None:
+    # In-process, the undo of a failed apply follows its lane; ``kplan rollback``
+    # asks for the loop's thread (its loop serves nothing else), an agent not.
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **FULL)
+    plan = with_fixed_host_key(plan)
+    before = snapshot(root)
+    threads: list[int] = []
+    real = _rollback_module._undo_group
+
+    def spied(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(_rollback_module, "_undo_group", spied)
+
+    async def failed() -> int:
+        options = ApplyOptions(
+            journal=tmp_path / "failed", tools=tools(), on_step=fail_at(deepest(plan))
+        )
+        assert isinstance(await apply_plan(plan, options), Failure)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(failed())
+    assert threads == [loop_thread]
+    assert snapshot(root) == before
+
+    async def undone() -> int:
+        options = ApplyOptions(journal=tmp_path / "done", tools=tools())
+        (await apply_plan(plan, options)).unwrap()
+        outcome = await rollback_journal(
+            tmp_path / "done", tools(), in_loop=rollback_in_loop
+        )
+        assert outcome.unwrap().complete
+        return threading.get_ident()
+
+    threads.clear()
+    loop_thread = asyncio.run(undone())
+    assert len(threads) == 1
+    assert (threads[0] == loop_thread) == rollback_in_loop
     assert snapshot(root) == before
