@@ -29,6 +29,7 @@ from executor import (
     HostError,
     Tools,
     apply_plan,
+    lane_in_loop,
     rollback_journal,
     snapshot,
 )
@@ -165,6 +166,7 @@ class Sections:
         return {
             "kernel": name,
             "steps": len(plan.steps),
+            "lane": self._lane(plan),
             "same_tree": same,
             "kplan": _timing(kplan),
             "legacy": _timing(legacy),
@@ -183,6 +185,12 @@ class Sections:
             "syscalls": self._syscalls(doc, plan, before, place),
             "lane_seconds": round(sum(s.seconds for s in report.steps), 6),
         }
+
+    def _lane(self, plan: Plan) -> str:
+        """Where ``apply_plan`` runs the plan's lane: the loop's thread or the
+        worker's (``executor.lane_in_loop``)."""
+        options = ApplyOptions(journal=self.tmpfs / "unused", tools=self.tools)
+        return "loop" if lane_in_loop(plan, options) else "worker"
 
     async def _alternate(
         self,
@@ -312,7 +320,7 @@ class Sections:
         )
         kplan: list[float] = []
         legacy: list[float] = []
-        steps = 0
+        steps, lane = 0, ""
         for number in range(rounds):
             clear(root)
             options = ApplyOptions(
@@ -323,7 +331,7 @@ class Sections:
             ctx = context_from_document(restart).unwrap()
             plan = cached_host_key(scratch_only(compile_plan(ctx).unwrap()))
             assert not any(s.stage.startswith("first-run/") for s in plan.steps)
-            steps = len(plan.steps)
+            steps, lane = len(plan.steps), self._lane(plan)
             took, _ = asyncio.run(
                 kplan_round(plan, journals, self.tools, fresh_root=False)
             )
@@ -334,6 +342,7 @@ class Sections:
         return {
             "kernel": name,
             "steps": steps,
+            "lane": lane,
             "kplan": _timing(kplan_timing),
             "legacy": _timing(legacy_timing),
             "ratio_legacy": round(kplan_timing.median / legacy_timing.median, 3),

@@ -23,11 +23,14 @@ timed from the entry of `prepare_scratch` to the return of `prepare_container`.
 write, close; a chmod or chown only where needed). Same inputs on every side (the
 benchmark checks both left the same tree), the host key the same cached bytes on
 every side (dropbearkey left out), every round from an empty scratch root;
-medians. Syscalls: every thread's, between two marks, counted with strace. Undo
-in-process: an apply failing at the step it starts last, rolled back, less a
-successful apply. `kplan rollback`: `rollback_journal` of a completed apply (it
-reads and validates the whole journal first; no fsync unless `--durable`, as the
-apply).
+medians. *lane*: where `apply_plan` ran the file work, in the event loop's thread
+(`loop`: a small plan of plain file work, nothing to overlap it,
+`executor.lane_in_loop`) or in its worker thread (`worker`). Syscalls: every
+thread's, between two marks, counted with strace. Undo in-process: an apply
+failing at the step it starts last, rolled back, less a successful apply. `kplan
+rollback`: `rollback_journal` of a completed apply as the command calls it, its
+undo in its loop (it reads and validates the whole journal first; no fsync unless
+`--durable`, as the apply).
 """
 
 
@@ -46,6 +49,7 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
         _row(
             "kernel",
             "steps",
+            "lane",
             "legacy ms",
             "kplan ms",
             "**kplan/legacy**",
@@ -56,7 +60,7 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
             "--durable ms",
             "same tree",
         ),
-        _row(*["---"] * 11),
+        _row(*["---"] * 12),
     ]
     for row in rows:
         calls = row["syscalls"]
@@ -69,6 +73,7 @@ def _apply(rows: list[dict[str, Any]]) -> list[str]:
             _row(
                 row["kernel"],
                 row["steps"],
+                row["lane"],
                 _ms(row["legacy"]),
                 _ms(row["kplan"]),
                 f"**{row['ratio_legacy']:.2f}**",
@@ -147,11 +152,12 @@ def _restart(rows: list[dict[str, Any]]) -> list[str]:
     return _table(
         "Restart (tmpfs)",
         _RESTART_INTRO,
-        ("kernel", "steps", "legacy ms", "kplan ms", "**kplan/legacy**"),
+        ("kernel", "steps", "lane", "legacy ms", "kplan ms", "**kplan/legacy**"),
         (
             (
                 row["kernel"],
                 row["steps"],
+                row["lane"],
                 _ms(row["legacy"]),
                 _ms(row["kplan"]),
                 f"**{row['ratio_legacy']:.2f}**",

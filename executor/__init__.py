@@ -14,6 +14,7 @@ from ._apply import (
     ApplyReport,
     StepReport,
     apply_plan,
+    lane_in_loop,
     model_apply,
 )
 from ._container_labels import PLAN_LABEL
@@ -59,6 +60,7 @@ __all__ = [
     "docker_facts",
     "gather_facts",
     "host_probes",
+    "lane_in_loop",
     "model_apply",
     "read_journal",
     "rollback_journal",

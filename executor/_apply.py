@@ -23,7 +23,7 @@ steps (the pull first) are units of their own, so they overlap the file work; th
 container's steps are one chain in the edges. ``parallel=1`` runs the steps one at
 a time, in plan order. A small plan whose every step is the lane's plain work
 (directories, files, modes, owners, data) has nothing to overlap: its lane runs
-in the event loop's thread (``in_loop``), since handing it to the worker thread
+in the event loop's thread (``lane_in_loop``), since handing it to the worker thread
 and back costs more than a tenth of such an apply. The journal holds the intents
 in the order the steps started, which, reversed, is the order the rollback
 undoes them in. On a failure or a cancellation nothing new starts, the running
@@ -98,7 +98,7 @@ __all__ = [
     "Overlap",
     "StepReport",
     "apply_plan",
-    "in_loop",
+    "lane_in_loop",
     "model_apply",
     "private_dir",
 ]
@@ -108,7 +108,7 @@ DEFAULT_PARALLEL = 8
 LAUNCH_WAIT = 0.002  # how long the lane waits for the loop to start a ready step
 FILESYSTEM, HOST_KEY, HOST = "filesystem", "host key", "host"
 # The most a plan may hold for its lane to run in the event loop's thread
-# (``in_loop``): about a millisecond of work on tmpfs, a few on a disk, what a
+# (``lane_in_loop``): about a millisecond of work on tmpfs, a few on a disk, what a
 # compile of such a plan holds the loop for anyway.
 LOOP_STEPS = 128  # filesystem steps (data steps cost next to nothing)
 LOOP_BYTES = 1 << 20  # content written
@@ -221,11 +221,11 @@ class ApplyOptions:
     key, the container's steps); 1 applies one step at a time, in plan order.
     ``on_step`` is called after a step's intent is journaled and before its effect
     runs, in the thread that runs the step (a worker thread for filesystem steps
-    unless ``in_loop``, the event loop's otherwise): the CLI draws progress
+    unless ``lane_in_loop``, the event loop's otherwise): the CLI draws progress
     there; tests inject failures and crashes there. To cancel the apply from it, use
     ``loop.call_soon_threadsafe``. ``small_in_loop`` lets a small plan with
     nothing to overlap run its filesystem steps in the event loop's thread
-    (``in_loop``); false keeps every filesystem call of the apply out of it.
+    (``lane_in_loop``); false keeps every filesystem call of the apply out of it.
     """
 
     journal: Path
@@ -244,7 +244,7 @@ class ApplyOptions:
             raise ValueError(msg)
 
 
-def in_loop(plan: Plan, options: ApplyOptions) -> bool:
+def lane_in_loop(plan: Plan, options: ApplyOptions) -> bool:
     """Whether the apply runs its lane in the event loop's thread, not the worker's.
 
     Only a plan with nothing to overlap the lane: every step a directory, a file,
@@ -489,7 +489,7 @@ class _Run:
         # Kept unless known to be unneeded: a rollback cut short may need it later.
         self.keep_private = True
         self.token = secrets.token_hex(6)
-        self.in_loop = in_loop(plan, options)
+        self.in_loop = lane_in_loop(plan, options)
         self.started = time.perf_counter()
 
     async def run(self) -> Result[ApplyReport, ApplyFailed]:
@@ -773,7 +773,7 @@ class _Run:
 def _ran_here(
     lane: FsLane, schedule: _Schedule, stop: threading.Event
 ) -> asyncio.Future[list[LaneStep]]:
-    """The lane's batches run now, in the event loop's thread (``in_loop``), as
+    """The lane's batches run now, in the event loop's thread (``lane_in_loop``), as
     the done future a worker thread's run would have given ``_settle``."""
     ran: asyncio.Future[list[LaneStep]] = asyncio.get_running_loop().create_future()
     try:

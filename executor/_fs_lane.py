@@ -545,7 +545,7 @@ class FsLane:
         if not stat.S_ISREG(info.st_mode):
             reason = f"{kind_of(info.st_mode)}, cannot write a file over it"
             raise HostError("write", step.key, reason)
-        node = self._open(step, "write", WRITE)
+        node = self._open(step, "write", WRITE, info)  # looked at just above
         check_single_link("write", step.path, node)
         # Already the planned content (a restart's rewrites mostly are): nothing
         # to save, nothing to write. Not with a set-id or sticky bit, which a
@@ -569,11 +569,20 @@ class FsLane:
         check_single_link(operation, step.path, node)
         return MetaPrior(old=stamp_of(node, None))
 
-    def _open(self, step: LaneStep, operation: str, flags: int) -> os.stat_result:
-        """Open the entry at ``path`` as ``ScratchRoot.node`` does, for the step."""
+    def _open(
+        self,
+        step: LaneStep,
+        operation: str,
+        flags: int,
+        entry: os.stat_result | None = None,
+    ) -> os.stat_result:
+        """Open the entry at ``path`` as ``ScratchRoot.node`` does, for the step:
+        only a file or a directory (its ``lstat``, or ``entry`` when the caller
+        just took it, says), never a socket or a FIFO, whose open acts."""
         parent = self._fs.dir_fd(step.head)
         try:
-            entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
+            if entry is None:
+                entry = os.stat(step.name, dir_fd=parent, follow_symlinks=False)
             check_file_or_dir(operation, step.path, entry)
             step.fd = os.open(step.name, flags, 0o600, dir_fd=parent)
             step.owned = True

@@ -82,7 +82,7 @@ async def undo_shielded(
     """Undo ``records`` (last first) in a task of its own the caller cannot stop.
 
     ``in_loop``: the quick undo runs in the event loop's thread, as the lane of
-    the apply being undone did (``executor._apply.in_loop``: small plain work).
+    the apply being undone did (``executor.lane_in_loop``: small plain work).
     """
     task = asyncio.create_task(
         _rollback(list(records), host, journal, force=force, in_loop=in_loop)

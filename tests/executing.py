@@ -78,7 +78,7 @@ def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:
 def with_fixed_host_key(plan: Plan) -> Plan:
     """``plan`` with its host key written as fixed bytes (0600, as dropbearkey
     leaves it): a plan of plain file work, whose lane runs in the event loop's
-    thread when it is small (``executor._apply.in_loop``)."""
+    thread when it is small (``executor.lane_in_loop``)."""
     key = blob_of(b"a fixed host key\n")
     steps = [
         Step(

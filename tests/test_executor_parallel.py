@@ -33,11 +33,12 @@ from executor import (
     ApplyOptions,
     HostError,
     apply_plan,
+    lane_in_loop,
     read_journal,
     rollback_journal,
 )
 from executor import _rollback as _rollback_module
-from executor._apply import LOOP_BYTES, LOOP_STEPS, in_loop
+from executor._apply import LOOP_BYTES, LOOP_STEPS
 from planner import compile_plan, context_from_document, scratch_only
 
 from .contexts import KERNEL_ID
@@ -133,7 +134,7 @@ def test_a_failure_at_any_step_in_parallel_leaves_the_exact_prior_state(
         options = ApplyOptions(
             journal=journal, tools=tools(), parallel=parallel, on_step=fail_at(index)
         )
-        assert in_loop(plan, options) == (lane == "loop" or not has_dropbear())
+        assert lane_in_loop(plan, options) == (lane == "loop" or not has_dropbear())
         result = asyncio.run(apply_plan(plan, options))
         assert isinstance(result, Failure), index
         assert result.failure().index == index
@@ -286,7 +287,7 @@ def test_a_small_plan_of_file_work_runs_its_lane_in_the_event_loops_thread(
     options = ApplyOptions(
         journal=tmp_path / "journal", tools=tools(), small_in_loop=small_in_loop
     )
-    assert in_loop(plan, options) == small_in_loop
+    assert lane_in_loop(plan, options) == small_in_loop
     loop_thread, threads = _threads_of(plan, options)
     if small_in_loop:
         assert threads == {loop_thread}
@@ -306,26 +307,26 @@ def test_the_lane_leaves_the_loop_for_plans_with_something_to_overlap_or_long_wo
     options = ApplyOptions(journal=tmp_path / "journal", tools=tools())
     _, plan = plan_at(root, **FULL)
     small = with_fixed_host_key(plan)
-    assert in_loop(small, options)
-    assert not in_loop(small, attrs.evolve(options, durable=True))  # fsyncs
+    assert lane_in_loop(small, options)
+    assert not lane_in_loop(small, attrs.evolve(options, durable=True))  # fsyncs
     key = GenerateHostKey(
         path=PurePosixPath(f"{KERNEL_ID}/config/ssh/other_key"), kind="rsa", bits=2048
     )
     keyed = seal(
         small.header, [*small.steps, Step(stage="ssh", effect=key)], small.blobs
     )
-    assert not in_loop(keyed, options)  # dropbearkey: the file work overlaps it
+    assert not lane_in_loop(keyed, options)  # dropbearkey: the file work overlaps it
     many = [
         {"path": f"many/rc{n}", "perm": "644", "data": "x"} for n in range(LOOP_STEPS)
     ]
     _, long = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": many})
-    assert not in_loop(with_fixed_host_key(long), options)
+    assert not lane_in_loop(with_fixed_host_key(long), options)
     big = [{"path": "big", "perm": "644", "data": "x" * LOOP_BYTES}]
     _, large = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": big})
-    assert not in_loop(with_fixed_host_key(large), options)
+    assert not lane_in_loop(with_fixed_host_key(large), options)
     memory = {**FULL, "local_config.container.scratch_type": "memory"}
     _, mounted = plan_at(root, **memory)
-    assert not in_loop(with_fixed_host_key(mounted), options)  # mount(8) runs
+    assert not lane_in_loop(with_fixed_host_key(mounted), options)  # mount(8) runs
     loop_thread, threads = _threads_of(with_fixed_host_key(long), options)
     assert loop_thread not in threads
 
