@@ -265,6 +265,7 @@ async def apply_kernel(
     durable: bool = False,
     tools: Tools | None = None,
     metrics: KernelMetrics | None = None,
+    small_in_loop: bool = True,
 ) -> Result[AppliedKernel, ApplyFailed | ApplyCancelled]:
     """Apply a plan: the whole kernel, or with ``only_scratch`` its scratch alone.
 
@@ -277,8 +278,14 @@ async def apply_kernel(
         on_progress: called on the event loop as each step starts (after it is
             journaled; steps run in parallel, so calls may come out of plan order).
         cancel: set it to stop the apply: it is rolled back, and the result is an
-            ``ApplyCancelled``.
+            ``ApplyCancelled`` (set as its last steps ran, the finished apply is
+            rolled back from its journal).
         metrics: where each step's and stage's duration and outcome is observed.
+        small_in_loop: let a small plan with nothing to overlap its file work (a
+            scratch without a host key or a mount: a restart's) keep that work in
+            the event loop's thread, where a hand-over to kplan's worker thread
+            would cost more (``executor.lane_in_loop``); false: every filesystem
+            call in the worker thread.
 
     Returns:
         What was made, or an ``ApplyFailed`` (refused before any change, or failed
@@ -299,9 +306,21 @@ async def apply_kernel(
         durable=durable,
         on_step=clock,
         ports=ports,
+        small_in_loop=small_in_loop,
     )
     try:
         result = await _cancellable(apply_plan(plan, options), cancel)
+        if cancel is not None and cancel.is_set() and isinstance(result, Success):
+            # Set while its last steps ran (a small scratch's lane runs in this
+            # loop, at one go): too late to stop them, so undone from the journal.
+            await rollback_journal(
+                options.journal,
+                options.tools,
+                options.docker_url,
+                ports=ports,
+                durable=durable,
+            )
+            result = None
     except asyncio.CancelledError:
         if metrics is not None:
             metrics.apply_stopped(plan, clock.last, "cancelled", clock)
