@@ -191,12 +191,15 @@ def _applied(
     else:
         with apply_progress(plan) as progress:
             clock = ApplyClock(progress)
+            # The file work in the worker thread, whatever the plan: this loop
+            # must take SIGINT and SIGTERM while it runs (``_until_signal``).
             options = ApplyOptions(
                 journal=args.journal or journal_path(plan),
                 tools=default_tools(runner_dir()),
                 docker_url=args.docker,
                 durable=args.durable,
                 on_step=clock,
+                small_in_loop=False,
             )
             result = asyncio.run(_until_signal(plan, options))
             if progress is not None and isinstance(result, Success):
