@@ -18,11 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
+from bench.sides import cached_host_key
 from effects import Plan, encode, project
 from executor import ApplyOptions, apply_plan, rollback_journal
 from executor._apply import private_dir
 from planner import Context, scratch_only
-from tests.executing import apply_cancelled_at, fail_at, with_fixed_host_key
+from tests.executing import apply_cancelled_at, fail_at
 
 from .applying import (
     HOST,
@@ -78,7 +79,7 @@ def _plan_of(ctx: Context, *, fixed_key: bool) -> Plan:
     """The scratch plan of ``ctx``; with ``fixed_key`` its host key fixed bytes, so
     a hostdir plan is plain file work, its lane run in the event loop's thread."""
     plan = scratch_only(planned(ctx))
-    return with_fixed_host_key(plan) if fixed_key else plan
+    return cached_host_key(plan) if fixed_key else plan
 
 
 @settings(max_examples=30)

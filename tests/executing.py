@@ -12,7 +12,7 @@ import orjson
 import pytest
 from returns.result import Result
 
-from effects import GenerateHostKey, Plan, Step, Tree, WriteFile, blob_of, project, seal
+from effects import Plan, Step, Tree, project
 from executor import (
     ApplyFailed,
     ApplyOptions,
@@ -26,7 +26,6 @@ from executor import (
 from executor import snapshot as take_snapshot
 from legacy import legacy_runner_dir
 from planner import Context, compile_plan, context_from_document, scratch_only
-from planner._edges import edges_of
 
 from .contexts import KERNEL_ID, document
 
@@ -73,23 +72,6 @@ def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:
     """Context and plan for ``root`` as it is now."""
     ctx = context_at(root, **changes)
     return ctx, scratch_only(compile_plan(ctx).unwrap())
-
-
-def with_fixed_host_key(plan: Plan) -> Plan:
-    """``plan`` with its host key written as fixed bytes (0600, as dropbearkey
-    leaves it): a plan of plain file work, whose lane runs in the event loop's
-    thread when it is small (``executor.lane_in_loop``)."""
-    key = blob_of(b"a fixed host key\n")
-    steps = [
-        Step(
-            stage=s.stage,
-            effect=WriteFile(path=s.effect.path, blob=key.digest, mode=0o600),
-        )
-        if isinstance(s.effect, GenerateHostKey)
-        else s
-        for s in plan.steps
-    ]
-    return seal(plan.header, steps, [*plan.blobs, key], edges_of(steps))
 
 
 def snapshot(root: Path) -> Tree:

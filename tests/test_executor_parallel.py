@@ -20,6 +20,7 @@ import orjson
 import pytest
 from returns.result import Failure, Success
 
+from bench.sides import cached_host_key
 from effects import (
     DATA_EFFECTS,
     GenerateHostKey,
@@ -52,7 +53,6 @@ from .executing import (
     plan_at,
     snapshot,
     tools,
-    with_fixed_host_key,
 )
 
 pytestmark = needs_root
@@ -127,7 +127,7 @@ def test_a_failure_at_any_step_in_parallel_leaves_the_exact_prior_state(
     root.mkdir()
     _, plan = plan_at(root, **FULL)
     if lane == "loop":
-        plan = with_fixed_host_key(plan)
+        plan = cached_host_key(plan)
     before = snapshot(root)
     for index in range(len(plan.steps)):
         journal = tmp_path / f"journal-{parallel}-{index}"
@@ -188,7 +188,7 @@ def _kernel_plan(root: Path, number: int) -> Plan:
     doc: dict[str, Any] = copy.deepcopy(document_at(root, **FULL))
     doc["kernel_id"] = f"{KERNEL_ID[:-12]}{number:012d}"
     plan = scratch_only(compile_plan(context_from_document(doc).unwrap()).unwrap())
-    return with_fixed_host_key(plan)
+    return cached_host_key(plan)
 
 
 def _kernel_tree(tree: Tree, kernel: str) -> Tree:
@@ -283,7 +283,7 @@ def test_a_small_plan_of_file_work_runs_its_lane_in_the_event_loops_thread(
     root = tmp_path / "root"
     root.mkdir()
     ctx, plan = plan_at(root, **FULL)
-    plan = with_fixed_host_key(plan)
+    plan = cached_host_key(plan)
     options = ApplyOptions(
         journal=tmp_path / "journal", tools=tools(), small_in_loop=small_in_loop
     )
@@ -306,7 +306,7 @@ def test_the_lane_leaves_the_loop_for_plans_with_something_to_overlap_or_long_wo
     root.mkdir()
     options = ApplyOptions(journal=tmp_path / "journal", tools=tools())
     _, plan = plan_at(root, **FULL)
-    small = with_fixed_host_key(plan)
+    small = cached_host_key(plan)
     assert lane_in_loop(small, options)
     assert not lane_in_loop(small, attrs.evolve(options, durable=True))  # fsyncs
     key = GenerateHostKey(
@@ -320,14 +320,14 @@ def test_the_lane_leaves_the_loop_for_plans_with_something_to_overlap_or_long_wo
         {"path": f"many/rc{n}", "perm": "644", "data": "x"} for n in range(LOOP_STEPS)
     ]
     _, long = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": many})
-    assert not lane_in_loop(with_fixed_host_key(long), options)
+    assert not lane_in_loop(cached_host_key(long), options)
     big = [{"path": "big", "perm": "644", "data": "x" * LOOP_BYTES}]
     _, large = plan_at(root, **{**FULL, "kernel_config.internal_data.dotfiles": big})
-    assert not lane_in_loop(with_fixed_host_key(large), options)
+    assert not lane_in_loop(cached_host_key(large), options)
     memory = {**FULL, "local_config.container.scratch_type": "memory"}
     _, mounted = plan_at(root, **memory)
-    assert not lane_in_loop(with_fixed_host_key(mounted), options)  # mount(8) runs
-    loop_thread, threads = _threads_of(with_fixed_host_key(long), options)
+    assert not lane_in_loop(cached_host_key(mounted), options)  # mount(8) runs
+    loop_thread, threads = _threads_of(cached_host_key(long), options)
     assert loop_thread not in threads
 
 
@@ -342,7 +342,7 @@ def test_the_undo_of_a_small_plan_runs_where_its_lane_ran(
     root = tmp_path / "root"
     root.mkdir()
     _, plan = plan_at(root, **FULL)
-    plan = with_fixed_host_key(plan)
+    plan = cached_host_key(plan)
     before = snapshot(root)
     threads: list[int] = []
     real = _rollback_module._undo_group

@@ -21,13 +21,14 @@ import pytest
 from returns.result import Failure, Success
 
 import kplan
+from bench.sides import cached_host_key
 from executor import ApplyOptions, lane_in_loop, read_journal
 from planner import scratch_only
 
 from .commands import ROOT
 from .contexts import KERNEL_ID, document
 from .docker_engine import ReadyEngine
-from .executing import has_dropbear, needs_root, tools, with_fixed_host_key
+from .executing import has_dropbear, needs_root, tools
 from .kernel_containers import KernelHost, containers
 
 DOC = ROOT / "docs" / "library.md"
@@ -136,7 +137,7 @@ def test_setting_cancel_rolls_the_apply_back(
     planned = asyncio.run(kplan.plan_kernel(**_scratch_inputs(root))).unwrap()
     plan = scratch_only(planned.plan)
     if in_loop or not has_dropbear():
-        plan = with_fixed_host_key(plan)  # no dropbearkey: plain file work
+        plan = cached_host_key(plan)  # no dropbearkey: plain file work
     options = ApplyOptions(journal=tmp_path / "unused", tools=tools())
     assert lane_in_loop(plan, options) == (in_loop or not has_dropbear())
 
