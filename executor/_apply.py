@@ -250,8 +250,9 @@ def lane_in_loop(plan: Plan, options: ApplyOptions) -> bool:
     a mode, an owner or data (no host key, container or scratch mount, which wait
     on other processes); small (``LOOP_STEPS``, ``LOOP_BYTES``); without
     ``durable`` (an fsync can take milliseconds); and ``small_in_loop``. Its
-    lane's batches are the same, one after another without a hand-over: a thread
-    hand-over each way cost 0.2-0.4 ms an apply here, a tenth of the sample's.
+    lane's batches are the same, one after another without a hand-over: the
+    hand-over to the worker thread and back cost 0.2-0.4 ms an apply here, a
+    tenth of the sample's.
     """
     if options.durable or not options.small_in_loop:
         return False
