@@ -64,6 +64,7 @@ CONCURRENT = 32
 FIRST_NEW = 1000
 CONCURRENT_ROUNDS = 7
 BIG = 1000  # steps from which a measurement takes fewer rounds
+WARM_UP = 3  # rounds of each side run and dropped before a kernel's timed ones
 
 
 def _ms(seconds: float) -> float:
@@ -198,6 +199,7 @@ class Sections:
         request: dict[str, Any],
         legacy_roots: list[Path],
         kept: Path | None = None,
+        warm_up: int = WARM_UP,
     ) -> tuple[Timing, Timing, ApplyReport]:
         """Round by round, kplan's apply then legacy's, on the same conditions;
         ``kept`` gets a copy of kplan's last tree (legacy's is left in place).
@@ -205,7 +207,9 @@ class Sections:
         Each kplan round follows a compile of its kernel, untimed, as an agent's
         apply follows its compile: legacy's window likewise follows its own
         preparation of the kernel in the same call, so both start warm, not
-        after a wait on the other process.
+        after a wait on the other process. ``warm_up`` rounds of each side on the
+        first plan and root come first and are dropped (a process's first
+        applies meet cold caches).
         """
         journals = self.tmpfs / "alternate-journals"
         journals.mkdir(exist_ok=True)
@@ -213,14 +217,18 @@ class Sections:
         legacy: list[float] = []
         report = None
         context = context_from_document(request["context"]).unwrap()
-        for plan, root in zip(plans, legacy_roots, strict=True):
+        warm = [(plans[0], legacy_roots[0])] * warm_up
+        rounds = [*warm, *zip(plans, legacy_roots, strict=True)]
+        for number, (plan, root) in enumerate(rounds):
             compile_plan(context).unwrap()
             took, report = await kplan_round(plan, journals, self.tools)
-            kplan.append(took)
-            if kept is not None and plan is plans[-1]:
-                shutil.rmtree(kept, ignore_errors=True)
+            if kept is not None and number == len(rounds) - 1:  # before legacy's
+                shutil.rmtree(kept, ignore_errors=True)  # round on the same root
                 _copy_tree(Path(str(plan.header.scratch_root)), kept)
-            legacy += self.legacy.times({**request, "roots": [str(root)]}).seconds
+            timed = self.legacy.times({**request, "roots": [str(root)]}).seconds
+            if number >= warm_up:
+                kplan.append(took)
+                legacy += timed
         assert report is not None
         return Timing(seconds=tuple(kplan)), Timing(seconds=tuple(legacy)), report
 
@@ -360,8 +368,8 @@ class Sections:
             plans = [kplan_plan(document(name, root)) for root in roots]
             legacy_roots = [place / f"legacy-{n}" for n in range(rounds)]
             request = legacy_request(document(name, legacy_roots[0]), legacy_roots[:1])
-            kplan, legacy, _ = asyncio.run(
-                self._alternate(plans, request, legacy_roots)
+            kplan, legacy, _ = asyncio.run(  # each round in a fresh directory
+                self._alternate(plans, request, legacy_roots, warm_up=0)
             )
             journals = place / "journals"
             journals.mkdir(parents=True)

@@ -23,10 +23,12 @@ timed from the entry of `prepare_scratch` to the return of `prepare_container`.
 write, close; a chmod or chown only where needed). Same inputs on every side (the
 benchmark checks both left the same tree), the host key the same cached bytes on
 every side (dropbearkey left out), every round from an empty scratch root;
-medians. *lane*: where `apply_plan` ran the file work, in the event loop's thread
-(`loop`: a small plan of plain file work, nothing to overlap it,
-`executor.lane_in_loop`) or in its worker thread (`worker`). Syscalls: every
-thread's, between two marks, counted with strace. Undo in-process: an apply
+medians, after three rounds of each side dropped on tmpfs
+(`bench.measure.WARM_UP`: a process's first applies meet cold caches). *lane*:
+where `apply_plan` ran the file work, in the event loop's thread (`loop`: a small
+plan of plain file work, nothing to overlap it, `executor.lane_in_loop`) or in its
+worker thread (`worker`). Syscalls: every thread's, between two marks, counted
+with strace. Undo in-process: an apply
 failing at the step it starts last, rolled back, less a successful apply. `kplan
 rollback`: `rollback_journal` of a completed apply as the command calls it, its
 undo in its loop (it reads and validates the whole journal first; no fsync unless
