@@ -71,7 +71,7 @@ from effects import (
 )
 
 from ._fs_lane import (
-    LANE_TYPES,
+    LANE_EFFECTS,
     Admit,
     BatchFailed,
     BatchStopped,
@@ -362,7 +362,7 @@ class _Schedule:
         for before, later in plan.edges:
             self.waiting[later] += 1
             self.after[before].append(later)
-        self.in_lane = [type(step.effect) in LANE_TYPES for step in plan.steps]
+        self.in_lane = [type(step.effect) in LANE_EFFECTS for step in plan.steps]
         self.lane_left = sum(self.in_lane)  # the lane's steps not finished yet
         self.lane: list[int] = []
         self.tasks: list[int] = []

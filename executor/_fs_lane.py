@@ -106,7 +106,6 @@ from .errors import HostError
 
 __all__ = [
     "LANE_EFFECTS",
-    "LANE_TYPES",
     "Admit",
     "BatchFailed",
     "BatchStopped",
@@ -116,17 +115,19 @@ __all__ = [
     "batch_bound",
 ]
 
-LANE_EFFECTS = (
-    MakeDir,
-    WriteFile,
-    Chmod,
-    Chown,
-    MountScratch,
-    ContainerMount,
-    ContainerConfig,
-    RegisterKernel,
+# The effects the lane runs; the classes are final, so a step's type says it.
+LANE_EFFECTS: frozenset[type] = frozenset(
+    {
+        MakeDir,
+        WriteFile,
+        Chmod,
+        Chown,
+        MountScratch,
+        ContainerMount,
+        ContainerConfig,
+        RegisterKernel,
+    }
 )
-LANE_TYPES = frozenset(LANE_EFFECTS)  # the classes are final: a step's type says it
 StepHook = Callable[[int, Step], None]
 _SPECIAL = 0o7000  # set-user-ID, set-group-ID, sticky: the kernel may refuse or clear
 _NODE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC

@@ -102,7 +102,7 @@ async def _rollback(
     journal: JournalWriter,
     *,
     force: bool,
-    in_loop: bool = False,
+    in_loop: bool,
 ) -> RollbackOutcome:
     tally = _Tally()
     quick: list[Pending] = []
@@ -160,7 +160,7 @@ async def _undo_quick(
     tally: _Tally,
     *,
     force: bool,
-    in_loop: bool = False,
+    in_loop: bool,
 ) -> None:
     """Undo consecutive steps whose undo is quick filesystem work, in one thread
     (``in_loop``: the event loop's).
