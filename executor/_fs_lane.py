@@ -180,7 +180,9 @@ class LaneStep:
         self.made: os.stat_result | None = None  # the staging entry, once made
         self.created: tuple[Created, ...] = ()
         self.left: Left | None = None
-        self.finish: Callable[[LaneStep], Left] = _records_only
+        # The lane's method that finishes the step, unbound: a bound one would
+        # make each step and its lane a cycle, left for the cyclic collector.
+        self.finish: Callable[[FsLane, LaneStep], Left] = _records_only
         self.outcome = "applied"
         self.seconds = 0.0
         self.start = self.end = 0.0
@@ -200,7 +202,7 @@ class LaneStep:
 _NO_PATH = PurePosixPath("-")
 
 
-def _records_only(step: LaneStep) -> Left:
+def _records_only(_lane: FsLane, step: LaneStep) -> Left:
     step.outcome = "recorded"  # data: the create body's, the agent's
     return ()
 
@@ -391,7 +393,7 @@ class FsLane:
             _check(stop, ran)
             self._current = step
             started = clock()
-            step.left = left = step.finish(step)
+            step.left = left = step.finish(self, step)
             step.seconds += clock() - started
             if type(step.effect) not in DATA_EFFECTS:
                 # A done may lag: without it the step is undone as unfinished.
@@ -418,23 +420,23 @@ class FsLane:
         step.head, _, step.name = key.rpartition("/")
         if kind is Chmod or kind is Chown:
             step.prior = self._meta_prior(step)
-            step.finish = self._finish_meta
+            step.finish = FsLane._finish_meta
             return
         staging = f".kplan-{self._token}-{step.index}"
         if isinstance(effect, WriteFile):
             written = self._file_prior(step, staging)
             step.prior = written
             if written.old is None:
-                step.finish = self._place_file
+                step.finish = FsLane._place_file
             else:
-                step.finish = self._held if written.unchanged else self._write_over
+                step.finish = FsLane._held if written.unchanged else FsLane._write_over
         elif isinstance(effect, MakeDir):
             made = self._dir_prior(step, staging)
             step.prior = made
-            step.finish = self._kept if made.existed else self._place_dir
+            step.finish = FsLane._kept if made.existed else FsLane._place_dir
         elif isinstance(effect, MountScratch):
             step.prior = observe_mount(self._fs, effect, staging)
-            step.finish = self._mount
+            step.finish = FsLane._mount
 
     def _stage(self, step: LaneStep) -> None:
         if self._on_step is not None:
