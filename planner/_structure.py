@@ -324,9 +324,15 @@ class _Converter:
             problems = []
             for option in (o for o in options if o is not type(None)):
                 try:
-                    return self.cattrs.structure(value, option)
+                    structured = self.cattrs.structure(value, option)
                 except Exception as exc:  # noqa: BLE001  (the next option may fit)
                     problems.append(exc)
+                    continue
+                # Each refusal's traceback holds this frame, which holds the list:
+                # emptied, they go with their last reference, not in a pass of
+                # the cyclic collector (which then costs every compile after).
+                problems.clear()
+                return structured
             if len(problems) == 1:
                 raise problems[0]
             raise _RefusedError(f"expected {_describe(type_)}, got {kind_of(value)}")
