@@ -37,6 +37,7 @@ from kplan import plan_kernel
 from legacy import legacy_runner_dir
 from planner import compile_plan, context_from_document, scratch_only
 
+from .compile_phases import collected, phases
 from .kernels import KERNELS, document, dotfiles_document
 from .machine import inode_probe
 from .sides import (
@@ -525,15 +526,18 @@ class Sections:
                 context_from_document(_kernel(doc, first + number)).unwrap()
                 for number in range(rounds)
             )
-            new = _each(compile_plan, kernels)
+            new, collector = collected(compile_plan, kernels)
             library = asyncio.run(_plan_kernel_times(doc, rounds))
+            split = phases(ctx, rounds)
             rows.append(
                 {
                     "kernel": name,
                     "same_context_ms": _ms(statistics.median(same)),
                     "fresh_context_ms": _ms(statistics.median(cold)),
                     "new_kernel_ms": _ms(statistics.median(new)),
+                    "new_kernel_collector_ms": _ms(collector / rounds),
                     "plan_kernel_ms": _ms(statistics.median(library)),
+                    "phases_ms": {part: _ms(value) for part, value in split.items()},
                 }
             )
         return rows

@@ -313,9 +313,10 @@ def _compile(rows: list[dict[str, Any]]) -> list[str]:
             "same context ms",
             "fresh context ms",
             "**new kernel ms**",
+            "collector ms, new kernel",
             "plan_kernel ms",
         ),
-        _row(*["---"] * 5),
+        _row(*["---"] * 6),
     ]
     lines += [
         _row(
@@ -323,6 +324,7 @@ def _compile(rows: list[dict[str, Any]]) -> list[str]:
             f"{r['same_context_ms']:.2f}",
             f"{r['fresh_context_ms']:.2f}",
             f"**{r['new_kernel_ms']:.2f}**",
+            f"{r['new_kernel_collector_ms']:.2f}",
             f"{r['plan_kernel_ms']:.2f}",
         )
         for r in rows
@@ -336,9 +338,45 @@ def _compile(rows: list[dict[str, Any]]) -> list[str]:
             " plan_kernel: the library call the agent makes, from its own inputs to"
             " the plan, the host's facts gathered in it (Docker not asked), in one"
             " event loop: what planning a kernel costs the agent, compile included."
+            " Collector: the cyclic garbage collector's time inside the new-kernel"
+            " compiles, per compile (a mean: its passes are rare and long); it meets"
+            " the objects of the context built just before, as in the agent."
+        ),
+        "",
+        "## Where a compile's time goes (same context)",
+        "",
+        _row(
+            "kernel",
+            "compile ms",
+            "stages ms",
+            "edges ms",
+            "plan id and seal ms",
+            "rest ms",
+        ),
+        _row(*["---"] * 6),
+    ]
+    lines += [
+        _row(
+            r["kernel"],
+            *(f"{r['phases_ms'][part]:.2f}" for part in _PHASES),
+        )
+        for r in rows
+    ]
+    lines += [
+        "",
+        (
+            "Stages: the stage functions, summed over their calls; edges: the"
+            " dependency edges (`planner/_edges.py`); plan id and seal: the id's"
+            " canonical encoding and hash and the `Plan` (`effects.seal`); rest: the"
+            " compile less those three (tagging the steps, the cross-stage checks,"
+            " the model's projection, the fold). Medians; the rest is their"
+            " difference (`bench/compile_phases.py`)."
         ),
     ]
     return lines
+
+
+_PHASES = ("compile", "stages", "edges", "seal", "rest")
 
 
 def _scaling(rows: list[dict[str, Any]], command: list[dict[str, Any]]) -> list[str]:
