@@ -15,6 +15,7 @@ from effects import kernel_entries
 from ._context import Context
 
 __all__ = [
+    "KERNEL_PATHS",
     "below",
     "config_dir",
     "host_path",
@@ -60,7 +61,15 @@ def _kernel_dirs(kernel_id: str) -> tuple[PurePosixPath, ...]:
     return (scratch, tmp, image, scratch / "config", scratch / "work")
 
 
-@lru_cache(maxsize=4096)
+# The caches of a kernel's paths hold a few kernels' worth: they serve a kernel
+# planned again (a restart, a diff) and let what they hold die young. Thousands
+# of entries kept tens of kernels' paths alive into the collector's oldest
+# generation, whose passes then cost each new kernel's compile more than the
+# hits saved (``make bench``: the collector column of the compile table).
+KERNEL_PATHS = 256
+
+
+@lru_cache(maxsize=KERNEL_PATHS)
 def below(base: PurePosixPath, name: str) -> PurePosixPath:
     """``base / name``, built once: stages join the same names to a kernel's dirs
     on every compile, and the model then finds the very same path objects."""
@@ -73,7 +82,7 @@ def host_path(ctx: Context, relative: PurePosixPath) -> PurePosixPath:
     return _host_path(root, relative)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=KERNEL_PATHS)
 def _host_path(root: str, relative: PurePosixPath) -> PurePosixPath:
     return PurePosixPath(root) / relative
 

@@ -39,6 +39,7 @@ from effects import (
 )
 
 from ._context import Context
+from ._layout import KERNEL_PATHS
 from ._ownership import own
 from ._threaded import Mount, Threaded
 from .errors import ErrorCode, PlanError
@@ -240,7 +241,7 @@ class Draft:
 _KEPT_DEPTH = 16
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=KERNEL_PATHS)
 def _lineage(path: PurePosixPath) -> tuple[PurePosixPath, ...]:
     """``path``'s ancestors below the scratch root, top first, then ``path``:
     built once, as stages make the same directories on every compile."""
