@@ -146,7 +146,7 @@ def seccomp_options(ctx: Context, threaded: Threaded) -> dict[str, object]:
 # once, not parsed (hundreds of objects, for the collector) and written again
 # per compile.
 @lru_cache(maxsize=64)
-def _seccomp(profile: str, allowed: tuple[str, ...]) -> str:
+def _seccomp(profile: bytes, allowed: tuple[str, ...]) -> str:
     document = orjson.loads(profile)
     document["syscalls"].append(
         {
