@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from kplan import plan_kernel
 from legacy import legacy_runner_dir
 from planner import compile_plan, context_from_document, scratch_only
 
-from .compile_phases import collected, phases
+from .compile_phases import phases
 from .kernels import KERNELS, document, dotfiles_document
 from .machine import inode_probe
 from .sides import (
@@ -55,6 +54,7 @@ from .sides import (
 )
 from .syscall_purposes import PURPOSES
 from .syscalls import count_marked
+from .timing import collected, each, repeat
 
 __all__ = ["Sections", "same_tree"]
 
@@ -516,11 +516,11 @@ class Sections:
             doc = document(name, self.tmpfs / "compile" / name)
             ctx = context_from_document(doc).unwrap()
             compile_plan(ctx).unwrap()
-            same = _repeat(partial(compile_plan, ctx), rounds)
+            same = repeat(partial(compile_plan, ctx), rounds)
             # Each context is built just before its compile, untimed: hundreds
             # built first would make the collector's passes part of the times.
             fresh = (context_from_document(doc).unwrap() for _ in range(rounds))
-            cold = _each(compile_plan, fresh)
+            cold = each(compile_plan, fresh)
             first = FIRST_NEW + place * rounds  # each compile a kernel id of its own
             kernels = (
                 context_from_document(_kernel(doc, first + number)).unwrap()
@@ -553,9 +553,9 @@ class Sections:
             doc = dotfiles_document(count, depth, self.tmpfs / "scaling" / "root")
             ctx = context_from_document(doc).unwrap()
             bare = context_from_document(_without(doc)).unwrap()
-            base = _repeat(partial(compile_plan, bare), 10)
+            base = repeat(partial(compile_plan, bare), 10)
             rounds = 3 if count * depth >= BIG else 10
-            times = _repeat(partial(compile_plan, ctx), rounds)
+            times = repeat(partial(compile_plan, ctx), rounds)
             steps = len(compile_plan(ctx).unwrap().steps)
             seconds = statistics.median(times) - statistics.median(base)
             rows.append(
@@ -579,7 +579,7 @@ class Sections:
             (self.tmpfs / "command" / "root").mkdir(parents=True, exist_ok=True)
             context = self.tmpfs / "command" / f"ctx-{count}-{depth}.json"
             context.write_bytes(orjson.dumps(doc))
-            seconds = _repeat(partial(_plan_command, context), 3)
+            seconds = repeat(partial(_plan_command, context), 3)
             rows.append(
                 {
                     "dotfiles": count,
@@ -627,24 +627,6 @@ def _merged(timings: list[Timing]) -> Timing:
         seconds=tuple(s for t in timings for s in t.seconds),
         host_key=tuple(k for t in timings for k in t.host_key),
     )
-
-
-def _repeat(run: Callable[[], object], rounds: int) -> list[float]:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def _each(run: Callable[[Any], object], values: Iterable[Any]) -> list[float]:
-    times = []
-    for value in values:
-        started = time.perf_counter()
-        run(value)
-        times.append(time.perf_counter() - started)
-    return times
 
 
 def _without(doc: dict[str, Any]) -> dict[str, Any]:

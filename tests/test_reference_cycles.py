@@ -13,36 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from bench.kernels import KERNELS, document
-from bench.sides import cached_host_key
+from bench.sides import kplan_plan
 from executor import ApplyOptions, apply_plan, rollback_journal
-from planner import compile_plan, context_from_document, scratch_only
+from planner import compile_plan, context_from_document
 
 from .executing import needs_root, tools
 
 
-def _cycles(run: Callable[[], object]) -> int:
-    """The objects only the cyclic collector could free after ``run``."""
+@contextmanager
+def _uncollected() -> Iterator[list[int]]:
+    """Yields a list that gets, once the block ran, the number of objects only the
+    cyclic collector could free (the collector held off meanwhile)."""
+    found: list[int] = []
     gc.collect()
     gc.disable()
     try:
-        run()
-        return gc.collect()
-    finally:
-        gc.enable()
-
-
-async def _cycles_async(run: Callable[[], Awaitable[object]]) -> int:
-    gc.collect()
-    gc.disable()
-    try:
-        await run()
-        return gc.collect()
+        yield found
+        found.append(gc.collect())
     finally:
         gc.enable()
 
@@ -55,14 +49,18 @@ def test_a_context_and_its_compile_leave_no_cycle(name: str, tmp_path: Path) -> 
         compile_plan(context_from_document(doc).unwrap()).unwrap()
 
     plan()  # once first: the converters and caches a process builds once
-    assert _cycles(plan) == 0
+    with _uncollected() as found:
+        plan()
+    assert found == [0]
 
 
 def test_a_refused_union_option_leaves_no_cycle(tmp_path: Path) -> None:
     """The sample's ``int | str`` and optional fields: options refused first."""
     doc = document("sample", tmp_path / "scratch")
     context_from_document(doc).unwrap()
-    assert _cycles(lambda: context_from_document(doc).unwrap()) == 0
+    with _uncollected() as found:
+        context_from_document(doc).unwrap()
+    assert found == [0]
 
 
 @needs_root
@@ -72,26 +70,18 @@ def test_an_apply_and_its_rollback_leave_no_cycle(
 ) -> None:
     root = tmp_path / "scratch"
     root.mkdir()
-    plan = cached_host_key(
-        scratch_only(
-            compile_plan(
-                context_from_document(document("sample", root)).unwrap()
-            ).unwrap()
-        )
-    )
+    plan = kplan_plan(document("sample", root))
     options = ApplyOptions(
         journal=tmp_path / "journal", tools=tools(), small_in_loop=in_loop
     )
 
-    async def apply() -> None:
-        (await apply_plan(plan, options)).unwrap()
+    async def both() -> tuple[list[int], list[int]]:
+        with _uncollected() as applied:
+            (await apply_plan(plan, options)).unwrap()
+        with _uncollected() as undone:
+            rolled = await rollback_journal(options.journal, tools(), in_loop=in_loop)
+        assert rolled.unwrap().complete
+        return applied, undone
 
-    async def rollback() -> None:
-        undone = await rollback_journal(options.journal, tools(), in_loop=in_loop)
-        assert undone.unwrap().complete
-
-    async def both() -> tuple[int, int]:
-        return await _cycles_async(apply), await _cycles_async(rollback)
-
-    assert asyncio.run(both()) == (0, 0)
+    assert asyncio.run(both()) == ([0], [0])
     assert not any(root.iterdir())  # the rollback did undo the apply
