@@ -22,15 +22,17 @@ position, its declared reads).
 
 from __future__ import annotations
 
-import sys
+import time
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
-from pathlib import Path
+from typing import final
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from planner import STAGES, PlanError, StagePlugin, Stages, with_plugins
+
+from ._installed import Metadata, MetadataWatch, settled
 
 __all__ = ["GROUP", "load_stage_plugins", "plugin_stages"]
 
@@ -85,36 +87,43 @@ def load_stage_plugins(
 def plugin_stages(points: Iterable[EntryPoint] | None = None) -> Result[Stages, Errors]:
     """The built-in stages with every installed plugin placed among them.
 
-    The installed ones (``points`` ``None``) are looked up again only when what is
-    installed may have changed: scanning every distribution's metadata took a
-    quarter of a ``plan_kernel`` call, and an agent plans thousands of kernels.
+    The installed ones (``points`` ``None``) are read again only when the import
+    path's distribution metadata may have changed (``kplan._installed``): reading
+    every distribution's metadata took a quarter of a ``plan_kernel`` call, and an
+    agent plans thousands of kernels. Metadata changed within ``SETTLED`` of its
+    reading is read again at each call, as a change in the same clock tick would
+    not show.
     """
+    global _FOUND  # noqa: PLW0603  (one value, replaced whole: safe across threads)
     if points is not None:
         return _placed(points)
-    state = _installed_state()
-    cached = _INSTALLED.get(state)
-    if cached is None:
-        cached = _placed(None)
-        _INSTALLED.clear()  # only the current state is worth keeping
-        _INSTALLED[state] = cached
-    return cached
+    metadata = _WATCH.metadata()
+    found = _FOUND
+    if found is not None and found.settled and found.metadata == metadata:
+        return found.stages
+    read_at = time.time_ns()
+    stages = _placed(None)
+    times = [mtime for _, entries in metadata for _, mtime in entries]
+    _FOUND = _Found(
+        metadata=metadata,
+        settled=all(settled(mtime, read_at) for mtime in times),
+        stages=stages,
+    )
+    return stages
 
 
-# The installed plugins' stages, keyed by ``_installed_state``.
-_INSTALLED: dict[tuple[tuple[str, int], ...], Result[Stages, Errors]] = {}
+@final
+@attrs.frozen
+class _Found:
+    """The installed plugins' stages and the metadata they were read from."""
+
+    metadata: Metadata
+    settled: bool  # every metadata entry's time older than SETTLED at the reading
+    stages: Result[Stages, Errors]
 
 
-def _installed_state() -> tuple[tuple[str, int], ...]:
-    """What says a distribution came or went: each import path entry and its
-    modification time (installing or removing one adds or removes a
-    ``*.dist-info`` directory there)."""
-    state = []
-    for entry in sys.path:
-        try:
-            state.append((entry, Path(entry or ".").stat().st_mtime_ns))
-        except OSError:
-            state.append((entry, -1))
-    return tuple(state)
+_WATCH = MetadataWatch()
+_FOUND: _Found | None = None
 
 
 def _placed(points: Iterable[EntryPoint] | None) -> Result[Stages, Errors]:

@@ -8,6 +8,7 @@ wrong objects of ``tests.broken_plugins``.
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -93,3 +94,24 @@ def test_the_installed_plugins_are_found_again_when_a_distribution_comes_or_goes
     for entry in sorted(site.rglob("*"), reverse=True):  # uninstalled
         entry.rmdir() if entry.is_dir() else entry.unlink()
     assert plugin_stages() == before
+
+
+def test_entries_beside_the_distributions_read_no_metadata_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent's working directory is on its import path (``python -m``): its
+    # logs and sockets come and go there, and each plan must not re-read every
+    # distribution's metadata for it. The import path is the directory alone,
+    # so this venv's distributions (their times) play no part.
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site)])
+    before = plugin_stages()
+    assert plugin_stages() is before
+    (site / "agent.log").write_text("started\n")
+    (site / "ipc").mkdir()
+    assert plugin_stages() is before  # looked at again, not read again
+    # Installed at once, within the clock tick of the last look: still seen.
+    _broken_distribution(site, "kplan_no_such_module:STAGE")
+    assert isinstance(plugin_stages(), Failure)
+    assert isinstance(plugin_stages(), Failure)
