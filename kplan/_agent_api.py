@@ -179,6 +179,7 @@ async def plan_kernel(
     wait_ready: bool = False,
     stages: Stages | None = None,
     metrics: KernelMetrics | None = None,
+    small_in_loop: bool = True,
 ) -> Result[KernelPlan, tuple[Refusal, ...]]:
     """Plan one kernel from the agent's own inputs (docs/library.md).
 
@@ -200,6 +201,10 @@ async def plan_kernel(
         runner: the runner package directory (module docstring for the default).
         stages: the stages to run; the built-in ones with the installed plugins.
         metrics: where each stage's duration and outcome is observed.
+        small_in_loop: gather a new kernel's host facts (a few dozen stats and
+            small reads) in the event loop's thread, where the hand-over to a
+            worker thread would cost more than the work; false: in a worker
+            thread, as a restart's always are (they read its scratch).
 
     Returns:
         The plan, or every problem: a field missing or ill-typed, a hazard, an
@@ -237,6 +242,7 @@ async def plan_kernel(
         document,
         runner=runner,
         docker_url=docker_endpoint(docker_url) if ask_docker else None,
+        small_in_loop=small_in_loop,
     )
     match gathered:
         case Failure(errors):

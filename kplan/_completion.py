@@ -10,8 +10,9 @@ read first (``planner.context_with_facts``) and become a ``Context`` with it
 keep it). With a Docker endpoint, Docker's facts (volumes, the image and its id,
 the host ports containers hold) come from it; without one the image counts as
 unknown and the whole port range as free. ``gather_missing`` is the same for a
-caller inside an event loop (the agent): the host's facts are read in a worker
-thread, Docker's awaited.
+caller inside an event loop (the agent): a restart's host facts are read in a
+worker thread (they hold its scratch), a new kernel's in the loop (a few dozen
+stats), Docker's awaited.
 
 Plans are compiled with the installed stage plugins placed among the built-in
 stages (``kplan._plugin_loading``), unless the caller gives the stages.
@@ -23,6 +24,7 @@ import asyncio
 import importlib.util
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import final
 
@@ -106,9 +108,11 @@ async def gather_missing(
     *,
     runner: Path | None = None,
     docker_url: str | None = None,
+    small_in_loop: bool = True,
 ) -> Result[dict[str, object], list[Refusal]]:
-    """``complete_document`` inside an event loop (module docstring)."""
-    gathered = await _gather(document, runner, docker_url)
+    """``complete_document`` inside an event loop (module docstring);
+    ``small_in_loop`` false: a new kernel's host facts in a worker thread too."""
+    gathered = await _gather(document, runner, docker_url, small_in_loop)
     return gathered.map(lambda found: {**found.without, "facts": found.facts})
 
 
@@ -117,9 +121,10 @@ async def gather_context(
     *,
     runner: Path | None = None,
     docker_url: str | None = None,
+    small_in_loop: bool = True,
 ) -> Result[Context, list[Refusal]]:
     """The ``Context`` of ``gather_missing``'s document, its inputs read once."""
-    gathered = await _gather(document, runner, docker_url)
+    gathered = await _gather(document, runner, docker_url, small_in_loop)
     return gathered.bind(
         lambda found: context_with_facts(found.parsed, found.without, found.facts).alt(
             list
@@ -139,7 +144,10 @@ class _Gathered:
 
 
 async def _gather(
-    document: Mapping[str, object], runner: Path | None, docker_url: str | None
+    document: Mapping[str, object],
+    runner: Path | None,
+    docker_url: str | None,
+    small_in_loop: bool,  # noqa: FBT001  (private, passed through as it is)
 ) -> Result[_Gathered, list[Refusal]]:
     without = {k: v for k, v in document.items() if k != "facts"}
     match read_document(without):
@@ -153,19 +161,21 @@ async def _gather(
     if given is not None and not isinstance(given, Mapping):
         return Failure([ContextError(field="facts", reason="expected an object")])
     try:
-        gathered = await _gathered(parsed, runner or runner_dir(), docker_url)
+        gathered = await _gathered(
+            parsed, runner or runner_dir(), docker_url, in_loop=small_in_loop
+        )
     except (HostError, OSError, ValueError) as exc:
         return Failure([ContextError(field="facts", reason=f"cannot gather: {exc}")])
     return Success(_Gathered(parsed, without, {**gathered, **(given or {})}))
 
 
 async def _gathered(
-    parsed: ContextDocument, runner: Path, docker_url: str | None
+    parsed: ContextDocument, runner: Path, docker_url: str | None, *, in_loop: bool
 ) -> dict[str, object]:
     local = parsed.local_config
     config = parsed.kernel_config
     internal = config.internal_data
-    facts = await asyncio.to_thread(
+    gather = partial(
         gather_facts,
         Path(local.container.scratch_root),
         canonical_kernel_id(parsed.kernel_id),
@@ -174,6 +184,12 @@ async def _gathered(
         krunner_volumes=tuple(local.container.krunner_volumes or {}),
         socket_proxies=len((internal.domain_socket_proxies or ()) if internal else ()),
     )
+    # A new kernel's facts are a few dozen stats and small reads (the runner's
+    # files once per process), less than the hand-over to a worker thread and
+    # back costs: 0.6 ms of a 6 ms plan_kernel here. A restart's read the
+    # kernel's whole scratch, which may be large: off the event loop.
+    small = in_loop and not parsed.restarting
+    facts = gather() if small else await asyncio.to_thread(gather)
     image = config.image or parsed.image
     if docker_url is not None and image is not None:
         found = await executor.docker_facts(  # loads aiodocker on first use

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from returns.result import Failure, Success
 
 import kplan
+import kplan._completion
 from bench.sides import cached_host_key
 from executor import ApplyOptions, lane_in_loop, read_journal
 from planner import scratch_only
@@ -218,3 +220,38 @@ def test_every_refusal_names_its_field() -> None:
     fields = {error.field for error in result.failure()}
     assert "kernel_config.uid" in fields
     assert "local_config.container.scratch_root" in fields
+
+
+@pytest.mark.parametrize(
+    ("restarting", "small_in_loop", "in_loop"),
+    [(False, True, True), (False, False, False), (True, True, False)],
+)
+def test_a_new_kernels_host_facts_are_gathered_in_the_loop_unless_asked_not_to(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    restarting: bool,  # noqa: FBT001
+    small_in_loop: bool,  # noqa: FBT001
+    in_loop: bool,  # noqa: FBT001
+) -> None:
+    # A new kernel's facts are a few stats (the hand-over to a thread costs more);
+    # a restart's hold its scratch, however large: never in the loop's thread.
+    threads: list[int] = []
+    gather = kplan._completion.gather_facts
+
+    def watched(*args: Any, **kwargs: Any) -> dict[str, object]:
+        threads.append(threading.get_ident())
+        return gather(*args, **kwargs)
+
+    monkeypatch.setattr(kplan._completion, "gather_facts", watched)
+    root = tmp_path / "root"
+    root.mkdir()
+    inputs = {**_scratch_inputs(root), "restarting": restarting}
+
+    async def planned() -> tuple[int, object]:
+        result = await kplan.plan_kernel(**inputs, small_in_loop=small_in_loop)
+        return threading.get_ident(), result
+
+    loop_thread, result = asyncio.run(planned())
+    assert isinstance(result, Success), result
+    assert len(threads) == 1
+    assert (threads[0] == loop_thread) is in_loop
