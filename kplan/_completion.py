@@ -112,7 +112,7 @@ async def gather_missing(
 ) -> Result[dict[str, object], list[Refusal]]:
     """``complete_document`` inside an event loop (module docstring);
     ``small_in_loop`` false: a new kernel's host facts in a worker thread too."""
-    gathered = await _gather(document, runner, docker_url, small_in_loop)
+    gathered = await _gather(document, runner, docker_url, small_in_loop=small_in_loop)
     return gathered.map(lambda found: {**found.without, "facts": found.facts})
 
 
@@ -124,7 +124,7 @@ async def gather_context(
     small_in_loop: bool = True,
 ) -> Result[Context, list[Refusal]]:
     """The ``Context`` of ``gather_missing``'s document, its inputs read once."""
-    gathered = await _gather(document, runner, docker_url, small_in_loop)
+    gathered = await _gather(document, runner, docker_url, small_in_loop=small_in_loop)
     return gathered.bind(
         lambda found: context_with_facts(found.parsed, found.without, found.facts).alt(
             list
@@ -147,7 +147,8 @@ async def _gather(
     document: Mapping[str, object],
     runner: Path | None,
     docker_url: str | None,
-    small_in_loop: bool,  # noqa: FBT001  (private, passed through as it is)
+    *,
+    small_in_loop: bool,
 ) -> Result[_Gathered, list[Refusal]]:
     without = {k: v for k, v in document.items() if k != "facts"}
     match read_document(without):
