@@ -19,7 +19,13 @@ from ._apply import (
 )
 from ._container_labels import PLAN_LABEL
 from ._directory_snapshot import snapshot
-from ._fact_gathering import gather_facts, host_probes, runner_facts, scratch_facts
+from ._fact_gathering import (
+    gather_facts,
+    host_probes,
+    runner_facts,
+    scratch_facts,
+    settled,
+)
 from ._journal import JournalState, read_journal
 from ._port_pool import EnginePorts, HostPortPool
 from ._rollback import rollback_journal
@@ -66,6 +72,7 @@ __all__ = [
     "rollback_journal",
     "runner_facts",
     "scratch_facts",
+    "settled",
     "snapshot",
 ]
 

@@ -223,7 +223,7 @@ def _runner_file(path: Path) -> dict[str, str] | None:
             "mode": mode_text(info.st_mode & 0o7777),
             "content_base64": base64.b64encode(path.read_bytes()).decode("ascii"),
         }
-        if read_at - info.st_ctime_ns > _SETTLED:
+        if settled(info.st_ctime_ns, read_at):
             if len(_ENCODED) >= _KEPT:
                 _ENCODED.clear()  # an agent's one package never gets here
             _ENCODED[key] = cached
@@ -233,6 +233,16 @@ def _runner_file(path: Path) -> dict[str, str] | None:
 # What ``Path.is_file`` takes for "no file there".
 _NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 _SETTLED = 2_000_000_000  # ns: well above any filesystem's timestamp granularity
+
+
+def settled(changed_at: int, looked_at: int) -> bool:
+    """Whether a time (ns) seen in a look at ``looked_at`` (``time.time_ns()``
+    taken before the look) is old enough that any later change gives another:
+    a change within the clock's granularity of the look could keep it (git's
+    "racily clean" index entries), so a cache keyed by it waits ``_SETTLED``."""
+    return looked_at - changed_at > _SETTLED
+
+
 _KEPT = 256  # encoded runner files kept (ten per package)
 _ENCODED: dict[tuple[str, int, int, int, int, int, int], dict[str, str]] = {}
 

@@ -12,9 +12,9 @@ whether that metadata may have changed without reading it:
   count, by name and modification time: a log file or a socket made in the
   working directory (on the path when the agent runs as ``python -m``) changes
   nothing;
-* a time is trusted only once it is ``SETTLED``: a change within the clock's
-  granularity of a look can leave it as it was (git's "racily clean" entries),
-  so an entry changed that recently is listed again at every look.
+* a time is trusted only once it is settled (``executor.settled``): a change
+  within the clock's granularity of a look can leave it as it was, so an entry
+  changed that recently is listed again at every look.
 
 A zip file on the path stands for itself (its time), as its metadata is inside.
 """
@@ -28,19 +28,22 @@ from typing import final
 
 import attrs
 
-__all__ = ["SETTLED", "Metadata", "MetadataWatch", "settled"]
+from executor import settled
 
-SETTLED = 2_000_000_000  # ns: well above any filesystem's timestamp granularity
+__all__ = ["Metadata", "MetadataWatch", "all_settled"]
+
 _SUFFIXES = (".dist-info", ".egg-info")
 
 # Each path entry, in path order, with its metadata entries and their times.
 Metadata = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
 
 
-def settled(mtime: int, looked_at: int) -> bool:
-    """Whether a time seen at ``looked_at`` (``time.time_ns()`` taken before the
-    look) is old enough that any later change gives another one."""
-    return looked_at - mtime > SETTLED
+def all_settled(metadata: Metadata, read_at: int) -> bool:
+    """Whether every metadata entry's time was settled when the metadata was read
+    at ``read_at`` (else what was read may miss a change made in the same tick)."""
+    return all(
+        settled(mtime, read_at) for _, entries in metadata for _, mtime in entries
+    )
 
 
 @final
@@ -82,8 +85,7 @@ class MetadataWatch:
                 or look.mtime != mtime
                 or not settled(mtime, look.listed_at)
             ):
-                listed_at = time.time_ns()
-                look = _Look(mtime, listed_at, _listing(entry, mtime))
+                look = _Look(mtime, time.time_ns(), _listing(entry, mtime))
             looks[entry] = look
         self._looks = looks
         return tuple((entry, look.metadata) for entry, look in looks.items())

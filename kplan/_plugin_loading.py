@@ -32,7 +32,7 @@ from returns.result import Failure, Result, Success
 
 from planner import STAGES, PlanError, StagePlugin, Stages, with_plugins
 
-from ._installed import Metadata, MetadataWatch, settled
+from ._installed import Metadata, MetadataWatch, all_settled
 
 __all__ = ["GROUP", "load_stage_plugins", "plugin_stages"]
 
@@ -90,9 +90,9 @@ def plugin_stages(points: Iterable[EntryPoint] | None = None) -> Result[Stages, 
     The installed ones (``points`` ``None``) are read again only when the import
     path's distribution metadata may have changed (``kplan._installed``): reading
     every distribution's metadata took a quarter of a ``plan_kernel`` call, and an
-    agent plans thousands of kernels. Metadata changed within ``SETTLED`` of its
-    reading is read again at each call, as a change in the same clock tick would
-    not show.
+    agent plans thousands of kernels. Metadata not yet settled when it was read
+    (``executor.settled``) is read again at each call, as a change in the same
+    clock tick would not show.
     """
     global _FOUND  # noqa: PLW0603  (one value, replaced whole: safe across threads)
     if points is not None:
@@ -103,11 +103,8 @@ def plugin_stages(points: Iterable[EntryPoint] | None = None) -> Result[Stages, 
         return found.stages
     read_at = time.time_ns()
     stages = _placed(None)
-    times = [mtime for _, entries in metadata for _, mtime in entries]
     _FOUND = _Found(
-        metadata=metadata,
-        settled=all(settled(mtime, read_at) for mtime in times),
-        stages=stages,
+        metadata=metadata, settled=all_settled(metadata, read_at), stages=stages
     )
     return stages
 
@@ -118,7 +115,7 @@ class _Found:
     """The installed plugins' stages and the metadata they were read from."""
 
     metadata: Metadata
-    settled: bool  # every metadata entry's time older than SETTLED at the reading
+    settled: bool  # every metadata entry's time settled at the reading
     stages: Result[Stages, Errors]
 
 
