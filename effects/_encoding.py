@@ -17,7 +17,6 @@ does not match its content.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -398,7 +397,7 @@ def _decode_blobs(blobs: Reader) -> list[Blob]:
             blobs.fail(digest, "expected base64 text")
         try:
             data = base64.b64decode(text, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text not ASCII
             blobs.fail(digest, f"invalid base64: {exc}")
         result.append(_build(blobs.field(digest), Blob, digest=digest, data=data))
     return result

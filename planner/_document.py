@@ -27,7 +27,6 @@ derives them. Each one present adds a note to ``Context.notes``.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import re
@@ -543,7 +542,7 @@ def _check_facts(facts: Facts) -> list[ContextError]:
     for name, item in facts.runner.files.items():
         try:
             _ = item.blob  # decoded as the planner decodes it (once per process)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text not ASCII
             where = f"facts.runner.files.{name}.content_base64"
             problems.append(ContextError(field=where, reason=f"invalid base64: {exc}"))
     for digest, text in (facts.contents or {}).items():
@@ -579,7 +578,7 @@ def _check_facts(facts: Facts) -> list[ContextError]:
 def _check_base64(where: str, text: str) -> list[ContextError]:
     try:
         base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text not ASCII
         return [ContextError(field=where, reason=f"invalid base64: {exc}")]
     return []
 

@@ -345,6 +345,13 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             "not base64!",
             "facts.runner.files.logo.svg.content_base64",
         ),
+        (  # not ASCII: base64 raises a plain ValueError for it
+            "facts.runner.files.logo__svg.content_base64",
+            "\x80AAA",
+            "facts.runner.files.logo.svg.content_base64",
+        ),
+        ("facts.contents", {"ab": "é"}, "facts.contents.ab"),
+        ("facts.seccomp_profile_base64", "é", "facts.seccomp_profile_base64"),
         (
             "facts.runner.files.evil__sh",
             {"mode": "0o755", "content_base64": ""},

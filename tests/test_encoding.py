@@ -114,6 +114,7 @@ def test_a_tampered_plan_is_refused_by_its_id() -> None:
         (lambda d: d.update(edges=[[2, 1]]), "plan"),
         (lambda d: d.update(edges=[["a", 1]]), "edges[0]"),
         (lambda d: d["blobs"].update({"00": "aGk="}), "blobs.00"),
+        (lambda d: d["blobs"].update({"00": "\x80"}), "blobs.00"),  # not ASCII
         (lambda d: d.pop("steps"), "steps"),
     ],
 )

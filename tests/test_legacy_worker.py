@@ -395,6 +395,12 @@ def test_too_few_proxy_tokens_are_refused(legacy_bridge: LegacyBridge) -> None:
     assert [r["field"] for r in reply["refused"]] == ["facts.socket_proxy_tokens"]
 
 
+def test_a_seccomp_profile_not_ascii_is_refused(legacy_bridge: LegacyBridge) -> None:
+    doc = document(**{"facts.seccomp_profile_base64": "\u00e9"})
+    reply = run(legacy_bridge, doc)
+    assert [r["field"] for r in reply["refused"]] == ["facts.seccomp_profile_base64"]
+
+
 def test_container_opts_are_merged_in_order(legacy_bridge: LegacyBridge) -> None:
     """Three documents: /etc/backend.ai (namespace only), ~/.config, the cwd."""
     opts = [

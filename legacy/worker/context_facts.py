@@ -8,7 +8,6 @@ when it cannot be laid out, and shown to legacy by ``runner_overlay``.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,7 +119,7 @@ def _decode_content(content: Any) -> bytes:
         raise ValueError(msg)  # noqa: TRY004 - the contract is ValueError
     try:
         return base64.b64decode(content, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text not ASCII
         msg = f"content_base64 is not base64: {exc}"
         raise ValueError(msg) from exc
 

@@ -12,7 +12,6 @@ the run (device names and their files, proxy names).
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -323,7 +322,7 @@ def _is_base64(value: Any) -> bool:
         return False
     try:
         base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or text not ASCII
         return False
     return True
 
