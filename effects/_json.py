@@ -56,11 +56,13 @@ def freeze(value: object) -> Json:
 
     Raises:
         TypeError: a value is not JSON (e.g. bytes, a set, a non-str key).
-        ValueError: a float is not finite.
+        ValueError: a float is not finite, an integer does not fit in 64 bits.
     """
     kind = type(value)
-    if kind in _PLAIN or isinstance(value, bool | int | str):
+    if kind in _PLAIN or isinstance(value, bool | str):
         return value  # type: ignore[return-value]  # the common cases, first
+    if isinstance(value, int):
+        return _integer(value)
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return freeze_object(value)  # type: ignore[arg-type]
     if kind is list:
@@ -92,6 +94,8 @@ def freeze_object(value: Mapping[str, object]) -> JsonObject:
             frozen = _freeze_list(item)  # type: ignore[arg-type]
         elif kind in _PLAIN:
             frozen = item  # type: ignore[assignment]
+        elif kind is int:
+            frozen = _integer(item)  # type: ignore[arg-type]
         else:
             frozen = freeze(item)
         append((key if type(key) is str else _key(key), frozen))
@@ -109,6 +113,8 @@ def _freeze_list(value: list[object]) -> tuple[Json, ...]:
         kind = type(item)
         if kind in _PLAIN:
             append(item)  # type: ignore[arg-type]
+        elif kind is int:
+            append(_integer(item))  # type: ignore[arg-type]
         elif kind is dict:
             append(freeze_object(item))  # type: ignore[arg-type]
         elif kind is list:
@@ -120,6 +126,18 @@ def _freeze_list(value: list[object]) -> tuple[Json, ...]:
 
 _NEW = object.__new__
 _SET = object.__setattr__
+
+
+def _integer(value: int) -> int:
+    # orjson writes integers from -2**63 to 2**64 - 1 and raises on any other:
+    # a value holding one could never be encoded, in a plan or a create body.
+    if _SMALLEST <= value <= _LARGEST:
+        return value
+    msg = f"JSON integers must fit in 64 bits, got {value}"
+    raise ValueError(msg)
+
+
+_SMALLEST, _LARGEST = -(2**63), 2**64 - 1
 
 
 def _key(key: object) -> str:
@@ -151,6 +169,7 @@ def thaw_object(value: JsonObject) -> dict[str, object]:
 
 
 # Scalars freeze and thaw to themselves: checked inline, since create bodies hold
-# hundreds. A float freezes through ``freeze``, which refuses the non-finite ones.
-_PLAIN = frozenset({str, int, bool, type(None)})
-_SCALARS = _PLAIN | {float}
+# hundreds. An integer is checked for its range (``_integer``), and a float freezes
+# through ``freeze``, which refuses the non-finite ones.
+_PLAIN = frozenset({str, bool, type(None)})
+_SCALARS = _PLAIN | {int, float}

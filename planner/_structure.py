@@ -85,7 +85,7 @@ def _text(value: object, _type: object) -> str:
 def _integer(value: object, _type: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _RefusedError(f"expected an integer, got {kind_of(value)}")
-    return value
+    return _written(value)
 
 
 def _number(value: object, _type: object) -> float:
@@ -93,7 +93,22 @@ def _number(value: object, _type: object) -> float:
         raise _RefusedError(f"expected a number, got {kind_of(value)}")
     if not math.isfinite(value):
         raise _RefusedError(f"expected a finite number, got {value!r}")
+    return _written(value) if isinstance(value, int) else value
+
+
+def _written(value: int) -> int:
+    """``value`` if orjson can write it back (the agent's own mappings may hold
+    any int, a parsed file's cannot): the context's JSON copies must encode."""
+    try:
+        freeze(value)
+    except ValueError as exc:
+        raise _OutOfRangeError(str(exc)) from exc
     return value
+
+
+class _OutOfRangeError(_RefusedError):
+    """A number of the right kind but beyond what JSON copies can hold: what a
+    union reports, rather than that none of its options fit."""
 
 
 def _boolean(value: object, _type: object) -> bool:
@@ -335,6 +350,9 @@ class _Converter:
                 return structured
             if len(problems) == 1:
                 raise problems[0]
+            for problem in problems:
+                if isinstance(problem, _OutOfRangeError):
+                    raise problem
             raise _RefusedError(f"expected {_describe(type_)}, got {kind_of(value)}")
 
         return structure

@@ -352,6 +352,18 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
         ),
         ("facts.contents", {"ab": "é"}, "facts.contents.ab"),
         ("facts.seccomp_profile_base64", "é", "facts.seccomp_profile_base64"),
+        # the agent's mappings may hold ints beyond 64 bits, which orjson cannot write
+        ("cluster_info.size", 2**64, "cluster_info.size"),
+        (
+            "kernel_config.resource_slots.cpu",
+            -(2**63) - 1,
+            "kernel_config.resource_slots.cpu",
+        ),
+        (
+            "kernel_config.internal_data.docker_credentials",
+            {"cr.io": {"n": [2**70]}},
+            "kernel_config.internal_data.docker_credentials",
+        ),
         (
             "facts.runner.files.evil__sh",
             {"mode": "0o755", "content_base64": ""},
