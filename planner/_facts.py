@@ -214,8 +214,9 @@ class Facts:
     uid: int = attrs.field(metadata=doc("the agent's uid", minimum=0))
     gid: int = attrs.field(metadata=doc("the agent's gid", minimum=0))
     umask: str = attrs.field(metadata=doc("its umask", pattern="^0o[0-7]{1,5}$"))
-    arch: str = attrs.field(
-        default="x86_64", metadata=doc("the agent's architecture (§2 A5)")
+    arch: str = attrs.field(  # a part of file and volume names (§9.2)
+        default="x86_64",
+        metadata=doc("the agent's architecture (§2 A5)", pattern="^[A-Za-z0-9_-]+$"),
     )
     scratch_root_resolved: str | None = attrs.field(
         default=None, metadata=doc("the scratch root, symlinks resolved")

@@ -18,6 +18,7 @@ exception groups.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import typing
@@ -192,7 +193,7 @@ def _keyword_problems(
             )
             found.append((None, short))
         pattern = schema.get("pattern")
-        if isinstance(pattern, str) and re.search(pattern, value) is None:
+        if isinstance(pattern, str) and _compiled(pattern).search(value) is None:
             found.append((None, f"{value!r} does not match {pattern}"))
     names = schema.get("propertyNames")
     if isinstance(value, Mapping) and isinstance(names, Mapping):
@@ -367,6 +368,15 @@ class _Converter:
             return value
 
         return structure
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A schema ``pattern`` as JSON Schema reads it: its closing ``$`` is the end
+    of the text, where Python's also matches before a final newline ("0o22\\n")."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
+    return re.compile(pattern)
 
 
 def _describe(type_: object) -> str:

@@ -364,6 +364,8 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             {"cr.io": {"n": [2**70]}},
             "kernel_config.internal_data.docker_credentials",
         ),
+        ("facts.arch", "x86_64\n", "facts.arch"),  # a part of file names
+        ("facts.umask", "0o22\n", "facts.umask"),  # "$" is the end, as in JSON Schema
         (
             "facts.runner.files.evil__sh",
             {"mode": "0o755", "content_base64": ""},
