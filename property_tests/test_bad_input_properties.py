@@ -1,0 +1,169 @@
+"""Bad input is refused by name, never raised: contexts, plan files and journals.
+
+Each property takes a valid document (a generated context, the plan of one, the
+journal of a real apply), changes one to three of its values to ill-typed or
+odd ones (or removes them), and hands it to the reader: the result is a value
+or a refusal naming a field with a one-line reason, never an exception. A
+non-ASCII base64 text once escaped as a ``ValueError`` from every decoder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+from returns.result import Failure, Success
+
+from effects import decode, encode
+from executor import read_journal
+from planner import compile_plan, context_from_document
+from tests.executing import apply, plan_at
+
+from .applying import HOST, RUNNER, needs_root, planned
+from .strategies import context_documents
+
+DOCUMENTS = context_documents(
+    HOST, RUNNER, scratch_types=("hostdir", "memory", "hostfile")
+)
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.text(max_size=5),
+    st.sampled_from(["", "\x00", "..", "/", "-1", "0o7777", "1e309", "\n", "é"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+Key = str | int
+Where = tuple[Key, ...]
+
+
+def _places(value: object, where: Where = ()) -> Iterator[Where]:
+    """Every key and index below ``value`` (a list's first three items only: the
+    host port pool would otherwise be most of the draws)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*where, key)
+            yield from _places(item, (*where, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            yield (*where, index)
+            yield from _places(item, (*where, index))
+
+
+def _change(data: st.DataObject, document: Any, depth: int) -> None:
+    """Change or remove one to three values of ``document`` in place, drawn among
+    its sections (places agreeing on their first ``depth`` keys) first, so
+    small sections are changed as often as large ones."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        places = sorted(_places(document), key=repr)
+        if not places:
+            return
+        section = data.draw(st.sampled_from(sorted({p[:depth] for p in places})))
+        where = data.draw(st.sampled_from([p for p in places if p[:depth] == section]))
+        parent = document
+        for key in where[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()):
+            note(f"removed {where}")
+            del parent[where[-1]]
+        else:
+            value = data.draw(ODD_VALUES)
+            note(f"set {where} to {value!r}")
+            parent[where[-1]] = value
+
+
+def _named(field: object, reason: object) -> None:
+    assert field, reason
+    assert "\n" not in str(reason), reason
+
+
+@given(DOCUMENTS, st.data())
+def test_a_changed_context_is_planned_or_refused_by_name(
+    document: dict[str, Any], data: st.DataObject
+) -> None:
+    changed = copy.deepcopy(document)
+    _change(data, changed, depth=2)
+    match context_from_document(changed):
+        case Success(ctx):
+            plan = compile_plan(ctx)
+            for error in plan.failure() if isinstance(plan, Failure) else ():
+                _named(error.field, error.reason)
+        case Failure(errors):
+            for error in errors:
+                _named(error.field, error.reason)
+        case _:
+            raise AssertionError("unreachable")  # returns#1361
+
+
+@given(DOCUMENTS, st.data())
+def test_a_changed_plan_file_is_decoded_or_refused_by_name(
+    document: dict[str, Any], data: st.DataObject
+) -> None:
+    plan = planned(context_from_document(copy.deepcopy(document)).unwrap())
+    changed = orjson.loads(encode(plan))
+    _change(data, changed, depth=3)
+    try:
+        text = orjson.dumps(changed)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        return
+    result = decode(text)
+    if isinstance(result, Failure):
+        _named(result.failure().field, result.failure().reason)
+
+
+@pytest.fixture(scope="module")
+def journal_lines(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Path]:
+    """The records of a real apply of the test kernel's scratch (``tests.contexts``),
+    and a directory for the changed copies."""
+    if os.geteuid() != 0:
+        pytest.skip("LOUD SKIP: applying plans chowns: needs root")
+    root = tmp_path_factory.mktemp("journal-root")
+    journal = root.parent / f"{root.name}.journal"
+    _, plan = plan_at(root)
+    apply(plan, journal).unwrap()
+    assert isinstance(read_journal(journal), Success)
+    return journal.read_bytes().splitlines(), tmp_path_factory.mktemp("changed")
+
+
+@needs_root
+@given(data=st.data())
+def test_a_changed_journal_is_read_or_refused_by_name(
+    journal_lines: tuple[list[bytes], Path], data: st.DataObject
+) -> None:
+    original, directory = journal_lines
+    lines = list(original)
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(lines) - 1))
+        how = data.draw(st.sampled_from(["value", "value", "cut", "drop", "twice"]))
+        note(f"{how} record {at}")
+        if how == "value":
+            try:
+                record = orjson.loads(lines[at])
+            except orjson.JSONDecodeError:  # a record cut before
+                continue
+            _change(data, record, depth=1)
+            try:
+                lines[at] = orjson.dumps(record)
+            except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+                continue
+        elif how == "cut":
+            lines[at] = lines[at][: data.draw(st.integers(0, len(lines[at])))]
+        elif how == "drop" and len(lines) > 1:
+            del lines[at]
+        else:
+            lines.insert(at, lines[at])
+    journal = directory / "journal"
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    result = read_journal(journal)
+    journal.unlink()
+    if isinstance(result, Failure):
+        _named(result.failure().field, result.failure().reason)
