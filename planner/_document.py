@@ -546,15 +546,7 @@ def _check_facts(facts: Facts) -> list[ContextError]:
             where = f"facts.runner.files.{name}.content_base64"
             problems.append(ContextError(field=where, reason=f"invalid base64: {exc}"))
     for digest, text in (facts.contents or {}).items():
-        where = f"facts.contents.{digest}"
-        bad = _check_base64(where, text)
-        if not bad and hashlib.sha256(base64.b64decode(text)).hexdigest() != digest:
-            bad = [
-                ContextError(
-                    field=where, reason="content does not match its sha256 key"
-                )
-            ]
-        problems += bad
+        problems += _check_content(f"facts.contents.{digest}", digest, text)
     for device, answers in facts.devices.items():
         for name, plugin_file in answers.files.items():
             where = f"facts.devices.{device}.files.{name}"
@@ -573,6 +565,18 @@ def _check_facts(facts: Facts) -> list[ContextError]:
         inside = "" if exc.field.startswith("(") else exc.field  # "(document)"
         problems.append(ContextError(field=f"facts.scratch{inside}", reason=exc.reason))
     return problems
+
+
+def _check_content(where: str, digest: str, text: str) -> list[ContextError]:
+    try:  # decoded once: a restart's contents hold the old kconfig.dat, MBs
+        data = base64.b64decode(text, validate=True)
+    except ValueError as exc:  # binascii.Error, or text not ASCII
+        return [ContextError(field=where, reason=f"invalid base64: {exc}")]
+    if hashlib.sha256(data).hexdigest() != digest:
+        return [
+            ContextError(field=where, reason="content does not match its sha256 key")
+        ]
+    return []
 
 
 def _check_base64(where: str, text: str) -> list[ContextError]:
