@@ -54,13 +54,17 @@ EMPTY = JsonObject(())
 def freeze(value: object) -> Json:
     """Convert a JSON document (dicts, lists, scalars) into an immutable ``Json``.
 
+    Frozen values in it (``JsonObject``, tuples of ``Json``) stay as they are.
+
     Raises:
         TypeError: a value is not JSON (e.g. bytes, a set, a non-str key).
         ValueError: a float is not finite, an integer does not fit in 64 bits.
     """
     kind = type(value)
-    if kind in _PLAIN or isinstance(value, bool | str):
-        return value  # type: ignore[return-value]  # the common cases, first
+    # The common cases first; then a value frozen already: one read from a
+    # document (the cluster's network_config, say) put in another being frozen.
+    if kind in _PLAIN or isinstance(value, bool | str) or kind is JsonObject:
+        return value  # type: ignore[return-value]
     if isinstance(value, int):
         return _integer(value)
     if kind is dict or (kind is not list and isinstance(value, Mapping)):

@@ -318,12 +318,6 @@ class ClusterInfo:
         default=None, metadata=_field("hostname -> [host, port] (§8, §14.1)")
     )
 
-    @property
-    def network_mode(self) -> str | None:
-        """``network_config.get("mode")`` when it is a string."""
-        mode = self.network_config.get("mode")
-        return mode if isinstance(mode, str) else None
-
 
 # --- the agent's local config ------------------------------------------------------
 

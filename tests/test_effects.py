@@ -184,6 +184,17 @@ def test_frozen_json_round_trips_and_sorts_keys() -> None:
     assert freeze_object({"a": 1, "b": 2}) == freeze_object({"b": 2, "a": 1})
 
 
+def test_freeze_keeps_frozen_values_inside_a_document() -> None:
+    inner = freeze_object({"driver": "overlay", "opts": [1, 2]})
+    document = {"network": inner, "pairs": (inner, [True])}
+    frozen = freeze_object(document)
+    assert frozen.get("network") is inner
+    assert thaw(frozen) == {
+        "network": {"driver": "overlay", "opts": [1, 2]},
+        "pairs": [{"driver": "overlay", "opts": [1, 2]}, [True]],
+    }
+
+
 @pytest.mark.parametrize("value", [float("nan"), b"bytes", {1: 2}, {1, 2}])
 def test_freeze_refuses_non_json(value: object) -> None:
     with pytest.raises((TypeError, ValueError)):

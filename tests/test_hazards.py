@@ -15,8 +15,10 @@ from returns.result import Failure
 from effects import (
     CreateContainer,
     Plan,
+    RegisterKernel,
     ServeSocketProxy,
     project,
+    thaw,
     thaw_object,
 )
 from planner import PlanError, compile_plan
@@ -307,6 +309,39 @@ def test_network_plugin_modes_are_not_planned_yet() -> None:
         "unsupported",
         "cluster_info.network_config.mode",
     )
+
+
+@pytest.mark.parametrize(
+    ("mode", "raised"),
+    [
+        (5, "RuntimeError"),
+        (True, "RuntimeError"),
+        (["x"], "TypeError"),
+        ({"a": 1}, "TypeError"),
+    ],
+)
+def test_a_network_mode_that_is_not_text_is_a_legacy_crash(
+    mode: object, raised: str
+) -> None:
+    (error,) = errors(**{"cluster_info.network_config": {"mode": mode}})
+    assert (error.stage, error.code, error.field) == (
+        "network",
+        "crash",
+        "cluster_info.network_config.mode",
+    )
+    assert f"legacy raises {raised}" in error.reason
+
+
+@pytest.mark.parametrize("mode", ["", 0, False, [], {}, None])
+def test_a_false_network_mode_is_no_mode(mode: object) -> None:
+    plan = compile_plan(context(**{"cluster_info.network_config": {"mode": mode}}))
+    (record,) = [
+        s.effect.record
+        for s in plan.unwrap().steps
+        if isinstance(s.effect, RegisterKernel)
+    ]
+    assert thaw(record.get("network_driver")) == mode  # as legacy keeps it
+    assert not [s for s in plan.unwrap().steps if s.stage == "network"]
 
 
 @pytest.mark.parametrize(

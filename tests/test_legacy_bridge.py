@@ -90,6 +90,18 @@ def test_a_restart_of_the_sample_is_the_same_as_legacy(
     assert "first-run/container" in stages  # both creates were compared
 
 
+@pytest.mark.parametrize("mode", [{}, [], "", 0])
+def test_a_false_network_mode_is_no_mode_as_in_legacy(
+    legacy_bridge: LegacyBridge, mode: object
+) -> None:
+    doc = sample_document()
+    doc["cluster_info"]["network_config"]["mode"] = mode
+    diff, outcome = against_legacy(context(doc), doc, (), legacy_bridge)
+    assert outcome.error is None
+    assert diff is not None
+    assert diff.same, diff.differences
+
+
 def test_a_predicted_legacy_exception_is_no_difference(
     legacy_bridge: LegacyBridge,
 ) -> None:

@@ -277,9 +277,11 @@ def _check_network(context: Mapping[str, Any], out: list[Refusal]) -> None:
     network_config = as_dict(as_dict(context.get("cluster_info")).get("network_config"))
     mode = network_config.get("mode")
     if mode and mode != "bridge":
+        # The plugin lookup: a KeyError made a RuntimeError; unhashable, a TypeError.
+        raised = "TypeError" if isinstance(mode, list | dict) else "RuntimeError"
         hazard = (
             f"input: network plugin {mode!r} is not loaded in the worker "
-            "(RuntimeError in apply_network)"
+            f"({raised} in apply_network)"
         )
         out.append(Refusal("cluster_info.network_config.mode", mode, hazard))
 

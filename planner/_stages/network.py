@@ -3,13 +3,16 @@
 Runs on new kernels and on restarts. Only the ``bridge`` mode (and no mode at all,
 as single-kernel sessions have) is planned; a network plugin mode (``overlay``,
 ``host``, a third-party plugin) needs the plugin, which kplan does not load yet.
+Legacy tests the mode's truth, not its type: a false value (``""``, ``0``, an
+empty list or object) is no mode, and any other value that is not text names no
+plugin, on which legacy raises.
 """
 
 from __future__ import annotations
 
 from returns.result import Result
 
-from effects import ContainerConfig, freeze_object
+from effects import ContainerConfig, freeze_object, thaw
 
 from .._context import Context
 from .._stage_api import Draft, Part, Upstream
@@ -28,7 +31,7 @@ INFINIBAND = {
 def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan ``apply_network(cluster_info)`` (§7)."""
     draft = Draft(ctx, up, STAGE)
-    mode = ctx.cluster.network_mode
+    mode = thaw(ctx.cluster.network_config.get("mode"))  # as legacy tests it
     name = ctx.cluster.network_config.get("network_name")
     if mode == "bridge":
         if not isinstance(name, str):
@@ -50,12 +53,22 @@ def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
                     },
                 },
             )
-    elif mode:
+    elif isinstance(mode, str) and mode:
         draft.fail(
             "unsupported",
             "cluster_info.network_config.mode",
             repr(mode),
             "network plugins are not planned yet (only 'bridge' or no mode)",
+        )
+    elif mode:
+        # Plugins are named by text: the lookup of any other value fails.
+        raised = "TypeError" if isinstance(mode, list | dict) else "RuntimeError"
+        draft.fail(
+            "crash",
+            "cluster_info.network_config.mode",
+            repr(mode),
+            f"not text, so no network plugin's name: legacy raises {raised} "
+            "(apply_network's lookup of the plugin)",
         )
     bridge = ctx.local.container.alternative_bridge
     if bridge is not None:
