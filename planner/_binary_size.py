@@ -11,22 +11,35 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["format_binary_size", "parse_binary_size"]
+__all__ = ["SizeError", "format_binary_size", "parse_binary_size"]
 
 _SUFFIXES = ("", "k", "m", "g", "t", "p", "e", "z", "y")
 _ENDINGS = ("ibytes", "ibyte", "ib", "bytes", "byte", "b")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 
 
+class SizeError(ValueError):
+    """A size legacy's ``BinarySize`` cannot format: the message says what it raises."""
+
+
 def _quantize(value: int, multiplier: int) -> Decimal:
     scaled = Decimal(value) / Decimal(multiplier)
-    if scaled == scaled.to_integral():
-        return scaled.quantize(Decimal(1))
-    return scaled.quantize(Decimal(".00")).normalize()
+    try:
+        if scaled == scaled.to_integral():
+            return scaled.quantize(Decimal(1))
+        return scaled.quantize(Decimal(".00")).normalize()
+    except InvalidOperation as exc:  # more digits than the context's 28
+        msg = f"{value} bytes: BinarySize's quantize raises InvalidOperation"
+        raise SizeError(msg) from exc
 
 
 def format_binary_size(value: int, spec: str) -> str:
-    """``format(BinarySize(value), spec)`` for spec ``"s"`` or a unit letter."""
+    """``format(BinarySize(value), spec)`` for spec ``"s"`` or a unit letter.
+
+    Raises:
+        SizeError: where legacy's format raises (no unit above ``y`` for ``"s"``,
+            more than 28 digits in the unit).
+    """
     if spec == "s":
         index, scale = 0, value
         while scale >= 1024:  # noqa: PLR2004
@@ -34,6 +47,9 @@ def format_binary_size(value: int, spec: str) -> str:
             index += 1
         if index == 0:
             return str(value)
+        if index >= len(_SUFFIXES):
+            msg = f"{value} bytes: BinarySize's format has no unit above y (IndexError)"
+            raise SizeError(msg)
         return f"{_quantize(value, 1024**index):f}{_SUFFIXES[index]}"
     index = _SUFFIXES.index(spec.lower())
     return f"{_quantize(value, 1024**index):f}{spec.lower()}".strip()
@@ -42,7 +58,7 @@ def format_binary_size(value: int, spec: str) -> str:
 def parse_binary_size(text: str) -> int | None:
     """Bytes for a size like ``"64m"`` or ``"2 GiB"``; ``None`` if it is not one."""
     expr = text.strip().replace("_", "").lower()
-    if expr.isdigit():
+    if expr.isdecimal():  # what int() reads (isdigit() holds for "²" too)
         return int(expr)
     for ending in _ENDINGS:
         if expr.endswith(ending) and expr != ending:

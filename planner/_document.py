@@ -32,7 +32,7 @@ import hashlib
 import re
 import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath
 from types import MappingProxyType
@@ -559,12 +559,21 @@ def _check_facts(facts: Facts) -> list[ContextError]:
         problems += _check_base64(
             "facts.seccomp_profile_base64", facts.seccomp_profile_base64
         )
+    problems += _check_ports("facts.host_ports", facts.host_ports or ())
     try:
         _ = facts.scratch_tree  # what the planner decodes
     except Invalid as exc:
         inside = "" if exc.field.startswith("(") else exc.field  # "(document)"
         problems.append(ContextError(field=f"facts.scratch{inside}", reason=exc.reason))
     return problems
+
+
+def _check_ports(where: str, ports: Iterable[int]) -> list[ContextError]:
+    return [
+        ContextError(field=f"{where}[{index}]", reason=f"{port} is not a port number")
+        for index, port in enumerate(ports)
+        if not 0 < port < 65536  # noqa: PLR2004
+    ]
 
 
 def _check_content(where: str, digest: str, text: str) -> list[ContextError]:

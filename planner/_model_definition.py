@@ -93,8 +93,9 @@ def _model(item: object, where: str) -> Model | DefinitionError:
     if service is None:
         return Model(name=name, model_path=path, port=None)
     port = service.get("port") if isinstance(service, Mapping) else None
-    if isinstance(port, str) and port.strip().lstrip("+").isdigit():
-        port = int(port)
+    text = port.strip().lstrip("+") if isinstance(port, str) else ""
+    if text.isascii() and text.isdigit():  # not "²", a digit int() refuses
+        port = int(text)
     if not isinstance(port, int) or isinstance(port, bool) or port <= 1:
         return _invalid(f"{where}.service.port", "must be an integer greater than 1")
     return Model(name=name, model_path=path, port=port)

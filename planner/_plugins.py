@@ -34,6 +34,9 @@ INTRINSIC_SLOT_TYPES: dict[str, tuple[tuple[str, SlotType], ...]] = {
 PerDevice = tuple[tuple[str, str], ...]
 
 
+DOCKER_INT_MAX = 2**63 - 1  # the create body's integers are Go int64s
+
+
 class PluginError(ValueError):
     """Where a plugin raises for this allocation (an id that is not a core number)."""
 
@@ -72,6 +75,12 @@ def docker_args(
         return freeze_object({"HostConfig": host})
     if device == "mem":
         memory = int(sum((Decimal(a) for _, a in per_device), Decimal(0)))
+        if memory > DOCKER_INT_MAX:
+            # Docker reads Memory as a 64-bit integer: the create is refused.
+            raise PluginError(
+                f"{memory} bytes of memory do not fit Docker's 64-bit Memory: "
+                "legacy raises ContainerCreationFailedError (Docker refuses the create)"
+            )
         return freeze_object({"HostConfig": {"MemorySwap": memory, "Memory": memory}})
     del slot  # the facts hold one answer for the plugin, whatever the slot
     facts = answers(ctx, device)

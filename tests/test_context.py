@@ -364,6 +364,8 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             {"cr.io": {"n": [2**70]}},
             "kernel_config.internal_data.docker_credentials",
         ),
+        ("facts.host_ports", [30000, 0], "facts.host_ports[1]"),  # no port numbers
+        ("facts.host_ports", [65536], "facts.host_ports[0]"),
         ("facts.arch", "x86_64\n", "facts.arch"),  # a part of file names
         ("facts.umask", "0o22\n", "facts.umask"),  # "$" is the end, as in JSON Schema
         (

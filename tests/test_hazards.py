@@ -332,6 +332,88 @@ def test_a_network_mode_that_is_not_text_is_a_legacy_crash(
     assert f"legacy raises {raised}" in error.reason
 
 
+@pytest.mark.parametrize("port", [0, -1, 65536])
+def test_a_cluster_ssh_port_that_is_no_port_number_is_a_legacy_crash(
+    port: int,
+) -> None:
+    (error,) = errors(
+        **{"cluster_info.cluster_ssh_port_mapping": {"main1": ["10.0.0.1", port]}}
+    )
+    assert (error.stage, error.code, error.field, error.value) == (
+        "host-ports",
+        "crash",
+        "cluster_info.cluster_ssh_port_mapping.main1",
+        str(port),
+    )
+
+
+def test_memory_beyond_dockers_64_bits_is_a_legacy_crash() -> None:
+    (error,) = errors(**{"resource_spec.allocations.mem.mem.root": str(2**63)})
+    assert (error.stage, error.code, error.field) == (
+        "device-mounts",
+        "crash",
+        "resource_spec.allocations.mem",
+    )
+    assert "64-bit Memory" in error.reason
+
+
+def test_a_share_legacy_cannot_print_in_resource_txt_is_a_legacy_crash() -> None:
+    errors_ = errors(**{"resource_spec.allocations.mem.mem.root": str(2**90)})
+    shares = [e for e in errors_ if e.stage == "config-files"]
+    assert [(e.code, e.field) for e in shares] == [
+        ("crash", "resource_spec.allocations")
+    ]
+    assert "no unit above y (IndexError)" in shares[0].reason
+
+
+def test_a_log_size_legacy_cannot_print_is_a_legacy_crash() -> None:
+    (error,) = errors(**{"local_config.container_logs.max_length": "10000y"})
+    assert (error.stage, error.code, error.field) == (
+        "container",
+        "crash",
+        "local_config.container_logs.max_length",
+    )
+
+
+@pytest.mark.parametrize(
+    ("shmem", "size"),
+    [(True, 1), (5.7, 5), (" +64_000 ", 64000), ("64", 64), ({}, None), ("", None)],
+)
+def test_shmem_is_what_legacys_int_makes_of_it(shmem: object, size: int | None) -> None:
+    plan = compile_plan(context(**{"kernel_config.resource_opts": {"shmem": shmem}}))
+    assert host_config(plan.unwrap()).get("ShmSize") == size
+
+
+@pytest.mark.parametrize("shmem", ["1.5", "64m", [1], {"a": 1}, "9" * 30])
+def test_shmem_legacys_int_or_docker_refuses_is_a_legacy_crash(shmem: object) -> None:
+    (error,) = errors(**{"kernel_config.resource_opts": {"shmem": shmem}})
+    assert (error.stage, error.code, error.field) == (
+        "container",
+        "crash",
+        "kernel_config.resource_opts.shmem",
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "version"), [(" 1_0 ", 10), ("+2", 2), ("\u00b2", None)]
+)
+def test_the_kernelspec_label_is_what_legacys_int_makes_of_it(
+    label: str, version: int | None
+) -> None:
+    labels = {"ai.backend.base-distro": "ubuntu22.04", "ai.backend.kernelspec": label}
+    planned = compile_plan(context(**{"kernel_config.image.labels": labels}))
+    if version is None:  # a digit, not a decimal one: int() raises ValueError
+        (error,) = planned.failure()
+        assert (error.stage, error.code) == ("kernel", "crash")
+        return
+    (record,) = [
+        s.effect.record
+        for s in planned.unwrap().steps
+        if isinstance(s.effect, RegisterKernel)
+    ]
+    assert record.get("version") == version
+
+
 @pytest.mark.parametrize("mode", ["", 0, False, [], {}, None])
 def test_a_false_network_mode_is_no_mode(mode: object) -> None:
     plan = compile_plan(context(**{"cluster_info.network_config": {"mode": mode}}))

@@ -102,6 +102,18 @@ def test_a_false_network_mode_is_no_mode_as_in_legacy(
     assert diff.same, diff.differences
 
 
+@pytest.mark.parametrize("shmem", [True, 5.7, " +64_000 ", {}, "64m"])
+def test_shmem_is_read_as_legacy_reads_it(
+    legacy_bridge: LegacyBridge, shmem: object
+) -> None:
+    """The ShmSize legacy's int() makes, or the crash it raises ("64m")."""
+    doc = sample_document()
+    doc["kernel_config"]["resource_opts"] = {"shmem": shmem}
+    diff, _ = against_legacy(context(doc), doc, (), legacy_bridge)
+    assert diff is not None
+    assert diff.same, diff.differences
+
+
 def test_a_predicted_legacy_exception_is_no_difference(
     legacy_bridge: LegacyBridge,
 ) -> None:

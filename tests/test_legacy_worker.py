@@ -15,8 +15,10 @@ from typing import Any, cast
 
 import pytest
 
-from executor import runner_facts
+from executor import host_probes, runner_facts
+from kplan._against import against_legacy
 from legacy import LegacyBridge, legacy_runner_dir
+from planner import compile_plan, context_from_document
 
 pytestmark = pytest.mark.legacy
 
@@ -291,6 +293,32 @@ def test_a_gpu_like_device_adds_its_answers(legacy_bridge: LegacyBridge) -> None
     resource = reply["contents"][f"{CONFIG}/resource.txt"]
     assert "CUDA.DEVICE_SHARES=0:1\n" in resource
     assert "CUDA_GLOBAL_DEVICE_IDS=0\n" in resource
+
+
+@pytest.mark.parametrize("mem", [1.5, " 12 ", "1_024", True, "1g", None])
+def test_an_attached_devices_mem_is_planned_as_binarysize_reads_it(
+    legacy_bridge: LegacyBridge, mem: object
+) -> None:
+    """GPU_CONFIG of what ``BinarySize()`` (an ``int``) makes of the plugin's
+    ``mem``, or the crash it raises ("1g", null), as kplan plans it."""
+    gpu = copy.deepcopy(GPU)
+    gpu["attached_devices"][0]["data"]["mem"] = mem
+    doc = document(**{"facts.devices": {"cuda": gpu}})
+    doc["kernel_config"]["resource_slots"]["cuda.device"] = "1"
+    doc["resource_spec"]["allocations"] = {
+        "cuda": {"cuda.device": {"0": "1"}},
+        **doc["resource_spec"]["allocations"],
+    }
+    # What kplan reads and the worker finds itself: the host, the runner's Python.
+    doc["facts"] |= {"host": host_probes(), "krunner_python": {"static-gnu": "3.13"}}
+    ctx = context_from_document(copy.deepcopy(doc)).unwrap()
+    planned = compile_plan(ctx)
+    if mem in ("1g", None):
+        (error,) = planned.failure()
+        assert error.field == "facts.devices.cuda.attached_devices"
+    diff, _ = against_legacy(ctx, doc, (), legacy_bridge)
+    assert diff is not None
+    assert diff.same, diff.differences
 
 
 def test_preopen_2200_is_a_port_conflict(legacy_bridge: LegacyBridge) -> None:

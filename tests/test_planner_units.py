@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from planner._binary_size import format_binary_size, parse_binary_size
+from planner._binary_size import SizeError, format_binary_size, parse_binary_size
 from planner._docker_merge import merge
+from planner._model_definition import DefinitionError, Model, _model
 from planner._resource_txt import read_resource_txt
 from planner.errors import MergeError
 
@@ -27,6 +28,16 @@ def test_binary_sizes_print_like_legacy(value: int, spec: str, text: str) -> Non
     assert format_binary_size(value, spec) == text
 
 
+def test_binary_sizes_legacy_cannot_print_raise_what_it_raises() -> None:
+    # As the real BinarySize prints and raises (26.9.6, run at these values).
+    assert format_binary_size(2**90 - 1, "s") == "1024y"
+    assert format_binary_size(10**34, "m") == "9536743164062500000000000000m"
+    with pytest.raises(SizeError, match="no unit above y"):
+        format_binary_size(2**90, "s")
+    with pytest.raises(SizeError, match="InvalidOperation"):
+        format_binary_size(10**40, "m")
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [
@@ -36,6 +47,8 @@ def test_binary_sizes_print_like_legacy(value: int, spec: str, text: str) -> Non
         ("2 GiB", 2 * 2**30),
         ("1.5k", 1536),
         ("10_000", 10000),
+        ("\u00b2", None),  # a digit, not a decimal one: legacy refuses it too
+        ("\u0661\u0662m", 12 * 2**20),  # Arabic-Indic digits, as legacy reads them
         ("big", None),
         ("1.5", None),
         ("m", None),
@@ -127,3 +140,17 @@ def test_a_restart_reads_allocations_back_as_legacy_rounds_them() -> None:
         ("cpu", (("cpu", (("0", "1"), ("3", "1"))),)),
         ("mem", (("mem", (("root", str(int(1.18 * 2**20))),)),)),
     )
+
+
+@pytest.mark.parametrize(
+    ("port", "read"), [("+8000", 8000), (" 80 ", 80), ("\u00b2", None)]
+)
+def test_a_model_service_port_in_text_is_read_as_digits(
+    port: str, read: int | None
+) -> None:
+    model = _model({"name": "m", "model_path": "/m", "service": {"port": port}}, "x")
+    if read is None:  # a digit int() refuses: refused, not raised
+        assert isinstance(model, DefinitionError)
+        assert model.field == "x.service.port"
+    else:
+        assert model == Model(name="m", model_path="/m", port=read)

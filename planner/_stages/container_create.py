@@ -29,11 +29,12 @@ from effects import (
     thaw_object,
 )
 
+from .._binary_size import SizeError
 from .._context import Context
 from .._create_body import base_config, exposed_ports, seccomp_options
 from .._docker_merge import fragments_of, merge_into
 from .._layout import below, config_dir
-from .._plugins import networks
+from .._plugins import DOCKER_INT_MAX, networks
 from .._stage_api import Draft, Part, Upstream
 from ..errors import MergeError, PlanError
 
@@ -88,7 +89,13 @@ def container_body(
     args = thaw_object(threaded.docker_args)
     if not _shared_memory(ctx, threaded.resource_opts, args, draft):
         return None
-    body = base_config(ctx, threaded)
+    try:
+        body = base_config(ctx, threaded)
+    except SizeError as exc:  # the log files' size
+        field = "local_config.container_logs.max_length"
+        reason = f"{exc}: legacy raises ContainerCreationFailedError (start_container)"
+        draft.fail("crash", field, str(ctx.log_max_length), reason)
+        return None
     body["HostConfig"] = {**_dict(body["HostConfig"]), **seccomp_options(ctx, threaded)}
     try:
         # The body and every fragment are this call's own (thawed or built just
@@ -135,32 +142,45 @@ def _ports_label(ctx: Context) -> str:
 def _shared_memory(
     ctx: Context, opts: JsonObject | None, args: dict[str, object], draft: Draft
 ) -> bool:
-    """``HostConfig.ShmSize`` from ``resource_opts.shmem`` (§14.4 step 4)."""
+    """``HostConfig.ShmSize`` from ``resource_opts.shmem`` (§14.4 step 4): what
+    legacy's ``int()`` makes of it (a bool, a float cut, text with a sign, spaces
+    or underscores), put in the devices' ``HostConfig``."""
     del ctx  # the options are threaded: a restart has none (§15)
-    shmem = None if opts is None else opts.get("shmem")
-    if not shmem:
+    shmem = None if opts is None else thaw(opts.get("shmem"))
+    if not shmem:  # as legacy tests it: {} and [] are no shmem either
         return True
+    field = "kernel_config.resource_opts.shmem"
+    try:
+        size = int(shmem)  # type: ignore[call-overload]  # any JSON value
+    except (TypeError, ValueError):
+        draft.fail(
+            "crash",
+            field,
+            repr(shmem),
+            "not an integer: legacy raises ContainerCreationFailedError "
+            "(start_container's int())",
+        )
+        return False
     host = args.get("HostConfig")
     if not isinstance(host, dict):
         draft.fail(
             "crash",
-            "kernel_config.resource_opts.shmem",
-            repr(thaw(shmem)),
+            field,
+            repr(shmem),
             "H15: the devices gave no HostConfig to put ShmSize in: legacy raises "
             "ContainerCreationFailedError (start_container's KeyError)",
         )
         return False
-    text = str(shmem).strip()
-    if not (text.lstrip("+-").isdigit() or isinstance(shmem, int)):
+    if size > DOCKER_INT_MAX:
         draft.fail(
             "crash",
-            "kernel_config.resource_opts.shmem",
-            repr(thaw(shmem)),
-            "not an integer: legacy raises ContainerCreationFailedError "
-            "(start_container's int() ValueError)",
+            field,
+            repr(shmem),
+            "does not fit Docker's 64-bit ShmSize: legacy raises "
+            "ContainerCreationFailedError (Docker refuses the create)",
         )
         return False
-    host["ShmSize"] = int(text)
+    host["ShmSize"] = size
     return True
 
 

@@ -22,6 +22,7 @@ from .._context import Context
 from .._docker_merge import merge
 from .._layout import below, config_dir, new_dir_mode, new_file_mode
 from .._plugins import (
+    INTRINSIC_SLOT_TYPES,
     PluginError,
     answers,
     device_mounts,
@@ -55,7 +56,14 @@ def device_mounts_stage(
                 args, [thaw_object(docker_args(ctx, device, slot, per_device))]
             )
         except (PluginError, MergeError) as exc:
-            draft.fail("crash", f"facts.devices.{device}.docker_args", device, str(exc))
+            # cpu's and mem's arguments come from the allocation, the others' from
+            # their plugin's answers
+            field = (
+                f"resource_spec.allocations.{device}"
+                if device in INTRINSIC_SLOT_TYPES
+                else f"facts.devices.{device}.docker_args"
+            )
+            draft.fail("crash", field, device, str(exc))
         directory = below(config_dir(ctx), device)
         draft.mkdir(directory, new_dir_mode(ctx))
         _plugin_files(ctx, draft, device, directory)

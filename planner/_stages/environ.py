@@ -23,7 +23,9 @@ from pathlib import PurePosixPath
 
 from returns.result import Result
 
-from .._binary_size import format_binary_size
+from effects import JsonObject, thaw
+
+from .._binary_size import SizeError, format_binary_size
 from .._context import INTRINSIC_DEVICES, Context
 from .._model_definition import model_definition
 from .._plugins import (
@@ -143,25 +145,44 @@ def _gpu(ctx: Context, draft: Draft, env: dict[str, str]) -> None:
             continue
         attached = attached_devices(ctx, device)
         if attached:
-            mems = [_memory(d.data.get("mem")) for d in attached]
+            where = f"facts.devices.{device}.attached_devices"
+            mems = [_memory(d.data) for d in attached]
+            for mem in mems:
+                if isinstance(mem, str):
+                    reason = f"legacy's BinarySize() of a device's mem raises {mem}"
+                    draft.fail("crash", where, "mem", reason)
+                    return
+            sizes = [mem for mem in mems if isinstance(mem, int)]
+            try:
+                config = [
+                    f"{i}:{format_binary_size(m, 's')}" for i, m in enumerate(sizes)
+                ]
+            except SizeError as exc:
+                draft.fail(
+                    "crash", where, "mem", f"{exc}, in GPU_CONFIG: legacy raises it"
+                )
+                return
             env["GPU_TYPE"] = device
             env["GPU_MODEL_NAME"] = attached[0].model_name
-            env["GPU_CONFIG"] = ",".join(
-                f"{i}:{format_binary_size(m, 's')}" for i, m in enumerate(mems)
-            )
+            env["GPU_CONFIG"] = ",".join(config)
             env["TF_GPU_MEMORY_ALLOC"] = ",".join(
-                f"{i}:{m // 2**20}" for i, m in enumerate(mems)
+                f"{i}:{m // 2**20}" for i, m in enumerate(sizes)
             )
         env["GPU_COUNT"] = env["N_GPUS"] = str(len(attached))
         return
     env["GPU_COUNT"] = env["N_GPUS"] = "0"
 
 
-def _memory(value: object) -> int:
-    """``BinarySize(data.get("mem", 0))``: an int, or digits as text."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _memory(data: JsonObject) -> int | str:
+    """``BinarySize(data.get("mem", 0))``; ``BinarySize`` is an ``int``, so what
+    ``int()`` makes of the value (a float cut, text with spaces or underscores),
+    or the name of the exception it raises (null, a list, "1g")."""
+    value = thaw(data.get("mem")) if "mem" in set(data.keys()) else 0
+    try:
+        size: int = int(value)  # type: ignore[call-overload]  # any JSON value
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__
+    return size
 
 
 def _inference(ctx: Context, env: dict[str, str]) -> None:

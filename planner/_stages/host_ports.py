@@ -56,6 +56,17 @@ def host_ports(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]
     mapped = _ssh_mapping(ctx)
     for service in services:
         if service.name == "sshd" and mapped is not None:
+            if not 0 < mapped < 65536:  # noqa: PLR2004
+                draft.fail(
+                    "crash",
+                    "cluster_info.cluster_ssh_port_mapping."
+                    f"{ctx.kernel_config.cluster_hostname}",
+                    str(mapped),
+                    "not a port number: legacy raises ContainerCreationFailedError "
+                    "(Docker refuses the binding; given 0, it binds another port, "
+                    "which start_container's check of the bindings refuses)",
+                )
+                return draft.result()
             ports.append(mapped)
         else:
             taken.append(pool.pop(0))

@@ -38,12 +38,14 @@ def service_port_json(port: ServicePort) -> dict[str, object]:
 def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the kernel object of ``prepare_container`` (§12.6)."""
     draft = Draft(ctx, up, STAGE)
-    version = ctx.label("ai.backend.kernelspec", "1")
-    if not version.strip().lstrip("+-").isdigit():
+    label = ctx.label("ai.backend.kernelspec", "1")
+    try:
+        version = int(label)  # legacy's: spaces, a sign, underscores pass
+    except ValueError:
         draft.fail(
             "crash",
             "kernel_config.image.labels.ai.backend.kernelspec",
-            repr(version),
+            repr(label),
             "not an integer: legacy's int() raises ValueError",
         )
         return draft.result()
@@ -57,7 +59,7 @@ def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         "agent_id": ctx.agent_id,
         "network_id": ctx.kernel_config.network_id,
         "image": ctx.image_ref.canonical,
-        "version": int(version),
+        "version": version,
         "network_driver": driver,
         "session_type": ctx.kernel_config.session_type,
         "environ": dict(threaded.environ),
