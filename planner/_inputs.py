@@ -64,8 +64,11 @@ NO_MAP: Mapping[str, str] = MappingProxyType({})
 
 # The JSON Schema keywords a field's metadata may carry: the parser enforces each
 # (planner._structure), so the schema never promises what the parser lets through.
-KEYWORDS = frozenset({"minimum", "minLength", "pattern", "propertyNames"})
+KEYWORDS = frozenset({"minimum", "maximum", "minLength", "pattern", "propertyNames"})
 EMPTY_IS_NONE = "empty_is_none"
+# The longest timeout, in seconds (31,700 years): a plan holds it in milliseconds,
+# a 64-bit integer.
+MAX_TIMEOUT = 10**12
 
 
 def doc(
@@ -386,8 +389,9 @@ class AgentSection:
 class ApiSection:
     """``[api]``: the image pull timeout (§2 A6)."""
 
-    pull_timeout: float | None = attrs.field(
-        default=7200.0, metadata=_field("seconds; null: none")
+    pull_timeout: float | None = attrs.field(  # legacy's config has ge=0
+        default=7200.0,
+        metadata=_field("seconds; null: none", minimum=0, maximum=MAX_TIMEOUT),
     )
 
 
@@ -434,7 +438,7 @@ class KernelLifecyclesSection:
 
     init_polling_attempt: int = attrs.field(default=10, metadata=_field("tries"))
     init_polling_timeout_sec: float = attrs.field(
-        default=60.0, metadata=_field("seconds")
+        default=60.0, metadata=_field("seconds", maximum=MAX_TIMEOUT)
     )
     init_timeout_sec: float = attrs.field(default=60.0, metadata=_field("seconds"))
 

@@ -177,14 +177,12 @@ def _keyword_problems(
     """What the JSON Schema keywords of field ``name`` refuse in its ``value``, as
     JSON Schema reads them: a keyword constrains only values of its own kind."""
     found: list[tuple[str | None, str]] = []
-    minimum = schema.get("minimum")
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and isinstance(minimum, int | float)
-        and value < minimum
-    ):
-        found.append((None, f"{value!r} is less than {minimum}"))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        minimum, maximum = schema.get("minimum"), schema.get("maximum")
+        if isinstance(minimum, int | float) and value < minimum:
+            found.append((None, f"{value!r} is less than {minimum}"))
+        if isinstance(maximum, int | float) and value > maximum:
+            found.append((None, f"{value!r} is more than {maximum}"))
     if isinstance(value, str):
         length = schema.get("minLength")
         if isinstance(length, int) and len(value) < length:

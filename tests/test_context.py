@@ -364,6 +364,14 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             {"cr.io": {"n": [2**70]}},
             "kernel_config.internal_data.docker_credentials",
         ),
+        ("local_config.api.pull_timeout", -5.0, "local_config.api.pull_timeout"),
+        # timeouts are planned in 64-bit milliseconds: 1e308 s would be infinite
+        ("local_config.api.pull_timeout", 1e308, "local_config.api.pull_timeout"),
+        (
+            "local_config.kernel_lifecycles.init_polling_timeout_sec",
+            1e30,
+            "local_config.kernel_lifecycles.init_polling_timeout_sec",
+        ),
         ("facts.host_ports", [30000, 0], "facts.host_ports[1]"),  # no port numbers
         ("facts.host_ports", [65536], "facts.host_ports[0]"),
         ("facts.arch", "x86_64\n", "facts.arch"),  # a part of file names

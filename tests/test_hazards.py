@@ -15,6 +15,7 @@ from returns.result import Failure
 from effects import (
     CreateContainer,
     Plan,
+    PullImage,
     RegisterKernel,
     ServeSocketProxy,
     project,
@@ -412,6 +413,24 @@ def test_the_kernelspec_label_is_what_legacys_int_makes_of_it(
         if isinstance(s.effect, RegisterKernel)
     ]
     assert record.get("version") == version
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ms"), [(0, 1), (0.0004, 1), (2.5, 2500), (None, None)]
+)
+def test_the_pull_timeout_is_planned_in_milliseconds(
+    seconds: float | None, ms: int | None
+) -> None:
+    """0 s times out at once, as 1 ms does: a plan's timeouts are positive."""
+    planned = compile_plan(
+        context(
+            **{"facts.image_present": False, "local_config.api.pull_timeout": seconds}
+        )
+    )
+    (pull,) = [
+        s.effect for s in planned.unwrap().steps if isinstance(s.effect, PullImage)
+    ]
+    assert pull.timeout_ms == ms
 
 
 @pytest.mark.parametrize("mode", ["", 0, False, [], {}, None])

@@ -72,7 +72,8 @@ def _pull(ctx: Context, draft: Draft) -> None:
                 PullImage(
                     ref=ctx.image_ref.canonical,
                     digest=ctx.image.digest or None,
-                    timeout_ms=None if timeout is None else int(timeout * 1000),
+                    # 0 s: legacy's pull times out at once, as it does in 1 ms
+                    timeout_ms=None if timeout is None else max(1, int(timeout * 1000)),
                 )
             )
         case None:
