@@ -385,7 +385,7 @@ def test_shmem_is_what_legacys_int_makes_of_it(shmem: object, size: int | None) 
     assert host_config(plan.unwrap()).get("ShmSize") == size
 
 
-@pytest.mark.parametrize("shmem", ["1.5", "64m", [1], {"a": 1}, "9" * 30])
+@pytest.mark.parametrize("shmem", ["1.5", "64m", [1], {"a": 1}, "9" * 30, -9.3e18])
 def test_shmem_legacys_int_or_docker_refuses_is_a_legacy_crash(shmem: object) -> None:
     (error,) = errors(**{"kernel_config.resource_opts": {"shmem": shmem}})
     assert (error.stage, error.code, error.field) == (

@@ -171,7 +171,7 @@ def _shared_memory(
             "ContainerCreationFailedError (start_container's KeyError)",
         )
         return False
-    if size > DOCKER_INT_MAX:
+    if not -DOCKER_INT_MAX - 1 <= size <= DOCKER_INT_MAX:
         draft.fail(
             "crash",
             field,
