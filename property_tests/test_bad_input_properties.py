@@ -1,14 +1,20 @@
-"""Bad input is refused by name, never raised: contexts, plan files and journals.
+"""Bad input is refused by name, never raised: contexts, the agent's own inputs,
+plan files and journals.
 
 Each property takes a valid document (a generated context, the plan of one, the
 journal of a real apply), changes one to three of its values to ill-typed or
-odd ones (or removes them), and hands it to the reader: the result is a value
-or a refusal naming a field with a one-line reason, never an exception. A
-non-ASCII base64 text once escaped as a ``ValueError`` from every decoder.
+odd ones (or removes them, or adds a key the sample kernel has where the
+document lacks it), and hands it to the reader: the result is a value or a
+refusal naming a field with a one-line reason, never an exception. The agent's
+inputs to ``plan_kernel`` are Python objects, so their odd values include what
+no JSON holds (bytes, sets, tuples, UUIDs, decimals). A non-ASCII base64 text
+once escaped as a ``ValueError`` from every decoder; an object as the cluster's
+network mode, as a ``TypeError`` from the kernel record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +28,8 @@ from returns.result import Failure, Success
 
 from effects import decode, encode
 from executor import read_journal
+from kplan import plan_kernel
+from kplan._completion import SAMPLE_KERNEL
 from planner import compile_plan, context_from_document
 from tests.executing import apply, plan_at
 
@@ -41,6 +49,18 @@ ODD_VALUES = st.one_of(
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
+# What an agent's Python objects may hold besides JSON's values.
+PYTHON_VALUES = st.one_of(
+    ODD_VALUES,
+    st.binary(max_size=3),
+    st.frozensets(st.integers(0, 3), max_size=2),
+    st.tuples(st.integers(), st.text(max_size=2)),
+    st.uuids(),
+    st.decimals(allow_nan=False, places=2),
+    st.builds(object),
+)
+# The agent's inputs, as the context documents hold them.
+AGENT_INPUTS = ("kernel_config", "cluster_info", "local_config", "resource_spec")
 Key = str | int
 Where = tuple[Key, ...]
 
@@ -58,26 +78,86 @@ def _places(value: object, where: Where = ()) -> Iterator[Where]:
             yield from _places(item, (*where, index))
 
 
-def _change(data: st.DataObject, document: Any, depth: int) -> None:
+def _change(
+    data: st.DataObject,
+    document: Any,
+    depth: int,
+    *,
+    values: st.SearchStrategy[object] = ODD_VALUES,
+    extra: tuple[Where, ...] = (),
+) -> None:
     """Change or remove one to three values of ``document`` in place, drawn among
     its sections (places agreeing on their first ``depth`` keys) first, so
-    small sections are changed as often as large ones."""
+    small sections are changed as often as large ones. ``extra`` are places a
+    value may be added at, where the document has their parent but not them."""
     for _ in range(data.draw(st.integers(1, 3))):
         places = sorted(_places(document), key=repr)
+        places += [w for w in extra if w not in places and _addable(document, w)]
         if not places:
             return
         section = data.draw(st.sampled_from(sorted({p[:depth] for p in places})))
         where = data.draw(st.sampled_from([p for p in places if p[:depth] == section]))
         parent = document
         for key in where[:-1]:
-            parent = parent[key]
-        if data.draw(st.booleans()):
+            parent = parent.setdefault(key, {}) if isinstance(key, str) else parent[key]
+        last = where[-1]
+        if isinstance(parent, list):
+            present = isinstance(last, int) and last < len(parent)
+        else:
+            present = last in parent
+        if present and data.draw(st.booleans()):
             note(f"removed {where}")
             del parent[where[-1]]
         else:
-            value = data.draw(ODD_VALUES)
+            value = data.draw(values)
             note(f"set {where} to {value!r}")
             parent[where[-1]] = value
+
+
+def _addable(document: Any, where: Where) -> bool:
+    """Whether ``where`` can be set in ``document``: its parent is a dict, or the
+    objects missing on the way to it can be added (keys, not list indexes)."""
+    parent = document
+    for at, key in enumerate(where[:-1]):
+        if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+            parent = parent[key]
+        elif not isinstance(parent, dict):
+            return False
+        elif key in parent:
+            parent = parent[key]
+        else:
+            return all(isinstance(k, str) for k in where[at:])
+    return isinstance(parent, dict)
+
+
+def _schema_places(schema: Any, defs: Any, where: Where, depth: int) -> Iterator[Where]:
+    """Every property the context schema describes below ``where`` (an array's
+    first item), refs followed, ``depth`` levels at most."""
+    if depth == 0 or not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        schema = defs[ref.rsplit("/", 1)[-1]]
+    for option in schema.get("anyOf", []):
+        yield from _schema_places(option, defs, where, depth)
+    for key, item in schema.get("properties", {}).items():
+        yield (*where, key)
+        yield from _schema_places(item, defs, (*where, key), depth - 1)
+    if "items" in schema:
+        yield from _schema_places(schema["items"], defs, (*where, 0), depth - 1)
+
+
+def _described_places() -> tuple[Where, ...]:
+    """The places the context schema and the sample kernel have: what a context
+    may hold and a generated one lacks."""
+    schema = orjson.loads(CONTEXT_SCHEMA.read_bytes())
+    places = set(_schema_places(schema, schema["$defs"], (), 6))
+    places |= set(_places(orjson.loads(SAMPLE_KERNEL.read_bytes())))
+    return tuple(sorted(places, key=repr))
+
+
+CONTEXT_SCHEMA = Path(__file__).parent.parent / "planner" / "context.schema.json"
+SAMPLE_PLACES = _described_places()
 
 
 def _named(field: object, reason: object) -> None:
@@ -90,7 +170,7 @@ def test_a_changed_context_is_planned_or_refused_by_name(
     document: dict[str, Any], data: st.DataObject
 ) -> None:
     changed = copy.deepcopy(document)
-    _change(data, changed, depth=2)
+    _change(data, changed, depth=2, extra=SAMPLE_PLACES)
     match context_from_document(changed):
         case Success(ctx):
             plan = compile_plan(ctx)
@@ -101,6 +181,34 @@ def test_a_changed_context_is_planned_or_refused_by_name(
                 _named(error.field, error.reason)
         case _:
             raise AssertionError("unreachable")  # returns#1361
+
+
+@given(DOCUMENTS, st.data())
+def test_the_agents_changed_inputs_are_planned_or_refused_by_name(
+    document: dict[str, Any], data: st.DataObject
+) -> None:
+    """``plan_kernel`` from the agent's objects (the facts given, Docker not
+    asked), one to three of them changed to odd Python values."""
+    inputs = {key: copy.deepcopy(document[key]) for key in AGENT_INPUTS}
+    _change(data, inputs, depth=2, values=PYTHON_VALUES, extra=SAMPLE_PLACES)
+    given = {key: inputs.get(key, {}) for key in AGENT_INPUTS}  # removed: empty
+    spec = given["resource_spec"]
+    result = asyncio.run(
+        plan_kernel(
+            kernel_id=document["kernel_id"],
+            session_id=document["session_id"],
+            agent_id=document["agent_id"],
+            kernel_config=given["kernel_config"],
+            cluster_info=given["cluster_info"],
+            local_config=given["local_config"],
+            allocations=spec.get("allocations") if isinstance(spec, dict) else spec,
+            facts=document["facts"],
+            restarting=document.get("restarting", False),
+            ask_docker=False,
+        )
+    )
+    for refusal in result.failure() if isinstance(result, Failure) else ():
+        _named(refusal.field, refusal.reason)
 
 
 @given(DOCUMENTS, st.data())
