@@ -9,11 +9,12 @@ agent's config accepts (``"64m"``, ``"1 GiB"``, ``"1073741824"``).
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 __all__ = ["SizeError", "format_binary_size", "parse_binary_size"]
 
 _SUFFIXES = ("", "k", "m", "g", "t", "p", "e", "z", "y")
+LARGEST = 2**64  # the largest size parse_binary_size reads
 _ENDINGS = ("ibytes", "ibyte", "ib", "bytes", "byte", "b")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 
@@ -29,7 +30,7 @@ def _quantize(value: int, multiplier: int) -> Decimal:
             return scaled.quantize(Decimal(1))
         return scaled.quantize(Decimal(".00")).normalize()
     except InvalidOperation as exc:  # more digits than the context's 28
-        msg = f"{value} bytes: BinarySize's quantize raises InvalidOperation"
+        msg = f"{value} bytes: legacy's BinarySize raises InvalidOperation (28 digits)"
         raise SizeError(msg) from exc
 
 
@@ -48,7 +49,7 @@ def format_binary_size(value: int, spec: str) -> str:
         if index == 0:
             return str(value)
         if index >= len(_SUFFIXES):
-            msg = f"{value} bytes: BinarySize's format has no unit above y (IndexError)"
+            msg = f"{value} bytes: legacy's BinarySize raises IndexError (no unit > y)"
             raise SizeError(msg)
         return f"{_quantize(value, 1024**index):f}{_SUFFIXES[index]}"
     index = _SUFFIXES.index(spec.lower())
@@ -56,10 +57,13 @@ def format_binary_size(value: int, spec: str) -> str:
 
 
 def parse_binary_size(text: str) -> int | None:
-    """Bytes for a size like ``"64m"`` or ``"2 GiB"``; ``None`` if it is not one."""
+    """Bytes for a size like ``"64m"`` or ``"2 GiB"``; ``None`` if it is not one
+    or is more than ``LARGEST``."""
     expr = text.strip().replace("_", "").lower()
     if expr.isdecimal():  # what int() reads (isdigit() holds for "²" too)
-        return int(expr)
+        digits = expr.lstrip("0") or "0"  # int() refuses texts of 4,300 digits
+        size = int(digits) if len(digits) <= len(str(LARGEST)) else LARGEST + 1
+        return size if size <= LARGEST else None
     for ending in _ENDINGS:
         if expr.endswith(ending) and expr != ending:
             expr = expr.removesuffix(ending)
@@ -68,6 +72,9 @@ def parse_binary_size(text: str) -> int | None:
     if suffix not in _SUFFIXES[1:] or _NUMBER.fullmatch(number) is None:
         return None
     try:
-        return int(Decimal(number) * 1024 ** _SUFFIXES.index(suffix))
-    except InvalidOperation:
+        size = Decimal(number) * 1024 ** _SUFFIXES.index(suffix)
+    except DecimalException:  # InvalidOperation, Overflow: no size either
         return None
+    # Sizes are 64-bit wherever they go (Docker, mount options); int() of a
+    # text of a million digits would take legacy, and this, half a minute.
+    return int(size) if size <= LARGEST else None

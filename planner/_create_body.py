@@ -19,7 +19,7 @@ from ._binary_size import format_binary_size
 from ._context import Context
 from ._threaded import Threaded
 
-__all__ = ["base_config", "exposed_ports", "seccomp_options", "ulimits"]
+__all__ = ["SeccompError", "base_config", "exposed_ports", "seccomp_options", "ulimits"]
 
 REPL_PORTS = (2000, 2001)
 LOG_FILES = 5
@@ -134,8 +134,17 @@ def _cap(wanted: int, current: int) -> int:
     return wanted if current == -1 else min(wanted, current)
 
 
+class SeccompError(ValueError):
+    """The runner's seccomp profile is none legacy can add its rule to: the
+    message says what legacy's ``_apply_seccomp_profile`` raises."""
+
+
 def seccomp_options(ctx: Context, threaded: Threaded) -> dict[str, object]:
-    """``{"SecurityOpt": [...]}`` with the extra syscalls rule, or ``{}`` (§14.3)."""
+    """``{"SecurityOpt": [...]}`` with the extra syscalls rule, or ``{}`` (§14.3).
+
+    Raises:
+        SeccompError: the profile is not JSON, or has no ``syscalls`` list.
+    """
     profile = ctx.facts.seccomp_profile
     if profile is None:
         return {}  # legacy warns and sets no SecurityOpt
@@ -147,7 +156,20 @@ def seccomp_options(ctx: Context, threaded: Threaded) -> dict[str, object]:
 # per compile.
 @lru_cache(maxsize=64)
 def _seccomp(profile: bytes, allowed: tuple[str, ...]) -> str:
-    document = orjson.loads(profile)
+    try:
+        document = orjson.loads(profile)
+    except orjson.JSONDecodeError as exc:
+        msg = f"not JSON ({exc}): load_json's JSONDecodeError"
+        raise SeccompError(msg) from exc
+    # What legacy's document["syscalls"].append raises on each other shape.
+    if not isinstance(document, dict):
+        msg = "not a JSON object: the TypeError of its ['syscalls']"
+        raise SeccompError(msg)
+    if "syscalls" not in document:
+        raise SeccompError("no syscalls: the KeyError of its ['syscalls']")
+    if not isinstance(document["syscalls"], list):
+        msg = "syscalls is not a list: the AttributeError of its append"
+        raise SeccompError(msg)
     document["syscalls"].append(
         {
             "names": list(allowed),

@@ -508,27 +508,33 @@ def _check_kernel_config(
     for name, value in config.resource_slots.items():
         where = f"kernel_config.resource_slots.{name}"
         if value is not None and _amount(value) is None:
-            problems.append(
-                ContextError(field=where, reason=f"{value!r} is not an amount")
-            )
+            problems.append(ContextError(field=where, reason=f"{value!r} {NOT_AMOUNT}"))
     return problems
 
 
 def _amount(value: object) -> Decimal | None:
+    """The amount ``value`` is, or ``None``: not a finite number, or beyond
+    ``LARGEST_AMOUNT`` in size."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     try:
         number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    return number if number.is_finite() and abs(number) <= LARGEST_AMOUNT else None
+
+
+# No slot holds more (Docker's sizes are 64-bit); "1e999999" would cost legacy's
+# int() of it, and the planner's, half a minute.
+LARGEST_AMOUNT = Decimal(2**64)
+NOT_AMOUNT = "is not an amount (a finite number, at most 2**64 in size)"
 
 
 def _check_allocations(spec: ResourceSpecDocument) -> list[ContextError]:
     return [
         ContextError(
             field=f"resource_spec.allocations.{device}.{slot}.{dev}",
-            reason=f"{amount!r} is not an amount",
+            reason=f"{amount!r} {NOT_AMOUNT}",
         )
         for device, slots in spec.allocations.items()
         for slot, per_dev in slots.items()

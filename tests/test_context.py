@@ -364,6 +364,22 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             {"cr.io": {"n": [2**70]}},
             "kernel_config.internal_data.docker_credentials",
         ),
+        # beyond 2**64: int() of "1e999999" costs half a minute
+        (
+            "resource_spec.allocations.mem.mem.root",
+            "1e999999",
+            "resource_spec.allocations.mem.mem.root",
+        ),
+        (
+            "kernel_config.resource_slots.mem",
+            2.0**65,
+            "kernel_config.resource_slots.mem",
+        ),
+        (
+            "local_config.container.scratch_size",
+            "9" * 5000 + "y",
+            "local_config.container.scratch_size",
+        ),
         ("local_config.api.pull_timeout", -5.0, "local_config.api.pull_timeout"),
         # timeouts are planned in 64-bit milliseconds: 1e308 s would be infinite
         ("local_config.api.pull_timeout", 1e308, "local_config.api.pull_timeout"),

@@ -358,24 +358,6 @@ def test_memory_beyond_dockers_64_bits_is_a_legacy_crash() -> None:
     assert "64-bit Memory" in error.reason
 
 
-def test_a_share_legacy_cannot_print_in_resource_txt_is_a_legacy_crash() -> None:
-    errors_ = errors(**{"resource_spec.allocations.mem.mem.root": str(2**90)})
-    shares = [e for e in errors_ if e.stage == "config-files"]
-    assert [(e.code, e.field) for e in shares] == [
-        ("crash", "resource_spec.allocations")
-    ]
-    assert "no unit above y (IndexError)" in shares[0].reason
-
-
-def test_a_log_size_legacy_cannot_print_is_a_legacy_crash() -> None:
-    (error,) = errors(**{"local_config.container_logs.max_length": "10000y"})
-    assert (error.stage, error.code, error.field) == (
-        "container",
-        "crash",
-        "local_config.container_logs.max_length",
-    )
-
-
 @pytest.mark.parametrize(
     ("shmem", "size"),
     [(True, 1), (5.7, 5), (" +64_000 ", 64000), ("64", 64), ({}, None), ("", None)],

@@ -18,7 +18,7 @@ import pytest
 from executor import host_probes, runner_facts
 from kplan._against import against_legacy
 from legacy import LegacyBridge, legacy_runner_dir
-from planner import compile_plan, context_from_document
+from planner import Context, compile_plan, context_from_document
 
 pytestmark = pytest.mark.legacy
 
@@ -159,6 +159,13 @@ def document(**changes: Any) -> dict[str, Any]:
     return doc
 
 
+def kplan_context(doc: dict[str, Any]) -> Context:
+    """``doc`` as kplan reads it, with the facts the worker finds itself (the
+    host's, the runner's Python) added to ``doc`` too."""
+    doc["facts"] |= {"host": host_probes(), "krunner_python": {"static-gnu": "3.13"}}
+    return context_from_document(copy.deepcopy(doc)).unwrap()
+
+
 def run(bridge: LegacyBridge, doc: dict[str, Any]) -> dict[str, Any]:
     return cast("dict[str, Any]", bridge.run(doc))
 
@@ -295,12 +302,13 @@ def test_a_gpu_like_device_adds_its_answers(legacy_bridge: LegacyBridge) -> None
     assert "CUDA_GLOBAL_DEVICE_IDS=0\n" in resource
 
 
-@pytest.mark.parametrize("mem", [1.5, " 12 ", "1_024", True, "1g", None])
+@pytest.mark.parametrize("mem", [1.5, " 12 ", "1_024", True, "1g", None, 1e300])
 def test_an_attached_devices_mem_is_planned_as_binarysize_reads_it(
     legacy_bridge: LegacyBridge, mem: object
 ) -> None:
     """GPU_CONFIG of what ``BinarySize()`` (an ``int``) makes of the plugin's
-    ``mem``, or the crash it raises ("1g", null), as kplan plans it."""
+    ``mem``, or the crash it raises ("1g", null; 1e300 has no unit to print in),
+    as kplan plans it."""
     gpu = copy.deepcopy(GPU)
     gpu["attached_devices"][0]["data"]["mem"] = mem
     doc = document(**{"facts.devices": {"cuda": gpu}})
@@ -309,11 +317,9 @@ def test_an_attached_devices_mem_is_planned_as_binarysize_reads_it(
         "cuda": {"cuda.device": {"0": "1"}},
         **doc["resource_spec"]["allocations"],
     }
-    # What kplan reads and the worker finds itself: the host, the runner's Python.
-    doc["facts"] |= {"host": host_probes(), "krunner_python": {"static-gnu": "3.13"}}
-    ctx = context_from_document(copy.deepcopy(doc)).unwrap()
+    ctx = kplan_context(doc)
     planned = compile_plan(ctx)
-    if mem in ("1g", None):
+    if mem in ("1g", None, 1e300):
         (error,) = planned.failure()
         assert error.field == "facts.devices.cuda.attached_devices"
     diff, _ = against_legacy(ctx, doc, (), legacy_bridge)
@@ -427,6 +433,27 @@ def test_a_seccomp_profile_not_ascii_is_refused(legacy_bridge: LegacyBridge) -> 
     doc = document(**{"facts.seccomp_profile_base64": "\u00e9"})
     reply = run(legacy_bridge, doc)
     assert [r["field"] for r in reply["refused"]] == ["facts.seccomp_profile_base64"]
+
+
+@pytest.mark.parametrize(
+    "profile", [b"", b"[]", b'{"defaultAction": "SCMP_ACT_ERRNO"}', b'{"syscalls": {}}']
+)
+def test_a_seccomp_profile_legacy_cannot_extend_is_a_predicted_crash(
+    legacy_bridge: LegacyBridge, profile: bytes
+) -> None:
+    """Not JSON, not an object, no syscalls, or no list of them: legacy's
+    start_container raises, as kplan predicts."""
+    doc = document(
+        **{"facts.seccomp_profile_base64": base64.b64encode(profile).decode()}
+    )
+    ctx = kplan_context(doc)
+    (error,) = compile_plan(ctx).failure()
+    assert (error.code, error.field) == ("crash", "facts.seccomp_profile_base64")
+    reply = run(legacy_bridge, doc)
+    assert reply["error"]["type"] == error.raises
+    diff, _ = against_legacy(ctx, doc, (), legacy_bridge)
+    assert diff is not None
+    assert diff.same, diff.differences
 
 
 def test_container_opts_are_merged_in_order(legacy_bridge: LegacyBridge) -> None:

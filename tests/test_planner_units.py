@@ -32,9 +32,9 @@ def test_binary_sizes_legacy_cannot_print_raise_what_it_raises() -> None:
     # As the real BinarySize prints and raises (26.9.6, run at these values).
     assert format_binary_size(2**90 - 1, "s") == "1024y"
     assert format_binary_size(10**34, "m") == "9536743164062500000000000000m"
-    with pytest.raises(SizeError, match="no unit above y"):
+    with pytest.raises(SizeError, match=r"raises IndexError \(no unit > y\)"):
         format_binary_size(2**90, "s")
-    with pytest.raises(SizeError, match="InvalidOperation"):
+    with pytest.raises(SizeError, match="raises InvalidOperation"):
         format_binary_size(10**40, "m")
 
 
@@ -49,6 +49,11 @@ def test_binary_sizes_legacy_cannot_print_raise_what_it_raises() -> None:
         ("10_000", 10000),
         ("\u00b2", None),  # a digit, not a decimal one: legacy refuses it too
         ("\u0661\u0662m", 12 * 2**20),  # Arabic-Indic digits, as legacy reads them
+        ("16e", 2**64),  # the largest size
+        ("17e", None),
+        ("1" * 5000, None),  # int() refuses a text of more than 4,300 digits
+        ("0" * 30 + "12", 12),
+        ("9" * 100_000 + "y", None),  # beyond the decimal context's exponents
         ("big", None),
         ("1.5", None),
         ("m", None),

@@ -13,7 +13,6 @@ from returns.result import Result
 
 from effects import thaw_object
 
-from .._binary_size import SizeError
 from .._context import Context
 from .._layout import below, config_dir, new_file_mode
 from .._plugins import known_slot_types, resource_data
@@ -38,12 +37,8 @@ def config_files(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ..
             for device, _ in spec.allocations
             for line in resource_data(ctx, device)
         ]
-        try:
-            text = resource_txt(spec, up.mounts, lines, known_slot_types(ctx))
-        except SizeError as exc:
-            reason = f"{exc}, writing resource.txt: legacy raises it"
-            draft.fail("crash", "resource_spec.allocations", "a size", reason)
-            return draft.result()
+        # Its sizes print: allocations are at most 2**64 (planner._document).
+        text = resource_txt(spec, up.mounts, lines, known_slot_types(ctx))
         if text is None:
             draft.fail(
                 "crash",

@@ -29,9 +29,13 @@ from effects import (
     thaw_object,
 )
 
-from .._binary_size import SizeError
 from .._context import Context
-from .._create_body import base_config, exposed_ports, seccomp_options
+from .._create_body import (
+    SeccompError,
+    base_config,
+    exposed_ports,
+    seccomp_options,
+)
 from .._docker_merge import fragments_of, merge_into
 from .._layout import below, config_dir
 from .._plugins import DOCKER_INT_MAX, networks
@@ -89,14 +93,18 @@ def container_body(
     args = thaw_object(threaded.docker_args)
     if not _shared_memory(ctx, threaded.resource_opts, args, draft):
         return None
+    body = base_config(ctx, threaded)  # the log size prints: at most 2**64 bytes
     try:
-        body = base_config(ctx, threaded)
-    except SizeError as exc:  # the log files' size
-        field = "local_config.container_logs.max_length"
-        reason = f"{exc}: legacy raises ContainerCreationFailedError (start_container)"
-        draft.fail("crash", field, str(ctx.log_max_length), reason)
+        seccomp = seccomp_options(ctx, threaded)
+    except SeccompError as exc:
+        draft.fail(
+            "crash",
+            "facts.seccomp_profile_base64",
+            "the runner's default-seccomp.json",
+            f"{exc}: legacy raises ContainerCreationFailedError (start_container)",
+        )
         return None
-    body["HostConfig"] = {**_dict(body["HostConfig"]), **seccomp_options(ctx, threaded)}
+    body["HostConfig"] = {**_dict(body["HostConfig"]), **seccomp}
     try:
         # The body and every fragment are this call's own (thawed or built just
         # now, each merged once): merged as they are, none copied.

@@ -158,9 +158,7 @@ def _gpu(ctx: Context, draft: Draft, env: dict[str, str]) -> None:
                     f"{i}:{format_binary_size(m, 's')}" for i, m in enumerate(sizes)
                 ]
             except SizeError as exc:
-                draft.fail(
-                    "crash", where, "mem", f"{exc}, in GPU_CONFIG: legacy raises it"
-                )
+                draft.fail("crash", where, "mem", f"{exc}, printing GPU_CONFIG")
                 return
             env["GPU_TYPE"] = device
             env["GPU_MODEL_NAME"] = attached[0].model_name
