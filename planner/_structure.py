@@ -406,7 +406,8 @@ def structure(
 def _errors(exc: BaseException, where: str) -> Iterator[ContextError]:
     """Walk cattrs' exception groups down to the leaves, tracking the path."""
     if isinstance(exc, ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
+        # keys are text in JSON; a restart's kconfig.dat is a pickle, with any keys
+        for key in sorted(map(str, exc.extra_fields)):
             yield ContextError(field=_join(where, key), reason="is not a known field")
         return
     if isinstance(exc, ClassValidationError | IterableValidationError):

@@ -21,6 +21,8 @@ from planner import (
     context_from_document,
     read_document,
 )
+from planner._inputs import KernelConfig
+from planner._structure import structure
 
 from .contexts import KERNEL_ID, context, document, facts, put, written
 
@@ -694,3 +696,11 @@ def test_put_sets_nested_keys() -> None:
     doc: dict[str, Any] = {}
     put(doc, "a.b__c", 1)
     assert doc == {"a": {"b.c": 1}}
+
+
+def test_a_key_that_is_not_text_is_refused_not_raised() -> None:
+    """A restart's kconfig.dat is a pickle: its mapping may have any keys."""
+    config = {**document()["kernel_config"], 1: "x"}
+    result = structure(config, KernelConfig, "kernel_config")
+    assert isinstance(result, Failure)
+    assert [e.field for e in result.failure()] == ["kernel_config.1"]
