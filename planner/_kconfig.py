@@ -40,5 +40,7 @@ def read_kconfig(data: bytes) -> object:
     """The value pickled in ``data``; raises ``KconfigError`` for anything else."""
     try:
         return _JsonOnly(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, IndexError) as exc:
-        raise KconfigError(str(exc)) from exc
+    # Corrupt bytes make the unpickler raise nearly anything (TypeError,
+    # AttributeError, even SystemError): each says they are no such pickle.
+    except Exception as exc:
+        raise KconfigError(f"{type(exc).__name__}: {exc}") from exc

@@ -6,6 +6,7 @@ import pytest
 
 from planner._binary_size import SizeError, format_binary_size, parse_binary_size
 from planner._docker_merge import merge
+from planner._kconfig import KconfigError, read_kconfig
 from planner._model_definition import DefinitionError, Model, _model
 from planner._resource_txt import read_resource_txt
 from planner.errors import MergeError
@@ -159,3 +160,18 @@ def test_a_model_service_port_in_text_is_read_as_digits(
         assert model.field == "x.service.port"
     else:
         assert model == Model(name="m", model_path="/m", port=read)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x04\x8f(]\x90.",  # a set of a list: TypeError
+        b"\x80\x04\x88(K\x01\x90.",  # items added to True: AttributeError
+        b"\x80\x04]",  # cut short: EOFError
+    ],
+)
+def test_a_corrupt_kconfig_is_a_kconfig_error_whatever_the_unpickler_raises(
+    data: bytes,
+) -> None:
+    with pytest.raises(KconfigError):
+        read_kconfig(data)
