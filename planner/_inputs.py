@@ -336,10 +336,10 @@ class ContainerSection:
         default=0, metadata=_field("bytes or a size like '64m' (hostfile, §4.1)")
     )
     kernel_uid: int = attrs.field(
-        default=-1, metadata=_field("-1: the agent's own uid (§1.1)")
+        default=-1, metadata=_field("-1: the agent's own uid (§1.1)", minimum=-1)
     )
     kernel_gid: int = attrs.field(
-        default=-1, metadata=_field("-1: the agent's own gid (§1.1)")
+        default=-1, metadata=_field("-1: the agent's own gid (§1.1)", minimum=-1)
     )
     port_range: tuple[int, int] = attrs.field(
         default=(30000, 31000), metadata=_field("host port pool (§14.1)")

@@ -382,6 +382,12 @@ def test_the_agents_other_config_sections_and_fields_are_accepted() -> None:
             "9" * 5000 + "y",
             "local_config.container.scratch_size",
         ),
+        # -1 is the agent's own id; chown takes no other negative one
+        (
+            "local_config.container.kernel_gid",
+            -2,
+            "local_config.container.kernel_gid",
+        ),
         ("local_config.api.pull_timeout", -5.0, "local_config.api.pull_timeout"),
         # timeouts are planned in 64-bit milliseconds: 1e308 s would be infinite
         ("local_config.api.pull_timeout", 1e308, "local_config.api.pull_timeout"),
