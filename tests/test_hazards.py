@@ -415,6 +415,25 @@ def test_the_pull_timeout_is_planned_in_milliseconds(
     assert pull.timeout_ms == ms
 
 
+@pytest.mark.parametrize(
+    ("name", "raised"),
+    [(5, "ContainerCreationFailedError"), (None, "ContainerCreationFailedError")],
+)
+def test_a_bridge_network_name_that_is_not_text_fails_the_create(
+    name: object, raised: str
+) -> None:
+    """Docker refuses a NetworkMode that is not text (the bridge worker's recorded
+    create does not: it checks no body)."""
+    network = {"mode": "bridge", "network_name": name}
+    (error,) = errors(**{"cluster_info.network_config": network})
+    assert (error.stage, error.code, error.raises) == ("network", "crash", raised)
+
+
+def test_a_bridge_network_without_a_name_is_legacys_key_error() -> None:
+    (error,) = errors(**{"cluster_info.network_config": {"mode": "bridge"}})
+    assert (error.stage, error.raises) == ("network", "KeyError")
+
+
 @pytest.mark.parametrize("mode", ["", 0, False, [], {}, None])
 def test_a_false_network_mode_is_no_mode(mode: object) -> None:
     plan = compile_plan(context(**{"cluster_info.network_config": {"mode": mode}}))

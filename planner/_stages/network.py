@@ -34,12 +34,20 @@ def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     mode = thaw(ctx.cluster.network_config.get("mode"))  # as legacy tests it
     name = ctx.cluster.network_config.get("network_name")
     if mode == "bridge":
-        if not isinstance(name, str):
+        if "network_name" not in set(ctx.cluster.network_config.keys()):
             draft.fail(
                 "crash",
                 "cluster_info.network_config.network_name",
                 "missing",
                 "bridge mode needs a network name: legacy raises KeyError",
+            )
+        elif not isinstance(name, str):
+            draft.fail(
+                "crash",
+                "cluster_info.network_config.network_name",
+                repr(thaw(name)),
+                "not text: legacy raises ContainerCreationFailedError (Docker "
+                "refuses the create: NetworkMode and the endpoint name are text)",
             )
         else:
             _fragment(
