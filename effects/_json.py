@@ -47,6 +47,10 @@ class JsonObject:
         """Iterate over the keys in sorted order."""
         return (key for key, _ in self.items)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is a key (``get`` cannot tell a null from a missing key)."""
+        return any(name == key for name, _ in self.items)
+
 
 EMPTY = JsonObject(())
 

@@ -184,6 +184,14 @@ def test_frozen_json_round_trips_and_sorts_keys() -> None:
     assert freeze_object({"a": 1, "b": 2}) == freeze_object({"b": 2, "a": 1})
 
 
+def test_a_json_objects_keys_include_those_holding_null() -> None:
+    frozen = freeze_object({"mode": None, "name": "n"})
+    assert "mode" in frozen
+    assert "name" in frozen
+    assert "other" not in frozen
+    assert frozen.get("mode") is frozen.get("other") is None
+
+
 def test_freeze_keeps_frozen_values_inside_a_document() -> None:
     inner = freeze_object({"driver": "overlay", "opts": [1, 2]})
     document = {"network": inner, "pairs": (inner, [True])}

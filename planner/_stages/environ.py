@@ -175,7 +175,7 @@ def _memory(data: JsonObject) -> int | str:
     """``BinarySize(data.get("mem", 0))``; ``BinarySize`` is an ``int``, so what
     ``int()`` makes of the value (a float cut, text with spaces or underscores),
     or the name of the exception it raises (null, a list, "1g")."""
-    value = thaw(data.get("mem")) if "mem" in set(data.keys()) else 0
+    value = thaw(data.get("mem")) if "mem" in data else 0
     try:
         size: int = int(value)  # type: ignore[call-overload]  # any JSON value
     except (TypeError, ValueError) as exc:

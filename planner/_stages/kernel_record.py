@@ -51,7 +51,7 @@ def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
         return draft.result()
     network = ctx.cluster.network_config
     # network_config.get("mode", "bridge"): an explicit null stays null
-    driver = network.get("mode") if "mode" in set(network.keys()) else "bridge"
+    driver = network.get("mode") if "mode" in network else "bridge"
     threaded = up.threaded
     record = {
         "kernel_id": ctx.kernel_id,

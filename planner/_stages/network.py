@@ -34,7 +34,7 @@ def network(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     mode = thaw(ctx.cluster.network_config.get("mode"))  # as legacy tests it
     name = ctx.cluster.network_config.get("network_name")
     if mode == "bridge":
-        if "network_name" not in set(ctx.cluster.network_config.keys()):
+        if "network_name" not in ctx.cluster.network_config:
             draft.fail(
                 "crash",
                 "cluster_info.network_config.network_name",
