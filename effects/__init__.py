@@ -68,6 +68,7 @@ from ._tree import (
     tree_from_document,
     without_volatile_content,
 )
+from ._validators import is_port
 from .errors import DecodeError, EffectError
 
 __all__ = [
@@ -125,6 +126,7 @@ __all__ = [
     "freeze",
     "freeze_object",
     "is_container_effect",
+    "is_port",
     "is_volatile_path",
     "json_default",
     "kernel_entries",

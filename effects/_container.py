@@ -21,7 +21,7 @@ import attrs
 
 from ._json import JsonObject
 from ._paths import check_absolute, inside_scratch
-from ._validators import check_text, non_empty
+from ._validators import check_text, is_port, non_empty
 
 __all__ = [
     "CONTAINER_SIDE",
@@ -64,10 +64,7 @@ def _optional_text(
 def _ports(
     _instance: object, attribute: attrs.Attribute[object], value: object
 ) -> None:
-    if not isinstance(value, tuple) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536  # noqa: PLR2004
-        for p in value
-    ):
+    if not isinstance(value, tuple) or not all(is_port(p) for p in value):
         msg = f"{attribute.name} must be a tuple of port numbers, got {value!r}"
         raise ValueError(msg)
 

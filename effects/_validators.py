@@ -17,6 +17,7 @@ __all__ = [
     "check_positive",
     "check_text",
     "id_field",
+    "is_port",
     "is_sha256",
     "mode_field",
     "non_empty",
@@ -26,6 +27,7 @@ __all__ = [
 
 MAX_MODE = 0o7777
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_PORTS = range(1, 65536)
 
 
 def check_mode(value: object) -> int:
@@ -87,6 +89,11 @@ def check_text(name: str, value: object) -> None:
 def non_empty(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     """attrs validator: a non-empty string without NUL bytes."""
     check_text(attribute.name, value)
+
+
+def is_port(value: object) -> bool:
+    """True if ``value`` is a TCP port number, an int in 1..65535."""
+    return isinstance(value, int) and not isinstance(value, bool) and value in _PORTS
 
 
 def is_sha256(value: object) -> bool:

@@ -45,6 +45,7 @@ from returns.result import Failure, Result, Success
 from effects import (
     Json,
     JsonObject,  # noqa: F401  (cattrs resolves the string alias Json here too)
+    is_port,
 )
 from effects.decoding import Invalid
 
@@ -470,7 +471,7 @@ def _check_local(local: LocalConfig) -> list[ContextError]:
             reason = f"{size!r} is not a size (bytes, or like '64m', '1g')"
             problems.append(ContextError(field=field, reason=reason))
     start, end = local.container.port_range
-    if not 0 < start <= end < 65536:  # noqa: PLR2004
+    if not (is_port(start) and is_port(end) and start <= end):
         reason = f"[{start}, {end}] is not a range of ports"
         problems.append(
             ContextError(field="local_config.container.port_range", reason=reason)
@@ -578,7 +579,7 @@ def _check_ports(where: str, ports: Iterable[int]) -> list[ContextError]:
     return [
         ContextError(field=f"{where}[{index}]", reason=f"{port} is not a port number")
         for index, port in enumerate(ports)
-        if not 0 < port < 65536  # noqa: PLR2004
+        if not is_port(port)
     ]
 
 

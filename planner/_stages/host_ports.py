@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from returns.result import Result
 
-from effects import AllocateHostPorts
+from effects import AllocateHostPorts, is_port
 
 from .._context import Context
 from .._stage_api import Draft, Part, Upstream
@@ -56,7 +56,7 @@ def host_ports(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]
     mapped = _ssh_mapping(ctx)
     for service in services:
         if service.name == "sshd" and mapped is not None:
-            if not 0 < mapped < 65536:  # noqa: PLR2004
+            if not is_port(mapped):
                 draft.fail(
                     "crash",
                     "cluster_info.cluster_ssh_port_mapping."
