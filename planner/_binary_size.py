@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal, DecimalException, InvalidOperation
 
-__all__ = ["SizeError", "format_binary_size", "parse_binary_size"]
+__all__ = ["LARGEST_SIZE", "SizeError", "format_binary_size", "parse_binary_size"]
 
 _SUFFIXES = ("", "k", "m", "g", "t", "p", "e", "z", "y")
-LARGEST = 2**64  # the largest size parse_binary_size reads
+# The largest size read: sizes are 64-bit wherever they go (Docker, mount options).
+LARGEST_SIZE = 2**64
 _ENDINGS = ("ibytes", "ibyte", "ib", "bytes", "byte", "b")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 
@@ -58,12 +59,14 @@ def format_binary_size(value: int, spec: str) -> str:
 
 def parse_binary_size(text: str) -> int | None:
     """Bytes for a size like ``"64m"`` or ``"2 GiB"``; ``None`` if it is not one
-    or is more than ``LARGEST``."""
+    or is more than ``LARGEST_SIZE``."""
     expr = text.strip().replace("_", "").lower()
     if expr.isdecimal():  # what int() reads (isdigit() holds for "²" too)
         digits = expr.lstrip("0") or "0"  # int() refuses texts of 4,300 digits
-        size = int(digits) if len(digits) <= len(str(LARGEST)) else LARGEST + 1
-        return size if size <= LARGEST else None
+        if len(digits) > len(str(LARGEST_SIZE)):
+            return None
+        size = int(digits)
+        return size if size <= LARGEST_SIZE else None
     for ending in _ENDINGS:
         if expr.endswith(ending) and expr != ending:
             expr = expr.removesuffix(ending)
@@ -75,6 +78,5 @@ def parse_binary_size(text: str) -> int | None:
         size = Decimal(number) * 1024 ** _SUFFIXES.index(suffix)
     except DecimalException:  # InvalidOperation, Overflow: no size either
         return None
-    # Sizes are 64-bit wherever they go (Docker, mount options); int() of a
-    # text of a million digits would take legacy, and this, half a minute.
-    return int(size) if size <= LARGEST else None
+    # int() of a text of a million digits takes legacy, and this, half a minute.
+    return int(size) if size <= LARGEST_SIZE else None

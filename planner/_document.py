@@ -49,7 +49,7 @@ from effects import (
 )
 from effects.decoding import Invalid
 
-from ._binary_size import parse_binary_size
+from ._binary_size import LARGEST_SIZE, parse_binary_size
 from ._context import Allocations, Context
 from ._facts import Facts
 from ._image_ref import ImageRefError, image_ref, registry_of
@@ -525,9 +525,9 @@ def _amount(value: object) -> Decimal | None:
     return number if number.is_finite() and abs(number) <= LARGEST_AMOUNT else None
 
 
-# No slot holds more (Docker's sizes are 64-bit); "1e999999" would cost legacy's
-# int() of it, and the planner's, half a minute.
-LARGEST_AMOUNT = Decimal(2**64)
+# No slot holds more than the largest size; "1e999999" would cost legacy's int()
+# of it, and the planner's, half a minute.
+LARGEST_AMOUNT = Decimal(LARGEST_SIZE)
 NOT_AMOUNT = "is not an amount (a finite number, at most 2**64 in size)"
 
 
