@@ -39,6 +39,7 @@ from .._create_body import (
 from .._docker_merge import fragments_of, merge_into
 from .._layout import below, config_dir
 from .._plugins import DOCKER_INT_MAX, networks
+from .._python_int import python_int
 from .._stage_api import Draft, Part, Upstream
 from ..errors import MergeError, PlanError
 
@@ -158,15 +159,14 @@ def _shared_memory(
     if not shmem:  # as legacy tests it: {} and [] are no shmem either
         return True
     field = "kernel_config.resource_opts.shmem"
-    try:
-        size = int(shmem)  # type: ignore[call-overload]  # any JSON value
-    except (TypeError, ValueError):
+    size = python_int(shmem)
+    if isinstance(size, str):
         draft.fail(
             "crash",
             field,
             repr(shmem),
             "not an integer: legacy raises ContainerCreationFailedError "
-            "(start_container's int())",
+            f"(start_container's int(), {size})",
         )
         return False
     host = args.get("HostConfig")

@@ -34,6 +34,7 @@ from .._plugins import (
     attached_devices,
     require_loaded,
 )
+from .._python_int import python_int
 from .._stage_api import Draft, Part, Upstream
 from ..errors import PlanError
 
@@ -146,13 +147,14 @@ def _gpu(ctx: Context, draft: Draft, env: dict[str, str]) -> None:
         attached = attached_devices(ctx, device)
         if attached:
             where = f"facts.devices.{device}.attached_devices"
-            mems = [_memory(d.data) for d in attached]
-            for mem in mems:
-                if isinstance(mem, str):
-                    reason = f"legacy's BinarySize() of a device's mem raises {mem}"
+            sizes: list[int] = []
+            for attached_device in attached:
+                size = _memory(attached_device.data)
+                if isinstance(size, str):
+                    reason = f"legacy's BinarySize() of a device's mem raises {size}"
                     draft.fail("crash", where, "mem", reason)
                     return
-            sizes = [mem for mem in mems if isinstance(mem, int)]
+                sizes.append(size)
             try:
                 config = [
                     f"{i}:{format_binary_size(m, 's')}" for i, m in enumerate(sizes)
@@ -172,15 +174,9 @@ def _gpu(ctx: Context, draft: Draft, env: dict[str, str]) -> None:
 
 
 def _memory(data: JsonObject) -> int | str:
-    """``BinarySize(data.get("mem", 0))``; ``BinarySize`` is an ``int``, so what
-    ``int()`` makes of the value (a float cut, text with spaces or underscores),
-    or the name of the exception it raises (null, a list, "1g")."""
-    value = thaw(data.get("mem")) if "mem" in data else 0
-    try:
-        size: int = int(value)  # type: ignore[call-overload]  # any JSON value
-    except (TypeError, ValueError) as exc:
-        return type(exc).__name__
-    return size
+    """``BinarySize(data.get("mem", 0))``: ``BinarySize`` is an ``int``, so what
+    ``int()`` makes of the value, or the exception it raises (``python_int``)."""
+    return python_int(thaw(data.get("mem")) if "mem" in data else 0)
 
 
 def _inference(ctx: Context, env: dict[str, str]) -> None:

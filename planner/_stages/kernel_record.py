@@ -15,6 +15,7 @@ from returns.result import Result
 from effects import RegisterKernel, freeze_object
 
 from .._context import Context
+from .._python_int import python_int
 from .._stage_api import Draft, Part, Upstream
 from .._threaded import ServicePort
 from ..errors import PlanError
@@ -39,9 +40,8 @@ def kernel(ctx: Context, up: Upstream) -> Result[Part, tuple[PlanError, ...]]:
     """Plan the kernel object of ``prepare_container`` (§12.6)."""
     draft = Draft(ctx, up, STAGE)
     label = ctx.label("ai.backend.kernelspec", "1")
-    try:
-        version = int(label)  # legacy's: spaces, a sign, underscores pass
-    except ValueError:
+    version = python_int(label)  # legacy's int(): spaces, a sign, underscores pass
+    if isinstance(version, str):
         draft.fail(
             "crash",
             "kernel_config.image.labels.ai.backend.kernelspec",
