@@ -13,28 +13,36 @@ A ``HostPortPool`` (the agent's) raises ``HostError`` for a port it cannot give.
 ``KernelMetrics`` observes all three as Prometheus metrics in the agent's registry.
 Stage plugins are found through the ``kplan.stages`` entry points
 (``STAGE_PLUGIN_GROUP``; architecture.md §9).
+
+Each name is imported from its module on first use (``executor._exports``), so a
+command loads only what it runs.
 """
 
-from executor import (
-    ApplyFailed,
-    HostError,
-    HostPortPool,
-    RollbackOutcome,
-    RollbackRefused,
-)
-from planner import ContextError, PlanError, StagePlugin
+from typing import TYPE_CHECKING
 
-from ._agent_api import (
-    AppliedKernel,
-    ApplyCancelled,
-    KernelPlan,
-    Progress,
-    apply_kernel,
-    plan_kernel,
-    rollback_kernel,
-)
-from ._metrics import KernelMetrics
-from ._plugin_loading import GROUP as STAGE_PLUGIN_GROUP
+from executor._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from executor import (
+        ApplyFailed,
+        HostError,
+        HostPortPool,
+        RollbackOutcome,
+        RollbackRefused,
+    )
+    from planner import ContextError, PlanError, StagePlugin
+
+    from ._agent_api import (
+        AppliedKernel,
+        ApplyCancelled,
+        KernelPlan,
+        Progress,
+        apply_kernel,
+        plan_kernel,
+        rollback_kernel,
+    )
+    from ._metrics import KernelMetrics
+    from ._plugin_loading import GROUP as STAGE_PLUGIN_GROUP
 
 __all__ = [
     "STAGE_PLUGIN_GROUP",
@@ -55,3 +63,33 @@ __all__ = [
     "plan_kernel",
     "rollback_kernel",
 ]
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "ApplyFailed",
+            "HostError",
+            "HostPortPool",
+            "RollbackOutcome",
+            "RollbackRefused",
+        ),
+        "executor",
+    ),
+    **dict.fromkeys(("ContextError", "PlanError", "StagePlugin"), "planner"),
+    **dict.fromkeys(
+        (
+            "AppliedKernel",
+            "ApplyCancelled",
+            "KernelPlan",
+            "Progress",
+            "apply_kernel",
+            "plan_kernel",
+            "rollback_kernel",
+        ),
+        "._agent_api",
+    ),
+    "KernelMetrics": "._metrics",
+    "STAGE_PLUGIN_GROUP": "._plugin_loading:GROUP",
+}
+
+__getattr__ = lazy_exports(__name__, _WHERE)

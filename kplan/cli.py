@@ -9,15 +9,15 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from effects import encode_tree, without_volatile_content
 from executor import snapshot
 from planner import QUIRKS
 
-from . import _apply_cmd, _commands
 from ._exit import Exit
 from ._render import render_tree
 
@@ -147,21 +147,32 @@ def _context_arguments(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one kplan command; returns the exit code."""
     args = _parser().parse_args(argv)
-    handler = {
-        "plan": _commands.plan,
-        "expect": _commands.expect,
-        "graph": _commands.graph,
-        "diff": _commands.diff,
-        "snapshot": _snapshot,
-        "demo": _commands.demo,
-        "apply": _apply_cmd.apply,
-        "rollback": _apply_cmd.rollback,
-    }[args.command]
     try:
-        return handler(args)
+        return _handler(args.command)(args)
     except KeyboardInterrupt:  # outside an apply, which rolls back and says so itself
         sys.stderr.write("\nkplan: interrupted\n")
         return Exit.INTERRUPTED
+
+
+# Where each command's handler lives: imported when it runs, so that planning
+# does not load the apply machinery (the journal, Docker, Prometheus) first.
+_HANDLERS = {
+    "plan": "._commands",
+    "expect": "._commands",
+    "graph": "._commands",
+    "diff": "._commands",
+    "demo": "._commands",
+    "apply": "._apply_cmd",
+    "rollback": "._apply_cmd",
+}
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    if command == "snapshot":
+        return _snapshot
+    module = importlib.import_module(_HANDLERS[command], __package__)
+    handler: Callable[[argparse.Namespace], int] = getattr(module, command)
+    return handler
 
 
 def _snapshot(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ another interpreter and imports nothing of ours.
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -119,3 +120,42 @@ print(json.dumps([before, loaded()]))
         cwd=ROOT,
     )
     assert json.loads(done.stdout) == [[], ["aiodocker", "aiohttp"]]
+
+
+def test_planning_loads_no_apply_machinery() -> None:
+    # `kplan plan` paid half a second of start-up importing the journal, the
+    # apply lanes and Prometheus it never uses (issue 12): the packages export
+    # their names lazily (executor._exports) and the CLI imports a command's
+    # module when it runs.
+    script = """
+import contextlib, io, json, sys
+from kplan.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(["plan", "sample"])
+heavy = ("executor._apply", "executor._journal", "executor._rollback",
+         "kplan._apply_cmd", "kplan._agent_api", "prometheus_client")
+loaded = lambda: sorted(m for m in heavy if m in sys.modules)
+before = loaded()
+import kplan
+kplan.apply_kernel, kplan.KernelMetrics, kplan.rollback_kernel
+print(json.dumps([code, "steps" in out.getvalue(), before, loaded()]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    code, printed, before, after = json.loads(done.stdout)
+    assert (code, printed, before) == (0, True, [])
+    # the library's entry points load them when asked for
+    assert {"executor._apply", "kplan._agent_api", "prometheus_client"} <= set(after)
+
+
+@pytest.mark.parametrize("package", ["executor", "kplan"])
+def test_lazy_exports_name_where_each_export_lives(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module._WHERE) == sorted(module.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = module.nothing
