@@ -27,7 +27,7 @@ from typing import Any
 from executor import default_tools
 from legacy import legacy_runner_dir
 
-from .machine import filesystem, machine
+from .machine import cpu_probe, filesystem, machine
 from .measure import Sections
 from .report import write_report
 from .sides import LegacySession
@@ -48,6 +48,7 @@ def main() -> int:
     args.disk.mkdir(parents=True, exist_ok=True)
     disk = Path(tempfile.mkdtemp(prefix="kplan-bench-", dir=args.disk))
     results: dict[str, Any] = {"machine": machine()}
+    results["machine"]["cpu_probe_us"] = [round(cpu_probe(), 1)]
     stack = ExitStack()
     results["machine"]["tmpfs"] = f"{tmpfs.parent} ({filesystem(tmpfs)})"
     results["machine"]["disk"] = f"{disk.parent} ({filesystem(disk)})"
@@ -73,6 +74,7 @@ def main() -> int:
             sys.stderr.write(
                 f"bench: {name} in {time.perf_counter() - started:.1f} s\n"
             )
+        results["machine"]["cpu_probe_us"].append(round(cpu_probe(), 1))
     finally:
         stack.close()
         shutil.rmtree(tmpfs, ignore_errors=True)

@@ -1,17 +1,19 @@
-"""What the benchmark ran on: the machine, the filesystems, an inode probe."""
+"""What the benchmark ran on: the machine, the filesystems, an inode probe and a
+CPU probe."""
 
 from __future__ import annotations
 
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from legacy import ensure_legacy_venv
 
-__all__ = ["filesystem", "inode_probe", "machine"]
+__all__ = ["cpu_probe", "filesystem", "inode_probe", "machine"]
 
 
 def _cpu() -> str:
@@ -78,3 +80,19 @@ def inode_probe(directory: Path, count: int = 300) -> float:
     for number in range(count):
         os.close(os.open(probe / f"f{number}", flags, 0o644))
     return (time.perf_counter() - started) / count * 1e6
+
+
+def cpu_probe(rounds: int = 50) -> float:
+    """Microseconds of a fixed pure-Python loop (``sum(range(10_000))``), median of
+    ``rounds``.
+
+    This VM's vCPUs change speed between runs (the same compile measured 1.8 ms in
+    one run and 5.7 ms in another): the probe, taken at a run's start and end, says
+    how fast the machine was, so absolute times of two runs can be compared.
+    """
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        sum(range(10_000))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6

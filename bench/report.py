@@ -441,6 +441,16 @@ def _apply_scaling(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _cpu_probe(box: dict[str, Any]) -> str:
+    start, end = box["cpu_probe_us"]
+    return (
+        f"CPU probe (`bench.machine.cpu_probe`, a fixed Python loop): {start} µs at"
+        f" the start of the run, {end} µs at its end. This VM's speed varies between"
+        " runs: compare absolute times of two runs only in proportion to their probes;"
+        " the ratios are taken within one run."
+    )
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     """Write ``out`` (markdown) and the same results as JSON beside it."""
     box = results["machine"]
@@ -453,6 +463,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             f" kplan on Python {box['python']}, legacy on Python"
             f" {box['legacy_python']}; tmpfs {box['tmpfs']}, disk {box['disk']}."
         ),
+        "",
+        _cpu_probe(box),
         "",
         _HOW,
         *_apply(results["apply_tmpfs"]),
