@@ -6,13 +6,13 @@ Entry points: ``apply_plan`` (returns an ``ApplyReport`` or an ``ApplyFailed``),
 ``snapshot``. Expected failures are ``returns`` values; exceptions are bugs, or a
 cancellation propagating unchanged after the rollback ran.
 
-Each name is imported from its module on first use (``executor._exports``):
+Each name is imported from its module on first use (``effects._exports``):
 gathering facts loads neither the apply machinery nor aiodocker.
 """
 
 from typing import TYPE_CHECKING
 
-from ._exports import lazy_exports
+from effects._exports import lazy_exports
 
 if TYPE_CHECKING:
     from ._apply import (

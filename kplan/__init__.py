@@ -14,13 +14,13 @@ A ``HostPortPool`` (the agent's) raises ``HostError`` for a port it cannot give.
 Stage plugins are found through the ``kplan.stages`` entry points
 (``STAGE_PLUGIN_GROUP``; architecture.md §9).
 
-Each name is imported from its module on first use (``executor._exports``), so a
+Each name is imported from its module on first use (``effects._exports``), so a
 command loads only what it runs.
 """
 
 from typing import TYPE_CHECKING
 
-from executor._exports import lazy_exports
+from effects._exports import lazy_exports
 
 if TYPE_CHECKING:
     from executor import (

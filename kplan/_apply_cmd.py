@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import final
 
 import attrs
-import orjson
 from returns.result import Failure, Result, Success
 
 from effects import Plan, Tree, dumps, tree_from_document
@@ -31,26 +29,27 @@ from executor import (
     ApplyFailed,
     ApplyOptions,
     ApplyReport,
-    RollbackOutcome,
     apply_plan,
     default_tools,
     model_apply,
     read_journal,
-    rollback_journal,
     scratch_facts,
 )
 from planner import Context, Stages, scratch_only
 
-from ._completion import Refusal, compile_document, known_stages, runner_dir
+from ._completion import Refusal, compile_document, known_stages
 from ._docker_endpoint import docker_endpoint, unreachable
 from ._exit import Exit
 from ._journal_location import journal_path
 from ._load import load_document, load_plan
 from ._metrics import ApplyClock, KernelMetrics
+from ._metrics_file import metrics_target, write_metrics
 from ._progress import apply_progress
 from ._render import render_errors
+from ._rollback_cmd import outcome_document
+from ._runner_location import runner_dir
 
-__all__ = ["Stopped", "apply", "rollback"]
+__all__ = ["Stopped", "apply"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_EXITS = {signal.SIGINT: Exit.INTERRUPTED, signal.SIGTERM: Exit.TERMINATED}
@@ -165,19 +164,19 @@ def apply(args: argparse.Namespace) -> int:
     its scratch; ``--metrics`` writes the planning and apply metrics."""
     metrics = None
     if args.metrics is not None:
-        if (refused := _metrics_target(args.metrics)) is not None:
+        if (refused := metrics_target(args.metrics)) is not None:
             return refused
         metrics = KernelMetrics()
     match _plan_and_before(args, metrics):
         case Failure(code):
-            _write_metrics(args, metrics)
+            write_metrics(args, metrics)
             return int(code)
         case Success((plan, before)):
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
     code = _applied(args, plan, before, metrics)
-    written = _write_metrics(args, metrics)
+    written = write_metrics(args, metrics)
     return code if written else Exit.ERROR
 
 
@@ -221,27 +220,6 @@ def _applied(
             return Exit.ERROR
         case _:
             raise AssertionError("unreachable")  # returns#1361
-
-
-def _metrics_target(path: Path) -> Exit | None:
-    """Refuse, before anything is done, a metrics file that cannot be written."""
-    parent = path.parent
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
-        why = "is a directory" if path.is_dir() else f"{parent} is not a writable dir"
-        sys.stderr.write(f"kplan: --metrics {path}: {why}; nothing was done\n")
-        return Exit.ERROR
-    return None
-
-
-def _write_metrics(args: argparse.Namespace, metrics: KernelMetrics | None) -> bool:
-    if metrics is None:
-        return True
-    try:
-        metrics.write(args.metrics)
-    except OSError as exc:
-        sys.stderr.write(f"kplan: --metrics {args.metrics}: {exc.strerror}\n")
-        return False
-    return True
 
 
 async def _until_signal(
@@ -340,18 +318,9 @@ def _show_failure(args: argparse.Namespace, failure: ApplyFailed) -> None:
         "effect": failure.effect,
         "cause": failure.cause,
         "journal": failure.journal or None,
-        "rollback": _outcome_document(failure.rollback),
+        "rollback": outcome_document(failure.rollback),
     }
     sys.stdout.buffer.write(dumps(document))
-
-
-def _outcome_document(outcome: RollbackOutcome) -> dict[str, object]:
-    return {
-        "complete": outcome.complete,
-        "undone": outcome.undone,
-        "failures": [str(f) for f in outcome.failures],
-        "changed": [str(c) for c in outcome.changed],
-    }
 
 
 def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
@@ -368,48 +337,3 @@ def _show_stopped(args: argparse.Namespace, stopped: Stopped) -> int:
         document = {"ok": False, "stopped_by": name, "journal": str(stopped.journal)}
         sys.stdout.buffer.write(dumps(document))
     return _STOP_EXITS[stopped.signal]
-
-
-def rollback(args: argparse.Namespace) -> int:
-    """``kplan rollback JOURNAL [--docker URL] [--force] [--durable]``: undo a
-    journal's apply."""
-    metrics = None
-    if args.metrics is not None:
-        if (refused_target := _metrics_target(args.metrics)) is not None:
-            return refused_target
-        metrics = KernelMetrics()
-    tools = default_tools(runner_dir())
-    # This process's loop serves nothing but the rollback: its file work stays there.
-    result = asyncio.run(
-        rollback_journal(
-            args.journal,
-            tools,
-            args.docker,
-            force=args.force,
-            durable=args.durable,
-            in_loop=True,
-        )
-    )
-    if metrics is not None:
-        metrics.rollback_done(result.value_or(None))
-        if not _write_metrics(args, metrics):
-            return Exit.ERROR
-    match result:
-        case Failure(refused):
-            sys.stderr.write(f"kplan: {refused}\n")
-            if args.format == "json":
-                document = {"ok": False, "refused": str(refused)}
-                sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
-            return Exit.ERROR
-        case Success(outcome):
-            pass
-        case _:
-            raise AssertionError("unreachable")  # returns#1361
-    if args.format == "json":
-        document = _outcome_document(outcome)
-        sys.stdout.buffer.write(orjson.dumps(document) + b"\n")
-    else:
-        sys.stdout.write(f"{outcome.summary()}\n")
-        for item in (*outcome.failures, *outcome.changed):
-            sys.stderr.write(f"  {item}\n")
-    return Exit.OK if outcome.complete else Exit.ERROR

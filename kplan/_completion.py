@@ -21,8 +21,6 @@ stages (``kplan._plugin_loading``), unless the caller gives the stages.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -34,7 +32,6 @@ from returns.result import Failure, Result, Success
 import executor
 from effects import Plan
 from executor import HostError, gather_facts
-from legacy import legacy_runner_dir
 from planner import (
     Context,
     ContextDocument,
@@ -48,6 +45,7 @@ from planner import (
 )
 
 from ._plugin_loading import plugin_stages
+from ._runner_location import SAMPLE_RUNNER, SAMPLES, runner_dir
 
 __all__ = [
     "SAMPLE_KERNEL",
@@ -62,9 +60,7 @@ __all__ = [
     "runner_dir",
 ]
 
-SAMPLES = Path(__file__).parent / "samples"
 SAMPLE_KERNEL = SAMPLES / "kernel.json"
-SAMPLE_RUNNER = SAMPLES / "runner"
 
 Refusal = ContextError | PlanError
 
@@ -72,25 +68,6 @@ Refusal = ContextError | PlanError
 def refusals(error: ContextError) -> list[Refusal]:
     """One problem as the list every refusal path carries."""
     return [error]
-
-
-def runner_dir() -> Path:
-    """Where the runner package is: ``KPLAN_RUNNER_DIR``, else the importable
-    ``ai.backend.runner`` (inside the agent), else the legacy venv's, else samples."""
-    configured = os.environ.get("KPLAN_RUNNER_DIR")
-    if configured:
-        return Path(configured)
-    return _importable_runner() or legacy_runner_dir() or SAMPLE_RUNNER
-
-
-def _importable_runner() -> Path | None:
-    try:
-        spec = importlib.util.find_spec("ai.backend.runner")
-    except ImportError:  # no ``ai`` or ``ai.backend`` package at all
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def complete_document(

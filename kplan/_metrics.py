@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -42,7 +42,9 @@ from returns.result import Failure, Result, Success
 
 from effects import Plan, Step, describe
 from executor import ApplyFailed, ApplyReport, RollbackOutcome
-from planner import Context, Part, PlanError, Stage, Stages, Upstream
+
+if TYPE_CHECKING:  # types only: rendering and metrics load no planner
+    from planner import Context, Part, PlanError, Stage, Stages, Upstream
 
 __all__ = ["BUCKETS", "ApplyClock", "KernelMetrics", "StepHook"]
 

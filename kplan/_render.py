@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 from rich.console import Console
@@ -26,7 +26,9 @@ from effects import (
     thaw_object,
 )
 from effects.decoding import mode_text
-from planner import ContextError, Diff, PlanError
+
+if TYPE_CHECKING:  # types only: rendering and metrics load no planner
+    from planner import ContextError, Diff, PlanError
 
 __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]
 

@@ -14,12 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from effects import encode_tree, without_volatile_content
-from executor import snapshot
 from planner import QUIRKS
 
 from ._exit import Exit
-from ._render import render_tree
 
 __all__ = ["main"]
 
@@ -155,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Where each command's handler lives: imported when it runs, so that planning
-# does not load the apply machinery (the journal, Docker, Prometheus) first.
+# does not load the apply machinery (the journal, Docker, Prometheus) and a
+# rollback loads no planner, bridge or terminal renderer.
 _HANDLERS = {
     "plan": "._commands",
     "expect": "._commands",
@@ -163,33 +161,15 @@ _HANDLERS = {
     "diff": "._commands",
     "demo": "._commands",
     "apply": "._apply_cmd",
-    "rollback": "._apply_cmd",
+    "rollback": "._rollback_cmd",
+    "snapshot": "._snapshot_cmd",
 }
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    if command == "snapshot":
-        return _snapshot
     module = importlib.import_module(_HANDLERS[command], __package__)
     handler: Callable[[argparse.Namespace], int] = getattr(module, command)
     return handler
-
-
-def _snapshot(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
-    if not directory.is_dir():
-        sys.stderr.write(f"kplan: {directory} is not a directory\n")
-        return Exit.ERROR
-    try:
-        tree = without_volatile_content(snapshot(directory)[0])
-    except OSError as exc:  # an unreadable entry: name it, as one line
-        sys.stderr.write(f"kplan: {exc.filename or directory}: {exc.strerror}\n")
-        return Exit.ERROR
-    if args.format == "json":
-        sys.stdout.buffer.write(encode_tree(tree))
-    else:
-        sys.stdout.write(render_tree(tree))
-    return Exit.OK
 
 
 if __name__ == "__main__":

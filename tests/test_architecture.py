@@ -125,7 +125,7 @@ print(json.dumps([before, loaded()]))
 def test_planning_loads_no_apply_machinery() -> None:
     # `kplan plan` paid half a second of start-up importing the journal, the
     # apply lanes and Prometheus it never uses (issue 12): the packages export
-    # their names lazily (executor._exports) and the CLI imports a command's
+    # their names lazily (effects._exports) and the CLI imports a command's
     # module when it runs.
     script = """
 import contextlib, io, json, sys
@@ -153,9 +153,34 @@ print(json.dumps([code, "steps" in out.getvalue(), before, loaded()]))
     assert {"executor._apply", "kplan._agent_api", "prometheus_client"} <= set(after)
 
 
-@pytest.mark.parametrize("package", ["executor", "kplan"])
+@pytest.mark.parametrize("package", ["executor", "kplan", "legacy", "planner"])
 def test_lazy_exports_name_where_each_export_lives(package: str) -> None:
     module = importlib.import_module(package)
     assert sorted(module._WHERE) == sorted(module.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = module.nothing
+
+
+def test_rollback_loads_no_planner() -> None:
+    # `kplan rollback` reads a journal and undoes it: the planner's stages, the
+    # legacy bridge, rich and Prometheus (without --metrics) would only delay it.
+    script = """
+import contextlib, io, json, sys
+from kplan.cli import main
+with contextlib.redirect_stderr(io.StringIO()) as err:
+    code = main(["rollback", "/nonexistent/journal"])
+heavy = ("planner._compile", "planner._stages", "planner._context", "legacy._bridge",
+         "rich", "prometheus_client", "kplan._completion", "kplan._apply_cmd")
+print(json.dumps([code, err.getvalue(), sorted(m for m in heavy if m in sys.modules)]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    code, err, loaded = json.loads(done.stdout)
+    assert (code, loaded) == (1, [])
+    assert "cannot roll back /nonexistent/journal" in err
+    assert err.count("\n") == 1
