@@ -24,7 +24,7 @@ from typing import final
 import attrs
 from returns.result import Failure, Result, Success
 
-from effects import Plan, Tree, dumps, tree_from_document
+from effects import Plan, Tree, dumps, is_container_effect, tree_from_document
 from executor import (
     ApplyFailed,
     ApplyOptions,
@@ -76,11 +76,11 @@ def _plan_and_before(
             pass
         case _:
             raise AssertionError("unreachable")  # returns#1361
+    if "steps" in document and "header" in document:
+        return _from_plan_file(args)
     refused = _endpoint(args)  # after the input's own checks, before any fact
     if refused is not None:
         return Failure(refused)
-    if "steps" in document and "header" in document:
-        return _from_plan_file(args.target).map(_only_scratch(args))
     return _from_context(args, document, metrics)
 
 
@@ -145,17 +145,27 @@ def _endpoint(args: argparse.Namespace) -> Exit | None:
     return None
 
 
-def _from_plan_file(path: Path) -> Result[tuple[Plan, Tree], Exit]:
+def _from_plan_file(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit]:
+    """A plan file's plan and the scratch it starts from; Docker is asked for
+    only when the plan has a step that needs it (a scratch-only plan has none)."""
+    path: Path = args.target
     match load_plan(path):
         case Success(plan):
-            root = Path(str(plan.header.scratch_root))
-            entries, _ = scratch_facts(root, plan.header.kernel_id)
-            return Success((plan, tree_from_document(entries)))
+            pass
         case Failure(error):
             sys.stderr.write(f"kplan: {path}: invalid plan: {error}\n")
             return Failure(Exit.ERROR)
         case _:
             raise AssertionError("unreachable")  # returns#1361
+    plan = scratch_only(plan) if args.scratch_only else plan
+    needs_docker = any(is_container_effect(step.effect) for step in plan.steps)
+    if needs_docker or args.scratch_only:
+        refused = _endpoint(args)  # after the plan's own checks, before any fact
+        if refused is not None:
+            return Failure(refused)
+    root = Path(str(plan.header.scratch_root))
+    entries, _ = scratch_facts(root, plan.header.kernel_id)
+    return Success((plan, tree_from_document(entries)))
 
 
 def apply(args: argparse.Namespace) -> int:

@@ -19,7 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from effects import decode, encode
 from executor import read_journal
+from planner import scratch_only
 
 from .commands import ROOT, kplan
 from .contexts import KERNEL_ID
@@ -173,3 +175,30 @@ def test_a_signal_during_apply_rolls_back_and_exits_with_one_line(
     assert read_journal(journal).unwrap().outcome == "rolled-back"
     assert not (tmp_path / "journal.jsonl.private").exists()
     assert not (root / KERNEL_ID).exists()
+
+
+def test_a_plan_file_that_needs_no_docker_applies_without_an_engine(
+    tmp_path: Path,
+) -> None:
+    # A scratch-only plan file has no step Docker takes part in: asking for an
+    # engine first refused it on a host without one (and loaded aiodocker).
+    root, context = _root(tmp_path)
+    whole = tmp_path / "whole.json"
+    assert kplan("plan", str(context), "-o", str(whole)).returncode == 0
+    part = tmp_path / "scratch.json"
+    part.write_bytes(encode(scratch_only(decode(whole.read_bytes()).unwrap())))
+    nowhere = {"DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}"}
+    before = snapshot(root)
+    refused = _one_line(
+        kplan("apply", str(whole), "--journal", str(tmp_path / "w"), env=nowhere)
+    )
+    assert "no Docker engine answers" in refused
+    assert snapshot(root) == before
+    assert not (tmp_path / "w").exists()
+    journal = tmp_path / "journal"
+    done = kplan("apply", str(part), "--journal", str(journal), env=nowhere)
+    assert done.returncode == 0, done.stderr
+    assert (root / KERNEL_ID / "config" / "environ.txt").is_file()
+    undone = kplan("rollback", str(journal), env=nowhere)
+    assert undone.returncode == 0, undone.stderr
+    assert snapshot(root) == before
