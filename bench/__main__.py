@@ -67,6 +67,7 @@ def main() -> int:
             ("compile", lambda: sections.compile_rows(max(rounds, 20))),
             ("compile_scaling", sections.compile_scaling),
             ("plan_command", sections.plan_command),
+            ("commands", sections.commands),
             ("apply_scaling", sections.apply_scaling),
         ):
             started = time.perf_counter()

@@ -592,6 +592,34 @@ class Sections:
             )
         return rows
 
+    def commands(self, rounds: int = 5) -> dict[str, Any]:
+        """``kplan apply PLAN`` and ``kplan rollback JOURNAL`` as processes, on the
+        sample kernel's scratch-only plan (host key cached) on tmpfs, beside an
+        interpreter that starts and does nothing: what an operator waits for."""
+        place = self.tmpfs / "commands"
+        root, journals = place / "root", place / "journals"
+        root.mkdir(parents=True)
+        journals.mkdir()
+        plan_file = place / "plan.json"
+        plan_file.write_bytes(encode(kplan_plan(document("sample", root))))
+        started, applied, undone = [], [], []
+        for number in range(rounds):
+            clear(root)
+            journal = journals / f"j{number}"
+            started.append(_process([sys.executable, "-c", "pass"]))
+            applied.append(
+                _process(_kplan("apply", str(plan_file), "--journal", str(journal)))
+            )
+            undone.append(_process(_kplan("rollback", str(journal))))
+            assert not any(root.iterdir()), "the rollback left entries"
+        apply_s, rollback_s = statistics.median(applied), statistics.median(undone)
+        return {
+            "python_s": round(statistics.median(started), 3),
+            "apply_s": round(apply_s, 3),
+            "rollback_s": round(rollback_s, 3),
+            "ratio_rollback_apply": round(rollback_s / apply_s, 2),
+        }
+
     def apply_scaling(self) -> list[dict[str, Any]]:
         """Apply time per dotfile, from 10 to 10,000 dotfiles (tmpfs)."""
         counts = [10, 100, 1000] if self.quick else [10, 100, 1000, 10_000]
@@ -634,6 +662,21 @@ def _without(doc: dict[str, Any]) -> dict[str, Any]:
     copy = orjson.loads(orjson.dumps(doc))
     copy["kernel_config"]["internal_data"]["dotfiles"] = []
     return copy  # type: ignore[no-any-return]
+
+
+def _kplan(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kplan.cli", *args]
+
+
+def _process(command: list[str]) -> float:
+    """Seconds ``command`` took, start to exit; it must succeed."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, check=False, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        msg = f"{command[2:]} exited {done.returncode}: {done.stderr[-2000:]!r}"
+        raise RuntimeError(msg)
+    return seconds
 
 
 def _plan_command(context: Path) -> None:

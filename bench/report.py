@@ -441,6 +441,34 @@ def _apply_scaling(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _commands(row: dict[str, Any]) -> list[str]:
+    return [
+        "## Commands (processes, sample kernel, tmpfs)",
+        "",
+        _row(
+            "python -c pass s",
+            "kplan apply PLAN s",
+            "kplan rollback s",
+            "rollback/apply",
+        ),
+        _row(*["---"] * 4),
+        _row(
+            f"{row['python_s']:.2f}",
+            f"{row['apply_s']:.2f}",
+            f"{row['rollback_s']:.2f}",
+            f"{row['ratio_rollback_apply']:.2f}",
+        ),
+        "",
+        (
+            "`kplan apply` of the sample's scratch-only plan file (host key cached)"
+            " with its journal, then `kplan rollback` of that journal, each a new"
+            " process from start to exit, beside an interpreter that does nothing;"
+            " medians of 5. Start-up is most of either: each command imports only"
+            " the modules it runs (architecture.md §7.2)."
+        ),
+    ]
+
+
 def _cpu_probe(box: dict[str, Any]) -> str:
     start, end = box["cpu_probe_us"]
     return (
@@ -484,6 +512,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *_compile(results["compile"]),
         "",
         *_scaling(results["compile_scaling"], results["plan_command"]),
+        "",
+        *_commands(results["commands"]),
         "",
         *_apply_scaling(results["apply_scaling"]),
         "",
