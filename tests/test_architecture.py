@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,14 +113,7 @@ before = loaded()
 executor.docker_facts
 print(json.dumps([before, loaded()]))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    assert json.loads(done.stdout) == [[], ["aiodocker", "aiohttp"]]
+    assert _printed(script) == [[], ["aiodocker", "aiohttp"]]
 
 
 def test_planning_loads_no_apply_machinery() -> None:
@@ -140,14 +134,7 @@ import kplan
 kplan.apply_kernel, kplan.KernelMetrics, kplan.rollback_kernel
 print(json.dumps([code, "steps" in out.getvalue(), before, loaded()]))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    code, printed, before, after = json.loads(done.stdout)
+    code, printed, before, after = _printed(script)
     assert (code, printed, before) == (0, True, [])
     # the library's entry points load them when asked for
     assert {"executor._apply", "kplan._agent_api", "prometheus_client"} <= set(after)
@@ -173,6 +160,14 @@ heavy = ("planner._compile", "planner._stages", "planner._context", "legacy._bri
          "rich", "prometheus_client", "kplan._completion", "kplan._apply_cmd")
 print(json.dumps([code, err.getvalue(), sorted(m for m in heavy if m in sys.modules)]))
 """
+    code, err, loaded = _printed(script)
+    assert (code, loaded) == (1, [])
+    assert "cannot roll back /nonexistent/journal" in err
+    assert err.count("\n") == 1
+
+
+def _printed(script: str) -> Any:
+    """What ``script``, run in a fresh interpreter, printed as JSON."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -180,7 +175,4 @@ print(json.dumps([code, err.getvalue(), sorted(m for m in heavy if m in sys.modu
         check=True,
         cwd=ROOT,
     )
-    code, err, loaded = json.loads(done.stdout)
-    assert (code, loaded) == (1, [])
-    assert "cannot roll back /nonexistent/journal" in err
-    assert err.count("\n") == 1
+    return json.loads(done.stdout)
