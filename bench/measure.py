@@ -680,15 +680,7 @@ def _process(command: list[str]) -> float:
 
 
 def _plan_command(context: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "kplan.cli", "plan", str(context)],
-        capture_output=True,
-        check=False,
-        cwd=ROOT,
-    )
-    if done.returncode != 0:
-        msg = f"kplan plan {context} exited {done.returncode}: {done.stderr[-2000:]!r}"
-        raise RuntimeError(msg)
+    _process(_kplan("plan", str(context)))
 
 
 async def _plan_kernel_times(doc: dict[str, Any], rounds: int) -> list[float]:

@@ -62,10 +62,11 @@ from planner import (
     scratch_only,
 )
 
-from ._completion import Refusal, gather_context, known_stages, runner_dir
+from ._completion import Refusal, gather_context, known_stages
 from ._docker_endpoint import docker_endpoint
 from ._journal_location import journal_path
 from ._metrics import ApplyClock, KernelMetrics
+from ._runner_location import runner_dir
 
 __all__ = [
     "AppliedKernel",

@@ -121,17 +121,18 @@ def _only_scratch(
     return only
 
 
-def _endpoint(args: argparse.Namespace) -> Exit | None:
+def _endpoint(args: argparse.Namespace, *, needs_docker: bool = True) -> Exit | None:
     """Settle ``args.docker``: none for --scratch-only, else an engine that answers.
 
-    A dry run needs no engine: one given is used for the facts only.
+    A dry run needs no engine: one given is used for the facts only; nor does a
+    plan with no step Docker takes part in (``needs_docker`` false).
     """
     if args.scratch_only:
         if args.docker is not None:
             sys.stderr.write("kplan: --scratch-only and --docker exclude each other\n")
             return Exit.ERROR
         return None
-    if args.dry_run:
+    if args.dry_run or not needs_docker:
         return None
     args.docker = docker_endpoint(args.docker)
     reason = unreachable(args.docker)
@@ -159,10 +160,9 @@ def _from_plan_file(args: argparse.Namespace) -> Result[tuple[Plan, Tree], Exit]
             raise AssertionError("unreachable")  # returns#1361
     plan = scratch_only(plan) if args.scratch_only else plan
     needs_docker = any(is_container_effect(step.effect) for step in plan.steps)
-    if needs_docker or args.scratch_only:
-        refused = _endpoint(args)  # after the plan's own checks, before any fact
-        if refused is not None:
-            return Failure(refused)
+    refused = _endpoint(args, needs_docker=needs_docker)  # before any fact
+    if refused is not None:
+        return Failure(refused)
     root = Path(str(plan.header.scratch_root))
     entries, _ = scratch_facts(root, plan.header.kernel_id)
     return Success((plan, tree_from_document(entries)))

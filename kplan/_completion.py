@@ -45,11 +45,10 @@ from planner import (
 )
 
 from ._plugin_loading import plugin_stages
-from ._runner_location import SAMPLE_RUNNER, SAMPLES, runner_dir
+from ._runner_location import SAMPLES, runner_dir
 
 __all__ = [
     "SAMPLE_KERNEL",
-    "SAMPLE_RUNNER",
     "Refusal",
     "compile_document",
     "complete_document",
@@ -57,7 +56,6 @@ __all__ = [
     "gather_missing",
     "known_stages",
     "refusals",
-    "runner_dir",
 ]
 
 SAMPLE_KERNEL = SAMPLES / "kernel.json"
