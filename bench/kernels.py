@@ -25,8 +25,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from kplan._completion import SAMPLE_KERNEL, complete_document
+from kplan._completion import complete_document
 from kplan._load import load_document
+from kplan._runner_location import SAMPLE_KERNEL
 from legacy import legacy_runner_dir
 
 __all__ = ["KERNELS", "document", "dotfiles_document"]

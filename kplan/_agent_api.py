@@ -62,10 +62,11 @@ from planner import (
     scratch_only,
 )
 
+from ._apply_clock import ApplyClock
 from ._completion import Refusal, gather_context, known_stages
 from ._docker_endpoint import docker_endpoint
 from ._journal_location import journal_path
-from ._metrics import ApplyClock, KernelMetrics
+from ._metrics import KernelMetrics
 from ._runner_location import runner_dir
 
 __all__ = [

@@ -17,9 +17,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -35,19 +34,20 @@ from executor import (
     read_journal,
     scratch_facts,
 )
-from planner import Context, Stages, scratch_only
+from planner import scratch_only
 
-from ._completion import Refusal, compile_document, known_stages
+from ._apply_clock import ApplyClock
 from ._docker_endpoint import docker_endpoint, unreachable
 from ._exit import Exit
 from ._journal_location import journal_path
 from ._load import load_document, load_plan
-from ._metrics import ApplyClock, KernelMetrics
 from ._metrics_file import metrics_target, write_metrics
 from ._progress import apply_progress
-from ._render import render_errors
 from ._rollback_cmd import outcome_document
 from ._runner_location import runner_dir
+
+if TYPE_CHECKING:  # a plan file is applied without the planner's stages
+    from ._metrics import KernelMetrics
 
 __all__ = ["Stopped", "apply"]
 
@@ -70,6 +70,8 @@ def _plan_and_before(
     """The plan (from a context or a plan file) and the tree it starts from."""
     match load_document(args.target):
         case Failure(error):
+            from ._render import render_errors  # noqa: PLC0415  (rich: errors only)
+
             sys.stderr.write(render_errors([error]))
             return Failure(Exit.ERROR)
         case Success(document):
@@ -81,44 +83,10 @@ def _plan_and_before(
     refused = _endpoint(args)  # after the input's own checks, before any fact
     if refused is not None:
         return Failure(refused)
-    return _from_context(args, document, metrics)
+    # The planner's stages, the completion and rich: only for a context.
+    from ._apply_context import from_context  # noqa: PLC0415
 
-
-def _from_context(
-    args: argparse.Namespace,
-    document: dict[str, object],
-    metrics: KernelMetrics | None,
-) -> Result[tuple[Plan, Tree], Exit]:
-    """Compile a context document (every stage timed when metrics are asked for)."""
-
-    def compiled(stages: Stages) -> Result[tuple[Context, Plan], list[Refusal]]:
-        if metrics is not None:
-            stages = metrics.timed(stages)
-        done = compile_document(
-            document, args.quirk, docker_url=args.docker, stages=stages
-        )
-        if metrics is not None:
-            metrics.plan_done(planned=isinstance(done, Success))
-        return done
-
-    match known_stages().bind(compiled):
-        case Success((ctx, plan)):
-            return Success(_only_scratch(args)((plan, ctx.facts.scratch_tree)))
-        case Failure(refusals):
-            sys.stderr.write(render_errors(refusals))
-            return Failure(Exit.ERROR)
-        case _:
-            raise AssertionError("unreachable")  # returns#1361
-
-
-def _only_scratch(
-    args: argparse.Namespace,
-) -> Callable[[tuple[Plan, Tree]], tuple[Plan, Tree]]:
-    def only(planned: tuple[Plan, Tree]) -> tuple[Plan, Tree]:
-        plan, before = planned
-        return (scratch_only(plan) if args.scratch_only else plan), before
-
-    return only
+    return from_context(args, document, metrics)
 
 
 def _endpoint(args: argparse.Namespace, *, needs_docker: bool = True) -> Exit | None:
@@ -176,6 +144,8 @@ def apply(args: argparse.Namespace) -> int:
     if args.metrics is not None:
         if (refused := metrics_target(args.metrics)) is not None:
             return refused
+        from ._metrics import KernelMetrics  # noqa: PLC0415  (Prometheus: when asked)
+
         metrics = KernelMetrics()
     match _plan_and_before(args, metrics):
         case Failure(code):

@@ -20,7 +20,6 @@ from planner import Context, Diff, compile_plan, context_from_document, expected
 
 from ._against import LegacyOutcome, against_legacy, against_tree, only_crashes
 from ._completion import (
-    SAMPLE_KERNEL,
     Refusal,
     compile_document,
     complete_document,
@@ -31,6 +30,7 @@ from ._exit import Exit
 from ._graph import render_graph, render_svg
 from ._load import load_document
 from ._render import Palette, render_diff, render_errors, render_plan, render_tree
+from ._runner_location import SAMPLE_KERNEL
 
 __all__ = ["demo", "diff", "expect", "graph", "plan"]
 

@@ -45,10 +45,9 @@ from planner import (
 )
 
 from ._plugin_loading import plugin_stages
-from ._runner_location import SAMPLES, runner_dir
+from ._runner_location import runner_dir
 
 __all__ = [
-    "SAMPLE_KERNEL",
     "Refusal",
     "compile_document",
     "complete_document",
@@ -58,7 +57,6 @@ __all__ = [
     "refusals",
 ]
 
-SAMPLE_KERNEL = SAMPLES / "kernel.json"
 
 Refusal = ContextError | PlanError
 

@@ -14,8 +14,8 @@ from returns.result import Failure, Result, Success
 from effects import DecodeError, Plan, decode
 from planner import ContextError
 
-from ._completion import SAMPLE_KERNEL
 from ._input_files import read_input_file
+from ._runner_location import SAMPLE_KERNEL
 
 __all__ = ["load_document", "load_plan"]
 

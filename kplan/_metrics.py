@@ -27,7 +27,6 @@ collector).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
@@ -40,15 +39,15 @@ from prometheus_client import (
 )
 from returns.result import Failure, Result, Success
 
-from effects import Plan, Step, describe
+from effects import Plan, describe
 from executor import ApplyFailed, ApplyReport, RollbackOutcome
+
+from ._apply_clock import ApplyClock, StepHook
 
 if TYPE_CHECKING:  # types only: rendering and metrics load no planner
     from planner import Context, Part, PlanError, Stage, Stages, Upstream
 
-__all__ = ["BUCKETS", "ApplyClock", "KernelMetrics", "StepHook"]
-
-StepHook = Callable[[int, Step], None]
+__all__ = ["BUCKETS", "KernelMetrics"]
 
 # Planning stages take microseconds, pulls and container starts seconds.
 BUCKETS: Final = (
@@ -209,37 +208,6 @@ class KernelMetrics:
     def write(self, path: Path) -> None:
         """Write ``exposition()`` to ``path`` atomically (a rename into place)."""
         write_to_textfile(str(path), self.registry)
-
-
-@final
-class ApplyClock:
-    """An ``on_step`` hook noting when each step of one apply starts."""
-
-    def __init__(self, then: StepHook | None) -> None:
-        self._then = then
-        self._starts: dict[int, float] = {}
-
-    def __call__(self, index: int, step: Step) -> None:
-        """Note step ``index``'s start, then call the caller's hook."""
-        self._starts[index] = time.perf_counter()
-        if self._then is not None:
-            self._then(index, step)
-
-    @property
-    def last(self) -> int:
-        """The index of the latest step that started (-1: none)."""
-        return max(self._starts, default=-1)
-
-    def seconds(self, last: int) -> list[float]:
-        """Seconds of steps ``0..last``: from each start to the next, the last one's
-        to now (a step whose start was not seen counts 0)."""
-        now = time.perf_counter()
-        timings = []
-        for index in range(last + 1):
-            start = self._starts.get(index)
-            end = self._starts.get(index + 1, now) if index < last else now
-            timings.append(0.0 if start is None else max(0.0, end - start))
-        return timings
 
 
 # A step's outcome -> its stage's: steps that ran are "applied" (kept, recorded).

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from legacy import legacy_runner_dir
 
-__all__ = ["SAMPLES", "SAMPLE_RUNNER", "runner_dir"]
+__all__ = ["SAMPLES", "SAMPLE_KERNEL", "SAMPLE_RUNNER", "runner_dir"]
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE_RUNNER = SAMPLES / "runner"
+SAMPLE_KERNEL = SAMPLES / "kernel.json"  # what ``sample`` names on the command line
 
 
 def runner_dir() -> Path:

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
         compile_plan,
         header_of,
         restart_needs_first_run,
-        scratch_only,
     )
     from ._context import Context
     from ._custom_stages import StagePlugin, stage_names, with_plugins
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     )
     from ._facts import Facts
     from ._quirks import QUIRKS
+    from ._scratch_only import scratch_only
     from ._stage_api import Draft, Part, Upstream
     from ._stages import STAGES, Stage, Stages
     from ._threaded import THREADED_BY, Threaded
@@ -121,7 +121,6 @@ _WHERE = {
             "compile_plan",
             "header_of",
             "restart_needs_first_run",
-            "scratch_only",
         ),
         "._compile",
     ),
@@ -144,6 +143,7 @@ _WHERE = {
     ),
     "Facts": "._facts",
     "QUIRKS": "._quirks",
+    "scratch_only": "._scratch_only",
     **dict.fromkeys(("Draft", "Part", "Upstream"), "._stage_api"),
     **dict.fromkeys(("STAGES", "Stage", "Stages"), "._stages"),
     **dict.fromkeys(("THREADED_BY", "Threaded"), "._threaded"),

@@ -49,7 +49,6 @@ from effects import (
     Projection,
     Step,
     WriteFile,
-    is_container_effect,
     seal,
     staged,
 )
@@ -72,7 +71,6 @@ __all__ = [
     "compile_plan",
     "header_of",
     "restart_needs_first_run",
-    "scratch_only",
 ]
 
 FIRST_RUN = "first-run/"  # the stage prefix of a restart's first run
@@ -251,17 +249,3 @@ class _State:
         self.errors.append(
             PlanError(stage=stage, code=code, field=field, value=value, reason=reason)
         )
-
-
-def scratch_only(plan: Plan) -> Plan:
-    """``plan`` without its container's steps: the scratch, ready for a container.
-
-    What ``kplan apply --scratch-only`` applies: every filesystem effect and every
-    data effect (mount entries, config fragments, the kernel record), none of
-    those that need Docker, host ports or socket proxies. A new plan, with its
-    own id and edges.
-    """
-    steps = tuple(step for step in plan.steps if not is_container_effect(step.effect))
-    kept = {s.effect.blob for s in steps if isinstance(s.effect, WriteFile)}
-    blobs = [blob for blob in plan.blobs if blob.digest in kept]
-    return seal(plan.header, steps, blobs, edges_of(steps))

@@ -29,7 +29,7 @@ from returns.result import Failure, Success
 from effects import decode, encode
 from executor import read_journal
 from kplan import plan_kernel
-from kplan._completion import SAMPLE_KERNEL
+from kplan._runner_location import SAMPLE_KERNEL
 from planner import compile_plan, context_from_document
 from tests.executing import apply, plan_at
 

@@ -20,8 +20,9 @@ from returns.result import Failure
 
 from effects import HOST_KEY_NAME, Chown, dumps
 from kplan._against import against_legacy, known_image, only_crashes
-from kplan._completion import SAMPLE_KERNEL, complete_document
+from kplan._completion import complete_document
 from kplan._load import load_document
+from kplan._runner_location import SAMPLE_KERNEL
 from legacy import LegacyBridge, legacy_runner_dir
 from planner import Context, compile_plan, context_from_document, legacy_inputs
 
