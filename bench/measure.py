@@ -54,7 +54,7 @@ from .sides import (
 )
 from .syscall_purposes import PURPOSES
 from .syscalls import count_marked
-from .timing import collected, each, repeat
+from .timing import Collector, collected, each, repeat
 
 __all__ = ["Sections", "same_tree"]
 
@@ -472,9 +472,18 @@ class Sections:
         # Rounds alternate (one run of each is at the mercy of the machine's
         # other work); medians.
         sequential, concurrent = [], []
+        # The cyclic collector's share: applies at once keep each other's
+        # records alive while they allocate, so its passes are more and longer.
+        collectors = {"sequential": Collector(), "concurrent": Collector()}
         for _ in range(CONCURRENT_ROUNDS):
-            sequential.append(asyncio.run(self._many(plans, journals, at_once=False)))
-            concurrent.append(asyncio.run(self._many(plans, journals, at_once=True)))
+            with collectors["sequential"]:
+                sequential.append(
+                    asyncio.run(self._many(plans, journals, at_once=False))
+                )
+            with collectors["concurrent"]:
+                concurrent.append(
+                    asyncio.run(self._many(plans, journals, at_once=True))
+                )
         return {
             "kernels": CONCURRENT,
             "rounds": CONCURRENT_ROUNDS,
@@ -484,6 +493,14 @@ class Sections:
                 statistics.median(sequential) / statistics.median(concurrent), 2
             ),
             "each_correct": True,  # _many raises otherwise
+            **{
+                f"{side}_collector_ms": _ms(watched.seconds / CONCURRENT_ROUNDS)
+                for side, watched in collectors.items()
+            },
+            **{
+                f"{side}_collector_passes": round(watched.passes / CONCURRENT_ROUNDS, 1)
+                for side, watched in collectors.items()
+            },
         }
 
     async def _many(self, plans: list[Plan], journals: Path, *, at_once: bool) -> float:

@@ -3,6 +3,7 @@
 ``collected`` adds up what the cyclic collector took inside the timed calls
 (``gc.callbacks``): a new kernel's compile follows the building of its context,
 whose allocations the collector meets during the compile, as it does in the agent.
+``Collector`` does the same around a block of code (an event loop's run).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from types import TracebackType
+from typing import Any, final
 
-__all__ = ["collected", "each", "repeat"]
+__all__ = ["Collector", "collected", "each", "repeat"]
 
 
 def repeat(run: Callable[[], object], rounds: int) -> list[float]:
@@ -55,3 +57,33 @@ def collected(
         return each(watched, values), inside[2]
     finally:
         gc.callbacks.remove(watch)
+
+
+@final
+class Collector:
+    """The cyclic collector's seconds and passes inside ``with`` blocks (summed
+    over every block the same value was used for)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.passes = 0
+        self._started = 0.0
+
+    def _watch(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.passes += 1
+
+    def __enter__(self) -> Collector:
+        gc.callbacks.append(self._watch)
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        gc.callbacks.remove(self._watch)
