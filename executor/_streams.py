@@ -6,12 +6,20 @@ skipped with ``lseek`` and the size set at the end, so a sparse file stays spars
 (a hole costs neither memory nor disk). ``os.write`` may write less than asked (a
 signal, a full disk, a file size limit): the rest is written again until all is
 written or the write fails.
+
+A copy hashes each whole chunk in a helper thread while it writes that chunk:
+sha256 releases the interpreter lock, and it costs twice the read and the write
+together (a 5 MiB copy on tmpfs here: 9.3 ms one after the other, hashing 5.4 of
+them). The chunks are hashed in order, one at a time; a short chunk (a small
+file, a file's end) is hashed in place, where a hand-over would cost more.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["CHUNK", "copy_stream", "digest_of", "holds", "pwrite_all", "write_all"]
 
@@ -40,15 +48,51 @@ def copy_stream(source: int, target: int) -> tuple[str, int]:
     ``target`` must be empty at its offset 0 (new, or truncated).
     """
     digest, size = hashlib.sha256(), 0
-    while chunk := os.read(source, CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if len(chunk) == CHUNK and chunk == _ZERO:
-            os.lseek(target, CHUNK, os.SEEK_CUR)  # a hole: nothing to write
-        else:
-            write_all(target, chunk)
+    hashing: Future[None] | None = None  # the chunk before, hashed beside
+    try:
+        while chunk := os.read(source, CHUNK):
+            if hashing is not None:
+                hashing.result()  # in order: the next update after this one
+                hashing = None
+            if len(chunk) == CHUNK:
+                hashing = _hasher().submit(digest.update, chunk)
+            else:
+                digest.update(chunk)
+            size += len(chunk)
+            if len(chunk) == CHUNK and chunk == _ZERO:
+                os.lseek(target, CHUNK, os.SEEK_CUR)  # a hole: nothing to write
+            else:
+                write_all(target, chunk)
+    finally:
+        if hashing is not None:  # never left running on a digest given up
+            hashing.result()
     os.ftruncate(target, size)  # a trailing hole still counts in the size
     return digest.hexdigest(), size
+
+
+_hashers: ThreadPoolExecutor | None = None  # made on the first large copy
+_hashers_lock = threading.Lock()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """The process's hashing threads (one per core, at most four: lanes of
+    kernels applied at once share them)."""
+    global _hashers  # noqa: PLW0603  (one pool per process, made when first needed)
+    with _hashers_lock:
+        if _hashers is None:
+            workers = min(os.cpu_count() or 1, 4)
+            _hashers = ThreadPoolExecutor(workers, thread_name_prefix="kplan-hash")
+        return _hashers
+
+
+def _forget_hashers() -> None:
+    # A forked child has none of its parent's threads: a pool it inherited would
+    # take work and never run it, a lock held in the fork never be released.
+    global _hashers, _hashers_lock
+    _hashers, _hashers_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hashers)
 
 
 def digest_of(fd: int, size: int | None = None) -> tuple[str, int]:
