@@ -476,11 +476,11 @@ class Sections:
         # records alive while they allocate, so its passes are more and longer.
         collectors = {"sequential": Collector(), "concurrent": Collector()}
         for _ in range(CONCURRENT_ROUNDS):
-            with collectors["sequential"]:
+            with collectors["sequential"].watching():
                 sequential.append(
                     asyncio.run(self._many(plans, journals, at_once=False))
                 )
-            with collectors["concurrent"]:
+            with collectors["concurrent"].watching():
                 concurrent.append(
                     asyncio.run(self._many(plans, journals, at_once=True))
                 )

@@ -3,15 +3,15 @@
 ``collected`` adds up what the cyclic collector took inside the timed calls
 (``gc.callbacks``): a new kernel's compile follows the building of its context,
 whose allocations the collector meets during the compile, as it does in the agent.
-``Collector`` does the same around a block of code (an event loop's run).
+``Collector`` does the same around blocks of code (an event loop's run).
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable
-from types import TracebackType
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, final
 
 __all__ = ["Collector", "collected", "each", "repeat"]
@@ -37,32 +37,19 @@ def collected(
     run: Callable[[Any], object], values: Iterable[Any]
 ) -> tuple[list[float], float]:
     """``each``, and the collector's seconds inside the calls in all."""
-    inside = [False, 0.0, 0.0]  # in a call; a collection's start; the sum
-
-    def watch(phase: str, _info: dict[str, int]) -> None:
-        if phase == "start":
-            inside[1] = time.perf_counter() if inside[0] else 0.0
-        elif inside[1]:
-            inside[2] += time.perf_counter() - inside[1]
+    collector = Collector()
 
     def watched(value: object) -> None:
-        inside[0] = True
-        try:
+        with collector.watching():
             run(value)
-        finally:
-            inside[0] = False
 
-    gc.callbacks.append(watch)
-    try:
-        return each(watched, values), inside[2]
-    finally:
-        gc.callbacks.remove(watch)
+    return each(watched, values), collector.seconds
 
 
 @final
 class Collector:
-    """The cyclic collector's seconds and passes inside ``with`` blocks (summed
-    over every block the same value was used for)."""
+    """The cyclic collector's seconds and passes inside ``watching`` blocks
+    (summed over every block of one value)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -76,14 +63,11 @@ class Collector:
             self.seconds += time.perf_counter() - self._started
             self.passes += 1
 
-    def __enter__(self) -> Collector:
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Count the collector's passes inside the block."""
         gc.callbacks.append(self._watch)
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        gc.callbacks.remove(self._watch)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(self._watch)
