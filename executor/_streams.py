@@ -10,8 +10,9 @@ written or the write fails.
 A copy hashes each whole chunk in a helper thread while it writes that chunk:
 sha256 releases the interpreter lock, and it costs more than the read and the
 write together (a 5 MiB copy on tmpfs here: 9.3 ms one after the other, hashing
-5.4 of them; 7.3 ms beside). The chunks are hashed in order, one at a time; a short chunk (a small
-file, a file's end) is hashed in place, where a hand-over would cost more.
+5.4 of them; 7.3 ms beside). The chunks are hashed in order, one at a time; a
+short chunk (a small file, a file's end) is hashed in place, where a hand-over
+would cost more.
 """
 
 from __future__ import annotations
