@@ -55,12 +55,13 @@ def copy_stream(source: int, target: int) -> tuple[str, int]:
             if hashing is not None:
                 hashing.result()  # in order: the next update after this one
                 hashing = None
-            if len(chunk) == CHUNK:
+            whole = len(chunk) == CHUNK
+            if whole:
                 hashing = _hasher().submit(digest.update, chunk)
             else:
                 digest.update(chunk)
             size += len(chunk)
-            if len(chunk) == CHUNK and chunk == _ZERO:
+            if whole and chunk == _ZERO:
                 os.lseek(target, CHUNK, os.SEEK_CUR)  # a hole: nothing to write
             else:
                 write_all(target, chunk)
