@@ -15,6 +15,7 @@ import importlib
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,19 @@ def _printed(script: str) -> Any:
         cwd=ROOT,
     )
     return json.loads(done.stdout)
+
+
+def test_make_writes_the_bytecode_of_every_installed_package() -> None:
+    # The editable install leaves our modules as sources; where
+    # PYTHONDONTWRITEBYTECODE is set every command would compile them again at
+    # start-up (`kplan plan`: 0.60 s -> 0.47 s with them written, issue 12). The
+    # Makefile's bytecode step must cover every package pyproject installs.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = {
+        name.split(".")[0] for name in project["tool"]["setuptools"]["packages"]
+    }
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    listed = next(line for line in lines if line.startswith("PACKAGES :="))
+    compiled = set(listed.split(":=", 1)[1].split())
+    assert installed <= compiled, sorted(installed - compiled)
+    assert all((ROOT / name / "__init__.py").is_file() for name in compiled)
