@@ -9,13 +9,14 @@ grace period) still shows the time going by.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, final
 
 from effects import Plan, Step, describe
+
+from ._terminal import may_be_terminal
 
 if TYPE_CHECKING:  # rich is imported only for a terminal: a tenth of a second
     from rich.progress import Progress, TaskID
@@ -49,10 +50,10 @@ class ApplyProgress:
 @contextmanager
 def apply_progress(plan: Plan) -> Iterator[ApplyProgress | None]:
     """The progress hook for an apply of ``plan``, or ``None`` off a terminal."""
-    if not plan.steps or not _may_be_terminal():
+    if not plan.steps or not may_be_terminal(sys.stderr):
         yield None
         return
-    from rich.console import Console  # noqa: PLC0415  (see _may_be_terminal)
+    from rich.console import Console  # noqa: PLC0415  (kplan._terminal)
     from rich.progress import (  # noqa: PLC0415
         BarColumn,
         MofNCompleteColumn,
@@ -76,15 +77,3 @@ def apply_progress(plan: Plan) -> Iterator[ApplyProgress | None]:
     with progress:
         task = progress.add_task("", total=len(plan.steps))
         yield ApplyProgress(progress, task, len(plan.steps))
-
-
-def _may_be_terminal() -> bool:
-    """False when rich would say stderr is no terminal: not a tty, and neither
-    ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` says otherwise. An apply off a
-    terminal (the agent's, a pipe's) then never imports rich."""
-    environ = os.environ
-    forced = environ.get("TTY_COMPATIBLE") == "1" or bool(environ.get("FORCE_COLOR"))
-    try:
-        return forced or sys.stderr.isatty()
-    except ValueError:  # a closed stream: no terminal, as rich decides
-        return False

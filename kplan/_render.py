@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 import orjson
-from rich.console import Console
-from rich.text import Text
 
 from effects import (
     AppendContainerId,
@@ -27,7 +25,11 @@ from effects import (
 )
 from effects.decoding import mode_text
 
-if TYPE_CHECKING:  # types only: rendering and metrics load no planner
+from ._terminal import may_be_terminal
+
+if TYPE_CHECKING:  # types only: rendering loads no planner, rich only for a terminal
+    from rich.console import Console
+
     from planner import ContextError, Diff, PlanError
 
 __all__ = ["Palette", "render_diff", "render_errors", "render_plan", "render_tree"]
@@ -37,16 +39,24 @@ class Palette:
     """rich styles for a stream, or none when it is not a colour terminal."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._console = Console(file=stream, highlight=False, soft_wrap=True)
-        console = self._console
+        self._console: Console | None = None
+        self.on = False
+        if not may_be_terminal(stream):
+            return  # rich left unimported: it would say no terminal
+        from rich.console import Console  # noqa: PLC0415  (kplan._terminal)
+
+        console = Console(file=stream, highlight=False, soft_wrap=True)
+        self._console = console
         self.on = bool(
             console.is_terminal and console.color_system and not console.no_color
         )
 
     def paint(self, style: str, text: str) -> str:
         """``text`` in rich ``style`` (``"bold red"``) when colour is on."""
-        if not self.on or not text or not style:
+        if not self.on or not text or not style or self._console is None:
             return text
+        from rich.text import Text  # noqa: PLC0415  (imported with the console)
+
         with self._console.capture() as captured:
             self._console.print(Text(text, style=style), end="")
         return captured.get()
