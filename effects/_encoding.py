@@ -114,16 +114,28 @@ def json_default(value: object) -> object:
 
 
 def _encode_mkdir(effect: MakeDir, _json: _Thaw) -> dict[str, object]:
-    return {"op": "mkdir", "path": str(effect.path), "mode": mode_text(effect.mode)}
+    fields: dict[str, object] = {
+        "op": "mkdir",
+        "path": str(effect.path),
+        "mode": mode_text(effect.mode),
+    }
+    if effect.uid is not None or effect.gid is not None:
+        fields["uid"], fields["gid"] = effect.uid, effect.gid
+    return fields
 
 
 def _encode_write(effect: WriteFile, _json: _Thaw) -> dict[str, object]:
-    return {
+    fields: dict[str, object] = {
         "op": "write",
         "path": str(effect.path),
         "sha256": effect.blob,
         "mode": mode_text(effect.mode),
     }
+    # An owner only when the step names one: the plans without (restarts, an
+    # agent not root) encode as before, their ids unchanged.
+    if effect.uid is not None or effect.gid is not None:
+        fields["uid"], fields["gid"] = effect.uid, effect.gid
+    return fields
 
 
 def _encode_chmod(effect: Chmod, _json: _Thaw) -> dict[str, object]:
@@ -442,7 +454,11 @@ def quick_effect(value: object) -> Effect | None:
     if not isinstance(value, dict):
         return None  # parsed JSON is a dict; anything else goes the strict way
     op = value.get("op")
-    quick = _QUICK.get(op) if type(op) is str else None
+    if type(op) is not str:
+        return None
+    quick = _QUICK.get(op)
+    if quick is not None and value.keys() != quick[0]:
+        quick = _QUICK_OWNED.get(op)  # a new entry's owner named (mkdir, write)
     if quick is None or value.keys() != quick[0]:
         return None
     try:
@@ -478,9 +494,21 @@ def _quick_mkdir(v: dict[str, object]) -> Effect:
     return MakeDir(path=rel(_text_of(v["path"])), mode=_mode_of(v["mode"]))
 
 
+def _quick_owned_mkdir(v: dict[str, object]) -> Effect:
+    uid, gid = _id_of_value(v["uid"]), _id_of_value(v["gid"])
+    path, mode = rel(_text_of(v["path"])), _mode_of(v["mode"])
+    return MakeDir(path=path, mode=mode, uid=uid, gid=gid)
+
+
 def _quick_write(v: dict[str, object]) -> Effect:
     path, blob = rel(_text_of(v["path"])), _text_of(v["sha256"])
     return WriteFile(path=path, blob=blob, mode=_mode_of(v["mode"]))
+
+
+def _quick_owned_write(v: dict[str, object]) -> Effect:
+    uid, gid = _id_of_value(v["uid"]), _id_of_value(v["gid"])
+    path, blob = rel(_text_of(v["path"])), _text_of(v["sha256"])
+    return WriteFile(path=path, blob=blob, mode=_mode_of(v["mode"]), uid=uid, gid=gid)
 
 
 def _quick_chmod(v: dict[str, object]) -> Effect:
@@ -515,6 +543,13 @@ _QUICK: dict[str, tuple[frozenset[str], Callable[[dict[str, object]], Effect]]] 
         _quick_container_mount,
     ),
 }
+_OWNER = frozenset({"uid", "gid"})
+_QUICK_OWNED: dict[
+    str, tuple[frozenset[str], Callable[[dict[str, object]], Effect]]
+] = {
+    "mkdir": (_QUICK["mkdir"][0] | _OWNER, _quick_owned_mkdir),
+    "write": (_QUICK["write"][0] | _OWNER, _quick_owned_write),
+}
 
 
 def _path(effect: Reader, key: str) -> PurePosixPath:
@@ -539,7 +574,8 @@ def _build(where: str, klass: Callable[..., _T], **fields: object) -> _T:
 
 
 def _mkdir(e: Reader) -> Effect:
-    return _build(e.field("op"), MakeDir, path=_path(e, "path"), mode=e.mode("mode"))
+    fields = {"path": _path(e, "path"), "mode": e.mode("mode"), **_owner(e)}
+    return _build(e.field("op"), MakeDir, **fields)
 
 
 def _write(e: Reader) -> Effect:
@@ -547,8 +583,15 @@ def _write(e: Reader) -> Effect:
         "path": _path(e, "path"),
         "blob": e.text("sha256"),
         "mode": e.mode("mode"),
+        **_owner(e),
     }
     return _build(e.field("op"), WriteFile, **fields)
+
+
+def _owner(e: Reader) -> dict[str, int | None]:
+    """A new entry's optional owner (``uid``, ``gid``: absent or null keep the
+    plan's identity)."""
+    return {"uid": e.opt_integer("uid", 0), "gid": e.opt_integer("gid", 0)}
 
 
 def _chmod(e: Reader) -> Effect:

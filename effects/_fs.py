@@ -8,6 +8,11 @@ semantics follow POSIX, because that is what the legacy code relies on:
   An existing directory is left as it is (legacy always uses ``exist_ok=True``).
 * ``WriteFile`` creates a file with exactly ``mode``, or replaces the content of an
   existing file and keeps its mode and owner (``open(O_TRUNC)`` semantics).
+* Both may name the owner of the entry they make (``uid``, ``gid``; ``None`` is
+  the identity the plan runs as): it is made with that owner and then exactly
+  ``mode``, as a ``Chown`` right after would leave it without a set-id bit. An
+  existing entry keeps its owner, as it keeps its mode. The compiler folds the
+  first chown of a new entry in (``planner._folding``).
 * ``Chmod`` / ``Chown`` change one existing path; ``None`` owner fields are kept.
 * ``GenerateHostKey`` is the one nondeterministic effect: dropbear writes the key
   (0600) and, only when absent, ``<key>.pub`` (0600); both contents are volatile.
@@ -25,7 +30,14 @@ from typing import Literal, final
 import attrs
 
 from ._paths import inside_scratch
-from ._validators import check_positive, mode_field, non_empty, optional_id, sha256_hex
+from ._validators import (
+    check_id,
+    check_positive,
+    mode_field,
+    non_empty,
+    optional_id,
+    sha256_hex,
+)
 
 __all__ = [
     "HOST_KEY_NAME",
@@ -42,23 +54,36 @@ ScratchKind = Literal["tmpfs", "loopfile"]
 SCRATCH_KINDS: tuple[ScratchKind, ...] = ("tmpfs", "loopfile")
 
 
+def _owner_ids(_instance: object, _attribute: object, value: int | None) -> None:
+    # One validator for both ids, on the last field: attrs runs one per field,
+    # and a compile makes a hundred of these effects.
+    check_id("uid", getattr(_instance, "uid", None), optional=True)
+    check_id("gid", value, optional=True)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class MakeDir:
-    """Create one directory with exactly ``mode`` (no-op if it is already a dir)."""
+    """Create one directory with exactly ``mode`` (no-op if it is already a dir),
+    owned by ``uid``/``gid`` (``None``: the plan's identity)."""
 
     path: PurePosixPath = attrs.field(validator=inside_scratch)
     mode: int = attrs.field(validator=mode_field)
+    uid: int | None = None
+    gid: int | None = attrs.field(default=None, validator=_owner_ids)
 
 
 @final
 @attrs.frozen(kw_only=True)
 class WriteFile:
-    """Create (with ``mode``) or overwrite (keeping mode and owner) one file."""
+    """Create (with ``mode``, owned by ``uid``/``gid``: ``None`` is the plan's
+    identity) or overwrite (keeping mode and owner) one file."""
 
     path: PurePosixPath = attrs.field(validator=inside_scratch)
     blob: str = attrs.field(validator=sha256_hex)
     mode: int = attrs.field(validator=mode_field)
+    uid: int | None = None
+    gid: int | None = attrs.field(default=None, validator=_owner_ids)
 
 
 @final

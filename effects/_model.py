@@ -9,6 +9,9 @@ executor's rules (see ``effects._fs`` for each effect's meaning):
 * ``MakeDir`` fails on an existing non-directory and keeps an existing directory;
 * ``WriteFile`` fails on anything but a regular file (a directory, a symlink, a
   socket or a FIFO) and keeps mode and owner on replace;
+* a new entry is owned by the identity the plan runs as, or by the ``uid``/``gid``
+  its ``MakeDir`` or ``WriteFile`` names, with exactly its mode (an existing one
+  keeps its owner);
 * ``Chmod``/``Chown`` fail on a missing path, a symlink, a socket or a FIFO: the
   executor changes only regular files and directories (it never opens a socket or a
   FIFO, whose open has side effects or blocks);
@@ -200,13 +203,22 @@ class _Log:
 def _apply_mkdir(
     nodes: _Log, effect: MakeDir, owner: tuple[int, int], _sizes: Mapping[str, int]
 ) -> None:
-    _make_dir(nodes, effect.path, effect.mode, owner)
+    _make_dir(nodes, effect.path, effect.mode, _made_by(effect, owner))
 
 
 def _apply_write(
     nodes: _Log, effect: WriteFile, owner: tuple[int, int], sizes: Mapping[str, int]
 ) -> None:
-    _write(nodes, effect.path, effect.blob, sizes[effect.blob], effect.mode, owner)
+    made_by = _made_by(effect, owner)
+    _write(nodes, effect.path, effect.blob, sizes[effect.blob], effect.mode, made_by)
+
+
+def _made_by(effect: MakeDir | WriteFile, owner: tuple[int, int]) -> tuple[int, int]:
+    """The owner of the entry ``effect`` makes: the one it names, else the plan's."""
+    uid, gid = effect.uid, effect.gid
+    if uid is None and gid is None:
+        return owner
+    return (owner[0] if uid is None else uid, owner[1] if gid is None else gid)
 
 
 def _apply_chmod(

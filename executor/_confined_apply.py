@@ -44,11 +44,19 @@ __all__ = [
 ]
 
 
-def make_dir(
-    fs: ScratchRoot, path: PurePosixPath, mode: int, staging: str, announce: Announce
+def make_dir(  # noqa: PLR0917  (MakeDir's fields, where and who is told)
+    fs: ScratchRoot,
+    path: PurePosixPath,
+    mode: int,
+    staging: str,
+    announce: Announce,
+    owner: tuple[int | None, int | None] = (None, None),
 ) -> Left:
-    """Create one directory with exactly ``mode``; one there by then is kept."""
-    made = fs.create(path, staging, mode, None, announce=announce, operation="mkdir")
+    """Create one directory with ``owner`` and exactly ``mode``; one there by
+    then is kept."""
+    made = fs.create(
+        path, staging, mode, None, announce=announce, operation="mkdir", owner=owner
+    )
     if made is not None:
         return ((path, made),)
     info = fs.lstat(path)
@@ -67,14 +75,18 @@ def write_new(
     mode: int,
     staging: str,
     announce: Announce,
+    owner: tuple[int | None, int | None] = (None, None),
 ) -> Left:
-    """Create a file with ``data`` and exactly ``mode``; never replace one."""
+    """Create a file with ``data``, ``owner`` and exactly ``mode``; never replace
+    one."""
 
     def fill(fd: int) -> str:
         write_all(fd, data)
         return digest
 
-    made = fs.create(path, staging, mode, fill, announce=announce, operation="write")
+    made = fs.create(
+        path, staging, mode, fill, announce=announce, operation="write", owner=owner
+    )
     if made is None:
         reason = "exists already: it appeared after kplan looked, and is never replaced"
         raise HostError("write", str(path), reason)

@@ -472,8 +472,11 @@ class ScratchRoot:
         *,
         announce: Announce,
         operation: str,
+        owner: tuple[int | None, int | None] = (None, None),
     ) -> Stamp | None:
         """Make ``path`` new (see *Creating* above); ``fill`` None makes a directory.
+        ``owner``: its uid and gid (``None`` keeps the creator's), given before
+        its mode.
 
         Returns what it made, or ``None`` if an entry had that name by then (left as
         it is, the staging entry removed).
@@ -486,6 +489,11 @@ class ScratchRoot:
                     made = os.fstat(fd)
                     announce(Created(path=path, dev=made.st_dev, ino=made.st_ino))
                     digest = None if fill is None else fill(fd)
+                    uid, gid = owner
+                    if uid is not None or gid is not None:
+                        os.fchown(
+                            fd, -1 if uid is None else uid, -1 if gid is None else gid
+                        )
                     os.fchmod(fd, mode)  # exact: the umask does not apply
                     if self.durable:
                         os.fsync(fd)

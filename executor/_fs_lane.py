@@ -15,8 +15,9 @@ runs in four phases:
 3. *stage*: for each step, call ``on_step``, then make the new entries under their
    staging names (``.kplan-<token>-<step>``) and announce them all with one write:
    every entry is announced before it gets its final name;
-4. *finish*: fill, give the exact mode, rename into place without replacing
-   anything (``RENAME_NOREPLACE``), change modes and owners, write over files; each
+4. *finish*: fill, give the owner the step names and then the exact mode, rename
+   into place without replacing anything (``RENAME_NOREPLACE``), change modes and
+   owners, write over files; each
    step's ``done`` is deferred to the next write (``executor._journal``).
 
 So an effect never runs before its intent is written, and an entry never has its
@@ -659,13 +660,15 @@ class FsLane:
     ) -> Stamp:
         made = step.made
         assert made is not None  # noqa: S101  (set by _make_staging)
+        effect = step.effect
+        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
         return Stamp(
             kind=kind,
             dev=made.st_dev,
             ino=made.st_ino,
             mode=mode,
-            uid=made.st_uid,
-            gid=made.st_gid,
+            uid=made.st_uid if effect.uid is None else effect.uid,
+            gid=made.st_gid if effect.gid is None else effect.gid,
             sha256=sha256,
         )
 
@@ -715,10 +718,18 @@ class FsLane:
     def _rename_into_place(
         self, step: LaneStep, mode: int, discard: Callable[..., None]
     ) -> tuple[bool, int]:
-        """Give the staged entry its exact ``mode`` (fsynced when durable) and its
-        final name, never replacing one; if one appeared meanwhile, ``discard``
-        (``os.rmdir`` or ``os.unlink``) the staged entry. Whether it was placed,
-        and the exact mode it has."""
+        """Give the staged entry the owner its step names, then its exact
+        ``mode`` (fsynced when durable), and its final name, never replacing
+        one; if one appeared meanwhile, ``discard`` (``os.rmdir`` or
+        ``os.unlink``) the staged entry. Whether it was placed, and the exact
+        mode it has."""
+        effect = step.effect
+        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        uid, gid = effect.uid, effect.gid
+        if uid is not None or gid is not None:
+            # Before the mode: a chown clears set-ids, the mode is exact after
+            # (the staging entry was made with none).
+            os.fchown(step.fd, -1 if uid is None else uid, -1 if gid is None else gid)
         exact = self._exact_mode(step, mode)
         if self._fs.durable:
             os.fsync(step.fd)

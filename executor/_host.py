@@ -243,8 +243,9 @@ class Host:
             case MakeDir(), DirPrior(existed=True):
                 return Applied(outcome="kept")
             case MakeDir(path=path, mode=mode), DirPrior(staging=str(staging)):
+                owner = (effect.uid, effect.gid)
                 left = await asyncio.to_thread(
-                    make_dir, fs, path, mode, staging, announce
+                    make_dir, fs, path, mode, staging, announce, owner
                 )
                 return Applied(outcome="applied" if left else "kept", left=left)
             case WriteFile(path=p, blob=blob, mode=mode), FilePrior(
@@ -260,6 +261,7 @@ class Host:
                     mode=mode,
                     staging=staged,
                     announce=announce,
+                    owner=(effect.uid, effect.gid),
                 )
             case WriteFile(path=path, blob=blob), FilePrior(old=Stamp() as old):
                 data = self._blobs[blob]

@@ -10,7 +10,10 @@ same plan with
 * every chmod or chown a later one overrides left out: a chmod of a path by a
   later chmod of it, a chown by a later chown that sets every id it sets;
 * the first chmod of an entry the plan makes new folded into the step that makes
-  it (the ``MakeDir`` or ``WriteFile`` creates it with that mode).
+  it (the ``MakeDir`` or ``WriteFile`` creates it with that mode), and likewise
+  its first chown (it creates the entry with that owner): legacy chowns what it
+  has just made, so a new kernel's chowns mostly go (each cost the apply as much
+  as a mkdir: an intent, a prior, a done).
 
 The outcome, every mode and owner of the tree, is the same (``effects.project``
 of both plans is equal; the legacy comparison is unchanged), with fewer steps to
@@ -96,34 +99,29 @@ def _owned_later(
 
 
 def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
-    """Fold each new entry's first chmod into the step that made it."""
+    """Fold each new entry's first chmod and first chown into the step that
+    made it."""
     existing = {str(path) for path, _ in before.entries}
     made: dict[str, int] = {}  # a new entry not chmodded yet -> its maker's index
+    unowned: dict[str, int] = {}  # and not chowned yet
     result: list[Step] = []
     for step in steps:
         effect = step.effect
-        if type(effect) in _MAKES_NONE:  # the classes are final
-            pass  # a mount entry, a config fragment, the container, a chown
+        if type(effect) in _PATHLESS:  # the classes are final
+            pass  # a mount entry, a config fragment, the container
         elif type(effect) in _MAKERS:
             key = str(cast("MakeDir | WriteFile", effect).path)
             if key not in existing and key not in special:
-                made[key] = len(result)
+                made[key] = unowned[key] = len(result)
             existing.add(key)
-        elif isinstance(effect, Chmod):
-            maker = made.pop(str(effect.path), None)
-            if maker is not None:
-                made_step = result[maker]
-                result[maker] = Step(
-                    stage=made_step.stage,
-                    effect=_with_mode(made_step.effect, effect.mode),
-                )
+        elif type(effect) in _CHANGES:
+            change = cast("Chmod | Chown", effect)
+            if _fold(result, change, unowned if type(change) is Chown else made):
                 continue
-            existing.add(str(effect.path))
+            existing.add(str(change.path))
         elif isinstance(effect, MountScratch):
             top = str(effect.path)
-            _forget_below(top, existing)  # hidden: what was there is gone
-            for key in [k for k in made if k == top or k.startswith(f"{top}/")]:
-                del made[key]
+            _forget_below(top, existing, made, unowned)  # hidden: what was there
             existing.add(top)
             if effect.image is not None:
                 existing.add(str(effect.image))
@@ -131,6 +129,18 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
             existing.update(_paths_made(step))
         result.append(step)
     return result
+
+
+def _fold(result: list[Step], change: Chmod | Chown, makers: dict[str, int]) -> bool:
+    """Fold ``change`` into the step that made its entry, if ``makers`` holds
+    one for its path: that step then makes the entry with the change done."""
+    maker = makers.pop(str(change.path), None)
+    if maker is None:
+        return False
+    made_step = result[maker]
+    effect = cast("MakeDir | WriteFile", made_step.effect)
+    result[maker] = Step(stage=made_step.stage, effect=_changed(effect, change))
+    return True
 
 
 _MAKERS = frozenset({MakeDir, WriteFile})  # final classes: a set lookup, no isinstance
@@ -142,16 +152,26 @@ _PATHLESS = frozenset(
     for kind in EFFECT_TYPES
     if "path" not in attrs.fields_dict(kind) and not hasattr(kind, "public_path")
 )
-# And those a chown joins: it acts on an entry there already (the model checks).
-_MAKES_NONE = _PATHLESS | {Chown}
 
 
-def _with_mode(effect: Effect, mode: int) -> Effect:
-    """The ``MakeDir`` or ``WriteFile`` ``effect``, making its entry with ``mode``."""
+_CHANGES = frozenset({Chmod, Chown})
+
+
+def _changed(effect: MakeDir | WriteFile, change: Chmod | Chown) -> Effect:
+    """``effect`` making its entry as ``change`` leaves it: with the chmod's mode,
+    or owned by the ids the chown sets and the others as ``effect`` made them.
+    Built directly, not by ``attrs.evolve`` (its introspection, per fold)."""
+    mode, uid, gid = effect.mode, effect.uid, effect.gid
+    if isinstance(change, Chmod):
+        mode = change.mode
+    else:
+        uid = uid if change.uid is None else change.uid
+        gid = gid if change.gid is None else change.gid
     if isinstance(effect, WriteFile):
-        return WriteFile(path=effect.path, blob=effect.blob, mode=mode)
-    assert isinstance(effect, MakeDir)  # noqa: S101  (made[...] holds only these two)
-    return MakeDir(path=effect.path, mode=mode)
+        return WriteFile(
+            path=effect.path, blob=effect.blob, mode=mode, uid=uid, gid=gid
+        )
+    return MakeDir(path=effect.path, mode=mode, uid=uid, gid=gid)
 
 
 def _paths_made(step: Step) -> tuple[str, ...]:
@@ -177,8 +197,11 @@ def _special_paths(steps: Sequence[Step], before: Tree) -> set[str]:
 _MODED = frozenset({Chmod, MakeDir, WriteFile})  # the effects that set a mode
 
 
-def _forget_below(top: str, *seen: set[str]) -> None:
+def _forget_below(top: str, *seen: set[str] | dict[str, int]) -> None:
     below = f"{top}/"
     for paths in seen:
         for key in [k for k in paths if k == top or k.startswith(below)]:
-            paths.discard(key)
+            if isinstance(paths, set):
+                paths.discard(key)
+            else:
+                del paths[key]

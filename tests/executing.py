@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from returns.result import Result
 
-from effects import Plan, Step, Tree, project
+from effects import Chown, MakeDir, Plan, Step, Tree, WriteFile, project, seal
 from executor import (
     ApplyFailed,
     ApplyOptions,
@@ -26,6 +27,7 @@ from executor import (
 from executor import snapshot as take_snapshot
 from legacy import legacy_runner_dir
 from planner import Context, compile_plan, context_from_document, scratch_only
+from planner._edges import edges_of
 
 from .contexts import KERNEL_ID, document
 
@@ -72,6 +74,27 @@ def plan_at(root: Path, **changes: Any) -> tuple[Context, Plan]:
     """Context and plan for ``root`` as it is now."""
     ctx = context_at(root, **changes)
     return ctx, scratch_only(compile_plan(ctx).unwrap())
+
+
+def owners_apart(plan: Plan) -> Plan:
+    """``plan`` with each owner a ``MakeDir`` or ``WriteFile`` names as a
+    ``Chown`` right after it instead, as legacy chowns what it just made (the
+    compiler folds those in): for the tests of made-then-chowned entries."""
+    steps: list[Step] = []
+    for step in plan.steps:
+        effect = step.effect
+        if isinstance(effect, MakeDir | WriteFile) and (
+            effect.uid is not None or effect.gid is not None
+        ):
+            made = attrs.evolve(effect, uid=None, gid=None)
+            chown = Chown(path=effect.path, uid=effect.uid, gid=effect.gid)
+            steps += [
+                Step(stage=step.stage, effect=made),
+                attrs.evolve(step, effect=chown),
+            ]
+        else:
+            steps.append(step)
+    return seal(plan.header, steps, plan.blobs, edges_of(steps))
 
 
 def snapshot(root: Path) -> Tree:

@@ -7,12 +7,22 @@ import os
 import shutil
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from returns.result import Failure, Success
 
-from effects import DATA_EFFECTS, GenerateHostKey, Plan, Tree
+from effects import (
+    DATA_EFFECTS,
+    GenerateHostKey,
+    MakeDir,
+    Plan,
+    Step,
+    Tree,
+    WriteFile,
+    blob_of,
+    seal,
+)
 from executor import ApplyOptions, Tools, apply_plan, read_journal, rollback_journal
 from executor import _rollback as executor_rollback
 from executor._host import to_completion
@@ -357,3 +367,36 @@ def attrs_evolve_tools(**changes: str) -> Tools:
         "mkfs": base.mkfs,
     }
     return Tools(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_a_new_entry_is_made_with_the_owner_its_step_names(tmp_path: Path) -> None:
+    # The compiler folds a new entry's chown into the step that makes it: the
+    # entry is made with that owner, then exactly its mode (a set-id bit stays,
+    # given after the owner), and a rollback removes it as any new entry.
+    root = tmp_path / "root"
+    root.mkdir()
+    _, compiled = plan_at(root)
+    header = compiled.header
+    kernel = PurePosixPath(KERNEL_ID)
+    data = blob_of(b"owned\n")
+    steps = [
+        Step(stage="s", effect=MakeDir(path=kernel, mode=0o755)),
+        Step(stage="s", effect=MakeDir(path=kernel / "d", mode=0o750, uid=4242)),
+        Step(
+            stage="s",
+            effect=WriteFile(
+                path=kernel / "d" / "f", blob=data.digest, mode=0o4750, uid=7, gid=8
+            ),
+        ),
+    ]
+    plan = seal(header, steps, [data], [(0, 1), (1, 2)])
+    before = snapshot(root)
+    assert isinstance(apply(plan, tmp_path / "journal"), Success)
+    real = snapshot(root)
+    nodes = real.nodes
+    assert (nodes[kernel / "d"].uid, nodes[kernel / "d"].gid) == (4242, os.getegid())
+    made = nodes[kernel / "d" / "f"]
+    assert (made.mode, made.uid, made.gid) == (0o4750, 7, 8)
+    assert real == model(plan, before)
+    asyncio.run(rollback_journal(tmp_path / "journal", tools())).unwrap()
+    assert snapshot(root) == before

@@ -36,7 +36,7 @@ from executor._undo_fold import Pending, fold_chains, mark_removed_later
 
 from .commands import ROOT, kplan
 from .contexts import KERNEL_ID
-from .executing import apply, needs_root, plan_at, snapshot
+from .executing import apply, needs_root, owners_apart, plan_at, snapshot
 
 P = PurePosixPath
 FILE = Stamp(kind="file", dev=1, ino=7, mode=0o644, uid=0, gid=0, sha256="a" * 64)
@@ -133,7 +133,8 @@ def _applied(tmp_path: Path) -> tuple[Path, Tree, Path]:
     root = tmp_path / "root"
     root.mkdir()
     before = snapshot(root)
-    _, plan = plan_at(root)
+    _, folded = plan_at(root)
+    plan = owners_apart(folded)  # entries made, then chowned
     journal = tmp_path / "journal.jsonl"
     assert isinstance(apply(plan, journal), Success)
     return root, before, journal

@@ -37,14 +37,17 @@ PATHS = st.lists(st.sampled_from("ab"), min_size=1, max_size=3).map(
     lambda parts: P("k", *parts)
 )
 MODES = st.sampled_from([0o755, 0o700, 0o640, 0o600, 0o4755, 0o2750, 0o1777])
+# A maker names no owner (as the stages make them) or one, whole or in part.
+OWNERS = st.sampled_from([(None, None), (None, None), (3, None), (None, 4), (3, 4)])
 
 
 @st.composite
 def _effect(draw: st.DrawFn) -> Effect:
     path, mode = draw(PATHS), draw(MODES)
+    uid, gid = draw(OWNERS)
     choices: list[Effect] = [
-        MakeDir(path=path, mode=mode),
-        WriteFile(path=path, blob=BLOB.digest, mode=mode),
+        MakeDir(path=path, mode=mode, uid=uid, gid=gid),
+        WriteFile(path=path, blob=BLOB.digest, mode=mode, uid=uid, gid=gid),
         Chmod(path=path, mode=mode),
         Chown(path=path, uid=draw(st.sampled_from([None, 1, 2])), gid=2),
     ]
@@ -74,7 +77,7 @@ def test_folding_never_changes_the_outcome(effects: list[Effect]) -> None:
     assert _tree(folded) == expected
 
 
-def test_the_dotfiles_walk_keeps_one_chmod_and_one_chown_per_directory() -> None:
+def test_the_dotfiles_walk_folds_into_the_mkdir_of_each_directory() -> None:
     dotfiles = [
         {"path": f".config/app/rc{index}", "perm": perm, "data": "x"}
         for index, perm in enumerate(["640", "600", "644"])
@@ -88,12 +91,14 @@ def test_the_dotfiles_walk_keeps_one_chmod_and_one_chown_per_directory() -> None
         and str(s.effect.path).endswith("work/.config/app")
     ]
     # legacy: a mkdir, then a chmod and a chown per dotfile; kept: the mkdir with
-    # the last chmod's mode folded in, and the last chown
-    assert [type(e) for e in on_app] == [MakeDir, Chown]
+    # the last chmod's mode and the last chown's owner folded in
+    assert [type(e) for e in on_app] == [MakeDir]
     made = on_app[0]
     assert isinstance(made, MakeDir)
-    assert made.mode == 0o644
-    assert project(plan, ctx.facts.scratch_tree).unwrap().nodes[made.path].mode == 0o644
+    owner = (ctx.kernel_uid, ctx.kernel_gid)
+    assert (made.mode, made.uid, made.gid) == (0o644, *owner)
+    node = project(plan, ctx.facts.scratch_tree).unwrap().nodes[made.path]
+    assert (node.mode, node.uid, node.gid) == (0o644, *owner)
 
 
 def test_nothing_is_folded_for_a_plan_run_as_another_user_or_with_set_ids() -> None:
