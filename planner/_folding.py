@@ -9,6 +9,9 @@ same plan with
 
 * every chmod or chown a later one overrides left out: a chmod of a path by a
   later chmod of it, a chown by a later chown that sets every id it sets;
+* every chmod or chown that leaves an entry of the facts as they saw it (its
+  mode, its ids), before any other step acts on it: a restart chmods and chowns
+  again what its first run left;
 * the first chmod of an entry the plan makes new folded into the step that makes
   it (the ``MakeDir`` or ``WriteFile`` creates it with that mode), and likewise
   its first chown (it creates the entry with that owner): legacy chowns what it
@@ -40,6 +43,7 @@ from effects import (
     Effect,
     MakeDir,
     MountScratch,
+    Node,
     Step,
     Tree,
     WriteFile,
@@ -55,9 +59,52 @@ def fold(steps: Sequence[Step], before: Tree, *, as_root: bool) -> list[Step]:
     if not as_root:
         return list(steps)
     special = _special_paths(steps, before)
-    gone = _overridden(steps, special)
+    gone = _overridden(steps, special) | _unchanged(steps, before, special)
     kept = [step for index, step in enumerate(steps) if index not in gone]
     return _folded(kept, before, special)
+
+
+def _unchanged(steps: Sequence[Step], before: Tree, special: set[str]) -> set[int]:
+    """The chmods and chowns that leave an entry as the facts saw it, before any
+    other step changed its mode or owner: a restart chmods and chowns again what
+    its first run left (and writes its files again, which keeps both)."""
+    if not before.entries:
+        return set()  # a new kernel's: nothing there to leave as it is
+    nodes = {str(path): node for path, node in before.entries}
+    touched: set[str] = set()  # its mode or owner may differ from the facts' now
+    mounts: list[str] = []  # what a mount hides is not the facts' any more
+    found: set[int] = set()
+    for index, step in enumerate(steps):
+        effect = step.effect
+        kind = type(effect)
+        if kind in _PATHLESS:
+            continue
+        key = str(getattr(effect, "path", ""))
+        seen = nodes.get(key)  # as the facts saw it, and still so
+        if key in touched or key in special or any(map(key.startswith, mounts)):
+            seen = None
+        if kind is MountScratch:
+            mounts.append(f"{key}/")
+        if kind in _MAKERS and seen is not None and seen.type == _MADE[kind]:
+            continue  # an existing directory kept, a file written over: as they were
+        if kind not in _CHANGES:
+            touched.update(_paths_made(step))
+        elif seen is not None and _leaves_as_is(cast("Chmod | Chown", effect), seen):
+            found.add(index)
+        else:
+            touched.add(key)
+    return found
+
+
+_MADE: dict[type, str] = {MakeDir: "dir", WriteFile: "file"}
+
+
+def _leaves_as_is(change: Chmod | Chown, node: Node) -> bool:
+    if node.type not in {"file", "dir"}:
+        return False  # the model refuses the others
+    if isinstance(change, Chmod):
+        return change.mode == node.mode
+    return change.uid in {None, node.uid} and change.gid in {None, node.gid}
 
 
 def _overridden(steps: Sequence[Step], special: set[str]) -> set[int]:

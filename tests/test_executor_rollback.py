@@ -42,13 +42,17 @@ RESTART = {
 
 
 def _restarted(tmp_path: Path) -> tuple[Path, Tree, Path]:
-    """A root after a first run and a user edit, the tree before the restart, and
-    the journal of a successful restart."""
+    """A root after a first run and a user's edits, the tree before the restart,
+    and the journal of a successful restart."""
     root = tmp_path / "root"
     root.mkdir()
     _, first = plan_at(root, **RESTART)
     assert isinstance(apply(first, tmp_path / "first"), Success)
     (root / WORK / ".bashrc").write_text("the user's own edits\n")
+    # A mode and an owner the restart puts back (it leaves out the chmods and
+    # chowns of what is as the first run left it).
+    (root / WORK / ".bashrc").chmod(0o644)
+    os.chown(root / WORK / ".config" / "tool.ini", 4321, 4321)
     before = snapshot(root)
     _, restart = plan_at(root, restarting=True, **RESTART)
     journal = tmp_path / "restart.jsonl"
