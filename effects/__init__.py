@@ -40,6 +40,7 @@ from ._fs import (
     MakeDir,
     MountScratch,
     WriteFile,
+    meta_after,
     public_key_path,
 )
 from ._json import EMPTY, Json, JsonObject, freeze, freeze_object, thaw, thaw_object
@@ -130,6 +131,7 @@ __all__ = [
     "is_volatile_path",
     "json_default",
     "kernel_entries",
+    "meta_after",
     "project",
     "public_key_path",
     "seal",

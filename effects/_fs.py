@@ -25,7 +25,7 @@ New entries are owned by the identity the plan runs as (``Header.run_as_*``).
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Literal, final
+from typing import Literal, TypeVar, final
 
 import attrs
 
@@ -47,6 +47,7 @@ __all__ = [
     "MakeDir",
     "MountScratch",
     "WriteFile",
+    "meta_after",
     "public_key_path",
 ]
 
@@ -113,6 +114,25 @@ class Chown:
     path: PurePosixPath = attrs.field(validator=inside_scratch)
     uid: int | None = attrs.field(validator=optional_id)
     gid: int | None = attrs.field(validator=_gid_of_some_owner)
+
+
+_Id = TypeVar("_Id", int, int | None)
+
+
+def meta_after(
+    change: Chmod | Chown, mode: int, uid: _Id, gid: _Id
+) -> tuple[int, _Id | int, _Id | int]:
+    """The mode and ids ``change`` leaves an entry with ``mode``, ``uid`` and
+    ``gid`` in: a chmod's mode; the ids a chown sets (``None`` keeps one). Set-id
+    bits a chown clears are not this function's: callers that fold or foresee
+    a change leave those modes out."""
+    if isinstance(change, Chmod):
+        return change.mode, uid, gid
+    return (
+        mode,
+        uid if change.uid is None else change.uid,
+        gid if change.gid is None else change.gid,
+    )
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:

@@ -73,6 +73,7 @@ from effects import (
     RegisterKernel,
     Step,
     WriteFile,
+    meta_after,
 )
 
 from ._confined_apply import mount
@@ -865,12 +866,7 @@ def _check(stop: threading.Event, ran: list[LaneStep]) -> None:
 def _foreseen_meta(state: Stamp, effect: Chmod | Chown) -> Stamp | None:
     """What a chmod or chown leaves an entry in, or ``None`` if that depends on
     the kernel (set-id and sticky bits, which it may refuse or clear)."""
-    mode, uid, gid = state.mode, state.uid, state.gid
-    if isinstance(effect, Chmod):
-        mode = effect.mode
-    else:
-        uid = uid if effect.uid is None else effect.uid
-        gid = gid if effect.gid is None else effect.gid
+    mode, uid, gid = meta_after(effect, state.mode, state.uid, state.gid)
     if (state.mode | mode) & _SPECIAL:
         return None
     return Stamp(

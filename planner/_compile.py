@@ -129,7 +129,11 @@ def compile_plan(
     header = state.header  # a first run and its restart share it: same root, ids
     root = header.run_as_uid == 0
     steps = tuple(fold(state.steps, ctx.facts.scratch_tree, as_root=root))
-    return Success(seal(header, steps, state.blobs.values(), edges_of(steps)))
+    # The blobs of the writes the fold kept (it leaves out those of content a
+    # file holds already).
+    written = {s.effect.blob for s in steps if type(s.effect) is WriteFile}
+    blobs = [blob for digest, blob in state.blobs.items() if digest in written]
+    return Success(seal(header, steps, blobs, edges_of(steps)))
 
 
 def _after_first_run(ctx: Context, steps: list[Step]) -> Context:

@@ -9,9 +9,9 @@ same plan with
 
 * every chmod or chown a later one overrides left out: a chmod of a path by a
   later chmod of it, a chown by a later chown that sets every id it sets;
-* every chmod or chown that leaves an entry of the facts as they saw it (its
-  mode, its ids), before any other step acts on it: a restart chmods and chowns
-  again what its first run left;
+* every chmod, chown or write that leaves an entry of the facts as they saw it
+  (its mode, its ids, its content), before any other step changed it: a restart
+  chmods, chowns and writes again what its first run left;
 * the first chmod of an entry the plan makes new folded into the step that makes
   it (the ``MakeDir`` or ``WriteFile`` creates it with that mode), and likewise
   its first chown (it creates the entry with that owner): legacy chowns what it
@@ -47,6 +47,7 @@ from effects import (
     Step,
     Tree,
     WriteFile,
+    meta_after,
 )
 
 __all__ = ["fold"]
@@ -65,9 +66,9 @@ def fold(steps: Sequence[Step], before: Tree, *, as_root: bool) -> list[Step]:
 
 
 def _unchanged(steps: Sequence[Step], before: Tree, special: set[str]) -> set[int]:
-    """The chmods and chowns that leave an entry as the facts saw it, before any
-    other step changed its mode or owner: a restart chmods and chowns again what
-    its first run left (and writes its files again, which keeps both)."""
+    """The chmods, chowns and writes that leave an entry as the facts saw it,
+    before any other step changed it: a restart chmods, chowns and writes again
+    what its first run left (a write over a file keeps its mode and owner)."""
     if not before.entries:
         return set()  # a new kernel's: nothing there to leave as it is
     nodes = {str(path): node for path, node in before.entries}
@@ -86,6 +87,8 @@ def _unchanged(steps: Sequence[Step], before: Tree, special: set[str]) -> set[in
         if kind is MountScratch:
             mounts.append(f"{key}/")
         if kind in _MAKERS and seen is not None and seen.type == _MADE[kind]:
+            if kind is WriteFile and seen.sha256 == cast("WriteFile", effect).blob:
+                found.add(index)  # the content it holds: nothing to write
             continue  # an existing directory kept, a file written over: as they were
         if kind not in _CHANGES:
             touched.update(_paths_made(step))
@@ -208,12 +211,7 @@ def _changed(effect: MakeDir | WriteFile, change: Chmod | Chown) -> Effect:
     """``effect`` making its entry as ``change`` leaves it: with the chmod's mode,
     or owned by the ids the chown sets and the others as ``effect`` made them.
     Built directly, not by ``attrs.evolve`` (its introspection, per fold)."""
-    mode, uid, gid = effect.mode, effect.uid, effect.gid
-    if isinstance(change, Chmod):
-        mode = change.mode
-    else:
-        uid = uid if change.uid is None else change.uid
-        gid = gid if change.gid is None else change.gid
+    mode, uid, gid = meta_after(change, effect.mode, effect.uid, effect.gid)
     if isinstance(effect, WriteFile):
         return WriteFile(
             path=effect.path, blob=effect.blob, mode=mode, uid=uid, gid=gid

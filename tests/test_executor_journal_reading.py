@@ -12,6 +12,7 @@ joined by an unknown one.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,15 @@ def _journals(tmp_path: Path) -> list[list[bytes]]:
     root.mkdir()
     _, first = plan_at(root, **RESTART)
     assert isinstance(apply(first, tmp_path / "first"), Success)
-    (root / f"{first.header.kernel_id}/work/.bashrc").write_text("edited\n")
+    work = root / f"{first.header.kernel_id}/work"
+    (work / ".bashrc").write_text("edited\n")
+    (work / ".bashrc").chmod(0o644)  # a mode and an owner the restart puts back
+    os.chown(work / ".config", 4321, 4321)
+    tool = work / ".config" / "tool.ini"
+    kept = tool.read_bytes()
+    tool.write_bytes(b"for a moment\n")  # planned for: its rewrite is in the plan
     _, restart = plan_at(root, restarting=True, **RESTART)
+    tool.write_bytes(kept)  # and by the apply it holds the planned bytes again
     assert isinstance(apply(restart, tmp_path / "restart"), Success)
     applied = (tmp_path / "restart").read_bytes().splitlines()
     priors = [orjson.loads(line).get("prior") or {} for line in applied]

@@ -375,6 +375,9 @@ def test_an_immutable_entry_on_a_restart_fails_and_rolls_back_completely(
     root.mkdir()
     _, first = plan_at(root, **RESTART)
     assert isinstance(apply(first, tmp_path / "first"), Success)
+    # edited since: the restart writes it again (as the first run left it, the
+    # restart would leave it alone)
+    (root / WORK / ".bashrc").write_text("the user's own edits\n")
     # a restart plans the first run's kconfig.dat updated by the manager's
     # updating_kernel_config, a shallow update (§15): the dotfiles come from there
     extra = {"path": ".newrc", "perm": "644", "data": "new"}

@@ -44,6 +44,9 @@ def test_a_restart_reads_back_a_kconfig_larger_than_a_small_file(
 ) -> None:
     root = tmp_path / "root"
     _first_run(root, tmp_path / "first")
+    # Edited since: the restart writes it again (over a file that holds its
+    # content already, it leaves the write out).
+    (root / KERNEL_ID / "work" / ".big.rc").write_text("edited\n")
     ctx, restart = plan_at(root, restarting=True, **{DOTFILES: LARGE})
     assert ctx.restarting
     written = {
@@ -77,8 +80,10 @@ def test_a_restart_writes_over_only_what_differs_and_saves_only_that(
     tmp_path: Path,
 ) -> None:
     # A restart plans every dotfile and config copy again; most hold the planned
-    # bytes already: those are left as they are (not written, nothing saved for
-    # them), and the rollback has nothing to put back there.
+    # bytes already: the compiler leaves out the writes the facts show hold
+    # them, and the executor leaves as they are those that hold them by the
+    # time it looks (not written, nothing saved for them), so the rollback has
+    # nothing to put back there.
     dotfiles = [
         {"path": ".same.rc", "perm": "644", "data": "unchanged\n"},
         {"path": ".edited.rc", "perm": "644", "data": "planned\n"},
@@ -89,9 +94,17 @@ def test_a_restart_writes_over_only_what_differs_and_saves_only_that(
     assert isinstance(apply(first, tmp_path / "first"), Success)
     work = root / KERNEL_ID / "work"
     (work / ".edited.rc").write_text("the user's\n")
+    (work / ".same.rc").write_text("for a moment\n")
+    _, restart = plan_at(root, restarting=True, **{DOTFILES: dotfiles})
+    (work / ".same.rc").write_text("unchanged\n")  # the planned bytes again
     same = (work / ".same.rc").stat()
     before = snapshot(root)
-    _, restart = plan_at(root, restarting=True, **{DOTFILES: dotfiles})
+    _, fresh = plan_at(root, restarting=True, **{DOTFILES: dotfiles})
+    planned = {
+        s.effect.path.name for s in fresh.steps if isinstance(s.effect, WriteFile)
+    }
+    assert ".edited.rc" in planned
+    assert ".same.rc" not in planned
     journal = tmp_path / "restart"
     report = apply(restart, journal).unwrap()
     outcome = {
