@@ -40,6 +40,7 @@ from ._fs import (
     MakeDir,
     MountScratch,
     WriteFile,
+    changed_maker,
     meta_after,
     public_key_path,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "WaitKernelReady",
     "WriteFile",
     "blob_of",
+    "changed_maker",
     "decode",
     "decode_effect",
     "decode_tree",

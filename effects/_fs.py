@@ -47,6 +47,7 @@ __all__ = [
     "MakeDir",
     "MountScratch",
     "WriteFile",
+    "changed_maker",
     "meta_after",
     "public_key_path",
 ]
@@ -133,6 +134,28 @@ def meta_after(
         uid if change.uid is None else change.uid,
         gid if change.gid is None else change.gid,
     )
+
+
+def changed_maker(
+    effect: MakeDir | WriteFile, change: Chmod | Chown
+) -> MakeDir | WriteFile:
+    """``effect`` (a ``MakeDir`` or ``WriteFile``) making its entry as ``change``
+    then leaves it (``meta_after``): the compiler's fold of a new entry's first
+    chmod and chown. Built without the validators: every field comes from an
+    effect that passed them (a compile folds most of a new kernel's entries)."""
+    mode, uid, gid = meta_after(change, effect.mode, effect.uid, effect.gid)
+    made: MakeDir | WriteFile = _NEW(type(effect))
+    _SET(made, "path", effect.path)
+    if isinstance(effect, WriteFile):
+        _SET(made, "blob", effect.blob)
+    _SET(made, "mode", mode)
+    _SET(made, "uid", uid)
+    _SET(made, "gid", gid)
+    return made
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:

@@ -40,14 +40,14 @@ from effects import (
     EFFECT_TYPES,
     Chmod,
     Chown,
-    Effect,
     MakeDir,
     MountScratch,
     Node,
     Step,
     Tree,
     WriteFile,
-    meta_after,
+    changed_maker,
+    staged,
 )
 
 __all__ = ["fold"]
@@ -154,6 +154,7 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
     existing = {str(path) for path, _ in before.entries}
     made: dict[str, int] = {}  # a new entry not chmodded yet -> its maker's index
     unowned: dict[str, int] = {}  # and not chowned yet
+    folded: dict[int, MakeDir | WriteFile] = {}  # a maker's index -> its effect now
     result: list[Step] = []
     for step in steps:
         effect = step.effect
@@ -166,7 +167,13 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
             existing.add(key)
         elif type(effect) in _CHANGES:
             change = cast("Chmod | Chown", effect)
-            if _fold(result, change, unowned if type(change) is Chown else made):
+            makers = unowned if type(change) is Chown else made
+            maker = makers.pop(str(change.path), None)
+            if maker is not None:  # the maker makes the entry as the change leaves it
+                into = folded.get(maker) or cast(
+                    "MakeDir | WriteFile", result[maker].effect
+                )
+                folded[maker] = changed_maker(into, change)
                 continue
             existing.add(str(change.path))
         elif isinstance(effect, MountScratch):
@@ -178,19 +185,9 @@ def _folded(steps: list[Step], before: Tree, special: set[str]) -> list[Step]:
         else:
             existing.update(_paths_made(step))
         result.append(step)
+    for index, effect in folded.items():  # each maker's step built once
+        (result[index],) = staged(result[index].stage, (effect,))
     return result
-
-
-def _fold(result: list[Step], change: Chmod | Chown, makers: dict[str, int]) -> bool:
-    """Fold ``change`` into the step that made its entry, if ``makers`` holds
-    one for its path: that step then makes the entry with the change done."""
-    maker = makers.pop(str(change.path), None)
-    if maker is None:
-        return False
-    made_step = result[maker]
-    effect = cast("MakeDir | WriteFile", made_step.effect)
-    result[maker] = Step(stage=made_step.stage, effect=_changed(effect, change))
-    return True
 
 
 _MAKERS = frozenset({MakeDir, WriteFile})  # final classes: a set lookup, no isinstance
@@ -205,18 +202,6 @@ _PATHLESS = frozenset(
 
 
 _CHANGES = frozenset({Chmod, Chown})
-
-
-def _changed(effect: MakeDir | WriteFile, change: Chmod | Chown) -> Effect:
-    """``effect`` making its entry as ``change`` leaves it: with the chmod's mode,
-    or owned by the ids the chown sets and the others as ``effect`` made them.
-    Built directly, not by ``attrs.evolve`` (its introspection, per fold)."""
-    mode, uid, gid = meta_after(change, effect.mode, effect.uid, effect.gid)
-    if isinstance(effect, WriteFile):
-        return WriteFile(
-            path=effect.path, blob=effect.blob, mode=mode, uid=uid, gid=gid
-        )
-    return MakeDir(path=effect.path, mode=mode, uid=uid, gid=gid)
 
 
 def _paths_made(step: Step) -> tuple[str, ...]:
