@@ -23,6 +23,7 @@ from ._confined_fs import (
     ScratchRoot,
     check_same,
     check_single_link,
+    fchown_keeping,
     host_error,
     kind_of,
     proc_path,
@@ -142,8 +143,7 @@ def change_meta(
             if mode is not None:
                 os.fchmod(fd, mode)
             if owner is not None:
-                uid, gid = owner
-                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+                fchown_keeping(fd, *owner)
             now = os.fstat(fd)
             digest = digest_of(fd)[0] if stat.S_ISREG(now.st_mode) else None
         except OSError as exc:

@@ -79,6 +79,7 @@ __all__ = [
     "check_file_or_dir",
     "check_same",
     "check_single_link",
+    "fchown_keeping",
     "host_error",
     "kind_of",
     "proc_path",
@@ -184,6 +185,11 @@ def check_same(
     if not old.is_entry(info.st_dev, info.st_ino):
         reason = "another entry is there than the one kplan observed before the step"
         raise HostError(operation, str(path), reason)
+
+
+def fchown_keeping(fd: int, uid: int | None, gid: int | None) -> None:
+    """``fchown`` the open entry; a ``None`` id is kept (``-1``), as in ``Chown``."""
+    os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
 
 
 def rename_noreplace(directory: int, old: str, new: str) -> bool:
@@ -489,11 +495,8 @@ class ScratchRoot:
                     made = os.fstat(fd)
                     announce(Created(path=path, dev=made.st_dev, ino=made.st_ino))
                     digest = None if fill is None else fill(fd)
-                    uid, gid = owner
-                    if uid is not None or gid is not None:
-                        os.fchown(
-                            fd, -1 if uid is None else uid, -1 if gid is None else gid
-                        )
+                    if owner != (None, None):
+                        fchown_keeping(fd, *owner)
                     os.fchmod(fd, mode)  # exact: the umask does not apply
                     if self.durable:
                         os.fsync(fd)

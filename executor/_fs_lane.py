@@ -83,6 +83,7 @@ from ._confined_fs import (
     cache_bound,
     check_file_or_dir,
     check_single_link,
+    fchown_keeping,
     host_error,
     kind_of,
     rename_noreplace,
@@ -726,11 +727,10 @@ class FsLane:
         mode it has."""
         effect = step.effect
         assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
-        uid, gid = effect.uid, effect.gid
-        if uid is not None or gid is not None:
+        if effect.uid is not None or effect.gid is not None:
             # Before the mode: a chown clears set-ids, the mode is exact after
             # (the staging entry was made with none).
-            os.fchown(step.fd, -1 if uid is None else uid, -1 if gid is None else gid)
+            fchown_keeping(step.fd, effect.uid, effect.gid)
         exact = self._exact_mode(step, mode)
         if self._fs.durable:
             os.fsync(step.fd)
@@ -800,11 +800,7 @@ class FsLane:
                 now = effect.mode
             else:
                 assert isinstance(effect, Chown)  # noqa: S101
-                os.fchown(
-                    step.fd,
-                    -1 if effect.uid is None else effect.uid,
-                    -1 if effect.gid is None else effect.gid,
-                )
+                fchown_keeping(step.fd, effect.uid, effect.gid)
                 uid = uid if effect.uid is None else effect.uid
                 gid = gid if effect.gid is None else effect.gid
             if now & _SPECIAL:  # a chown clears set-ids, a chmod may not set them
