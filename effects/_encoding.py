@@ -114,14 +114,9 @@ def json_default(value: object) -> object:
 
 
 def _encode_mkdir(effect: MakeDir, _json: _Thaw) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "op": "mkdir",
-        "path": str(effect.path),
-        "mode": mode_text(effect.mode),
-    }
-    if effect.uid is not None or effect.gid is not None:
-        fields["uid"], fields["gid"] = effect.uid, effect.gid
-    return fields
+    fields: dict[str, object] = {"op": "mkdir", "path": str(effect.path)}
+    fields["mode"] = mode_text(effect.mode)
+    return _owned(fields, effect)
 
 
 def _encode_write(effect: WriteFile, _json: _Thaw) -> dict[str, object]:
@@ -131,8 +126,13 @@ def _encode_write(effect: WriteFile, _json: _Thaw) -> dict[str, object]:
         "sha256": effect.blob,
         "mode": mode_text(effect.mode),
     }
-    # An owner only when the step names one: the plans without (restarts, an
-    # agent not root) encode as before, their ids unchanged.
+    return _owned(fields, effect)
+
+
+def _owned(fields: dict[str, object], effect: MakeDir | WriteFile) -> dict[str, object]:
+    """``fields`` with the owner of the entry ``effect`` makes, when it names one:
+    the plans without (restarts, an agent not root) encode as before, their ids
+    unchanged."""
     if effect.uid is not None or effect.gid is not None:
         fields["uid"], fields["gid"] = effect.uid, effect.gid
     return fields
@@ -490,23 +490,15 @@ def _id_of_value(value: object) -> int | None:
     return value
 
 
+# A mkdir's and a write's owner is optional: absent in one of their two forms.
 def _quick_mkdir(v: dict[str, object]) -> Effect:
-    return MakeDir(path=rel(_text_of(v["path"])), mode=_mode_of(v["mode"]))
-
-
-def _quick_owned_mkdir(v: dict[str, object]) -> Effect:
-    uid, gid = _id_of_value(v["uid"]), _id_of_value(v["gid"])
+    uid, gid = _id_of_value(v.get("uid")), _id_of_value(v.get("gid"))
     path, mode = rel(_text_of(v["path"])), _mode_of(v["mode"])
     return MakeDir(path=path, mode=mode, uid=uid, gid=gid)
 
 
 def _quick_write(v: dict[str, object]) -> Effect:
-    path, blob = rel(_text_of(v["path"])), _text_of(v["sha256"])
-    return WriteFile(path=path, blob=blob, mode=_mode_of(v["mode"]))
-
-
-def _quick_owned_write(v: dict[str, object]) -> Effect:
-    uid, gid = _id_of_value(v["uid"]), _id_of_value(v["gid"])
+    uid, gid = _id_of_value(v.get("uid")), _id_of_value(v.get("gid"))
     path, blob = rel(_text_of(v["path"])), _text_of(v["sha256"])
     return WriteFile(path=path, blob=blob, mode=_mode_of(v["mode"]), uid=uid, gid=gid)
 
@@ -546,10 +538,7 @@ _QUICK: dict[str, tuple[frozenset[str], Callable[[dict[str, object]], Effect]]] 
 _OWNER = frozenset({"uid", "gid"})
 _QUICK_OWNED: dict[
     str, tuple[frozenset[str], Callable[[dict[str, object]], Effect]]
-] = {
-    "mkdir": (_QUICK["mkdir"][0] | _OWNER, _quick_owned_mkdir),
-    "write": (_QUICK["write"][0] | _OWNER, _quick_owned_write),
-}
+] = {op: (_QUICK[op][0] | _OWNER, _QUICK[op][1]) for op in ("mkdir", "write")}
 
 
 def _path(effect: Reader, key: str) -> PurePosixPath:

@@ -94,11 +94,14 @@ def effects_(draw: st.DrawFn) -> tuple[Effect, bytes | None]:  # noqa: C901, PLR
     effect: Effect
     match kind:
         case 0:
-            effect = MakeDir(path=path, mode=draw(modes))
+            uid, gid = draw(ids), draw(ids)  # a new entry's owner, or none
+            effect = MakeDir(path=path, mode=draw(modes), uid=uid, gid=gid)
         case 1:
             assert data is not None
+            uid, gid = draw(ids), draw(ids)
+            digest = hashlib.sha256(data).hexdigest()
             effect = WriteFile(
-                path=path, blob=hashlib.sha256(data).hexdigest(), mode=draw(modes)
+                path=path, blob=digest, mode=draw(modes), uid=uid, gid=gid
             )
         case 2:
             effect = Chmod(path=path, mode=draw(modes))

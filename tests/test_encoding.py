@@ -7,7 +7,7 @@ import hashlib
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
 import attrs
@@ -16,7 +16,10 @@ import pytest
 from returns.result import Failure
 
 from effects import (
+    Effect,
     JsonObject,
+    MakeDir,
+    WriteFile,
     decode,
     decode_effect,
     dumps,
@@ -161,10 +164,15 @@ def _variants(encoded: dict[str, object]) -> list[dict[str, object]]:
 def test_the_fast_decoders_answer_as_the_strict_ones() -> None:
     # A mapping that is no dict never takes the fast path: the strict answer.
     plan = every_effect_plan()
+    # and the other form of a mkdir and a write: with the new entry's owner
+    owned: list[Effect] = [
+        MakeDir(path=PurePosixPath("k1/o"), mode=0o750, uid=7, gid=None),
+        WriteFile(path=PurePosixPath("k1/w"), blob="a" * 64, mode=0o600, uid=1, gid=2),
+    ]
     tried = 0
-    for step in plan.steps:
-        encoded = encode_effect(step.effect)
-        assert _decoded(encoded) == step.effect
+    for effect in [*(step.effect for step in plan.steps), *owned]:
+        encoded = encode_effect(effect)
+        assert _decoded(encoded) == effect
         for variant in _variants(encoded):
             assert _decoded(variant) == _decoded(MappingProxyType(variant)), variant
             tried += 1
