@@ -50,6 +50,7 @@ __all__ = ["FsUndo", "overrides_permissions", "undo_folded", "undo_on"]
 FsUndo = RemoveStaging | RemoveEntry | RestoreFile | SetMeta | Unmount
 _WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TREE = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CAP_DAC_OVERRIDE, _CAP_FOWNER = 1, 3  # capability numbers (linux/capability.h)
 
 
@@ -141,13 +142,49 @@ def _reported(verdict: Verdict) -> Changed | None:
 
 
 def _remove_staging(fs: ScratchRoot, action: RemoveStaging) -> None:
-    """An entry under the apply's own staging name: remove it if it is there."""
+    """An entry under the apply's own staging name: remove it if it is there.
+
+    A staging directory may hold the entries the apply made nested in it
+    (``executor._fs_lane``, *Nested*), its own as well: removed with it."""
     try:
         info = fs.lstat(action.path)
     except MissingPathError:
         return  # its directory is gone: so is it
-    if info is not None:
-        _remove(fs, action, directory=stat.S_ISDIR(info.st_mode))
+    if info is None:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        _remove(fs, action, directory=False)
+        return
+    with fs.parent(action.path) as parent:
+        try:
+            _remove_tree(parent, action.path.name)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise host_error("rmdir", action.path, exc) from exc
+    fs.forget(action.path)
+
+
+def _remove_tree(parent: int, name: str) -> None:
+    """Remove the directory ``name`` in ``parent`` and all it holds, through
+    descriptors, following no symlink. Only for a staging directory: everything
+    in it is the apply's, so a mode that would refuse the removal is widened."""
+    fd = os.open(name, _TREE, dir_fd=parent)
+    try:
+        if os.fstat(fd).st_mode & stat.S_IRWXU != stat.S_IRWXU:
+            os.fchmod(fd, stat.S_IRWXU)
+        with os.scandir(fd) as entries:
+            inside = [
+                (entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries
+            ]
+        for entry, directory in inside:
+            if directory:
+                _remove_tree(fd, entry)
+            else:
+                os.unlink(entry, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
 
 
 def _remove_entry(

@@ -33,6 +33,18 @@ never ran) puts the foreseen state back and the earlier step's undo, after it,
 the true one: the rollback is exact all the same. So a dotfile's walk of chmods
 and chowns up to ``work`` costs one batch, not one per step.
 
+*Nested.* A new directory's children join its batch too (``_admit``): an entry
+whose parent the batch makes new is made at its own name inside it (its content,
+owner and exact mode given at once, in the *stage* phase), while that parent is
+still under its staging name or nested itself, and the top one's rename puts the
+whole subtree in place. A dotfile 100 directories deep is one batch, not a
+hundred, with one rename. Its intent says so (a new entry without a staging name)
+and its announcement comes, as every entry's, before the top one's rename gives
+it its final path. A rollback removes a staging directory with all it holds, the
+apply's own (``executor._confined_undo``); a nested entry whose top one reached
+its name is removed as any new entry is. If one appears at that top name
+meanwhile, the batch fails instead of keeping it, and what it made is undone.
+
 *What the lane knows.* It remembers every entry it made or changed as it left it
 (a ``Stamp``, and an open descriptor for files, a cached one for directories:
 ``ScratchRoot.dir_fd``). A later step on such an entry takes its prior state from
@@ -149,14 +161,17 @@ class LaneStep:
         "created",
         "effect",
         "end",
+        "exact",
         "fd",
         "finish",
         "head",
+        "holds",
         "index",
         "key",
         "left",
         "made",
         "name",
+        "nest",
         "outcome",
         "owned",
         "parent",
@@ -183,6 +198,11 @@ class LaneStep:
         self.made: os.stat_result | None = None  # the staging entry, once made
         self.created: tuple[Created, ...] = ()
         self.left: Left | None = None
+        # A new entry made at its name inside a directory new in the same batch
+        # (*Nested*): that directory's step; and for a directory, whether any is.
+        self.nest: LaneStep | None = None
+        self.holds = False
+        self.exact = 0  # a nested entry's exact mode, given as it was made
         # The lane's method that finishes the step, unbound: a bound one would
         # make each step and its lane a cycle, left for the cyclic collector.
         self.finish: Callable[[FsLane, LaneStep], Left] = _records_only
@@ -279,6 +299,9 @@ class FsLane:
         # (None: not foreseeable), and the prior foreseen for the steps taken ahead.
         self._ahead: dict[str, Stamp | None] = {}
         self._foreseen: dict[int, Stamp] = {}
+        # The batch's directories: planned (admitted), and found absent (observed).
+        self._batch_dirs: set[str] = set()
+        self._nesting: dict[str, LaneStep] = {}
         self._foresee = True
         self._bound = cache_bound()
         self._current: LaneStep  # the step a batch is at: the one to blame
@@ -325,6 +348,8 @@ class FsLane:
             self._take_notes()  # before the batch is made: _admit reads _left
             self._ahead.clear()
             self._foreseen.clear()
+            self._batch_dirs.clear()
+            self._nesting.clear()
             self._foresee = True
             batch = feed.take(self._admit)
             if not batch:
@@ -431,12 +456,19 @@ class FsLane:
             step.prior = written
             if written.old is None:
                 step.finish = FsLane._place_file
+                if step.nest is not None:
+                    step.finish = FsLane._place_nested
             else:
                 step.finish = FsLane._held if written.unchanged else FsLane._write_over
         elif isinstance(effect, MakeDir):
             made = self._dir_prior(step, staging)
             step.prior = made
-            step.finish = FsLane._kept if made.existed else FsLane._place_dir
+            if made.existed:
+                step.finish = FsLane._kept
+            else:
+                self._nesting[step.key] = step
+                nested = step.nest is not None
+                step.finish = FsLane._place_nested if nested else FsLane._place_dir
         elif isinstance(effect, MountScratch):
             step.prior = observe_mount(self._fs, effect, staging)
             step.finish = FsLane._mount
@@ -448,7 +480,9 @@ class FsLane:
         kind = type(prior)
         if kind is MetaPrior or kind is NoPrior:
             return  # a change in place, or data: all in finish
-        if isinstance(prior, DirPrior) and prior.staging is not None:
+        if step.nest is not None:
+            self._make_nested(step, directory=isinstance(prior, DirPrior))
+        elif isinstance(prior, DirPrior) and prior.staging is not None:
             self._make_staging(step, prior.staging, directory=True)
         elif isinstance(prior, FilePrior) and prior.staging is not None:
             self._make_staging(step, prior.staging, directory=False)
@@ -471,8 +505,17 @@ class FsLane:
         if kind is Chmod or kind is Chown:
             path = str(effect.path)  # type: ignore[union-attr]  # a Chmod or a Chown
         elif kind is MakeDir or kind is WriteFile:
-            self._ahead[str(effect.path)] = None  # type: ignore[union-attr]  # made here
-            return False
+            key = str(effect.path)  # type: ignore[union-attr]  # a MakeDir or WriteFile
+            if ahead and (
+                key in self._ahead or key.rpartition("/")[0] not in self._batch_dirs
+            ):
+                # *Nested* entries only: new inside a directory of the batch, on
+                # a path no other step of the batch touches.
+                return False
+            self._ahead[key] = None
+            if kind is MakeDir:
+                self._batch_dirs.add(key)
+            return True
         else:
             if kind is MountScratch:
                 self._foresee = False  # it hides a whole subtree
@@ -497,6 +540,16 @@ class FsLane:
                 if kept is not None:
                     os.close(kept[0])
 
+    def _nested(self, step: LaneStep) -> bool:
+        """Whether the step's entry is made *nested*: its parent is a directory
+        this batch found absent and makes (absent, then, is the entry)."""
+        parent = self._nesting.get(step.head)
+        if parent is None:
+            return False
+        step.nest = parent
+        parent.holds = True
+        return True
+
     def _known_absent(self, step: LaneStep) -> bool:
         return (
             step.head in self._new_dirs
@@ -520,6 +573,8 @@ class FsLane:
                 reason = "exists and is a regular file, not a directory"
                 raise HostError("mkdir", step.key, reason)
             return DirPrior(existed=True, staging=None)
+        if self._nested(step):
+            return DirPrior(existed=False, staging=None)
         if self._known_absent(step):
             return DirPrior(existed=False, staging=staging)
         info = self._lstat(step)
@@ -543,8 +598,9 @@ class FsLane:
             private = self._fs.need_private("write", step.path)
             copy = private.save_bytes(saved, self._blobs[left.sha256], left.sha256)
             return FilePrior(old=left, saved=copy, staging=None)
-        if self._known_absent(step):
-            return FilePrior(old=None, saved=None, staging=staging)
+        if self._nested(step) or self._known_absent(step):
+            nested = step.nest is not None
+            return FilePrior(old=None, saved=None, staging=None if nested else staging)
         info = self._lstat(step)
         if info is None:
             return FilePrior(old=None, saved=None, staging=staging)
@@ -646,6 +702,34 @@ class FsLane:
         step.parent, step.staging = parent, staging
         step.created = (Created(path=path, dev=made.st_dev, ino=made.st_ino),)
 
+    def _make_nested(self, step: LaneStep, *, directory: bool) -> None:
+        """Make the entry at its name inside its new parent, still under a staging
+        name or nested itself (*Nested*), complete: content, owner, exact mode."""
+        nest = step.nest
+        assert nest is not None  # noqa: S101  (set by _nested)
+        path, name, parent = step.path, step.name, nest.fd
+        effect = step.effect
+        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        try:
+            if directory:
+                os.mkdir(name, effect.mode & _CREATE_BITS, dir_fd=parent)
+                step.fd = os.open(name, _DIR, dir_fd=parent)
+            else:
+                step.fd = os.open(
+                    name, _NEW_FILE, effect.mode & _CREATE_BITS, dir_fd=parent
+                )
+            step.owned = True
+            step.made = made = os.fstat(step.fd)
+            step.parent = parent
+            step.created = (Created(path=path, dev=made.st_dev, ino=made.st_ino),)
+            if isinstance(effect, WriteFile):
+                write_all(step.fd, self._blobs[effect.blob])
+            if effect.uid is not None or effect.gid is not None:
+                fchown_keeping(step.fd, effect.uid, effect.gid)  # before the mode
+            step.exact = self._exact_mode(step, effect.mode)
+        except OSError as exc:
+            raise host_error("mkdir" if directory else "write", path, exc) from exc
+
     def _exact_mode(self, step: LaneStep, mode: int) -> int:
         """Give the new entry exactly ``mode`` (the umask applied at creation)."""
         made = step.made
@@ -699,6 +783,25 @@ class FsLane:
         step.owned = False
         return ((path, stamp),)
 
+    def _place_nested(self, step: LaneStep) -> Left:
+        """A nested entry (``_make_nested``): in place once its top one is."""
+        effect = step.effect
+        try:
+            if self._fs.durable:  # a directory's entries are all made by now
+                os.fsync(step.fd)
+        except OSError as exc:
+            raise host_error("mkdir", step.path, exc) from exc
+        if isinstance(effect, WriteFile):
+            stamp = self._stamp(step, "file", step.exact, effect.blob)
+            self._keep_file(stamp, step, writable=True)
+            return ((step.path, stamp),)
+        stamp = self._stamp(step, "dir", step.exact, None)
+        self._left[step.key] = stamp
+        self._new_dirs.add(step.key)
+        self._fs.adopt_dir(step.key, step.fd)
+        step.owned = False
+        return ((step.path, stamp),)
+
     def _place_file(self, step: LaneStep) -> Left:
         path = step.path
         effect = step.effect
@@ -735,6 +838,9 @@ class FsLane:
         if self._fs.durable:
             os.fsync(step.fd)
         placed = rename_noreplace(step.parent, step.staging, step.name)
+        if not placed and step.holds:  # the entries made inside it: rolled back
+            reason = "exists already: it appeared after kplan looked, and the "
+            raise HostError("mkdir", step.key, reason + "entries made in it are undone")
         if not placed:
             discard(step.staging, dir_fd=step.parent)
         return placed, exact

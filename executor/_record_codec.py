@@ -197,8 +197,12 @@ def _file_prior(prior: Reader, blob: str | None) -> FilePrior:
     """``blob``: the content a write puts there (an append's: ``None``)."""
     old, saved = prior.optional("old"), prior.optional("saved")
     staging = _staging(prior, "staging")
-    if (old is None) == (staging is None) or (old is None and saved is not None):
+    # A new file has no old one, and a staging name unless it was made nested
+    # (``executor._fs_lane``, *Nested*).
+    if (old is not None and staging is not None) or (old is None and saved is not None):
         prior.fail("old", "a write's prior has old and saved, or a staging name")
+    if old is None and staging is None and not prior.has("staging"):
+        prior.fail("staging", "is required for a new file (null: made nested)")
     decoded = FilePrior(
         old=None if old is None else _stamp(Reader(old, prior.field("old"))),
         saved=None if saved is None else _saved(Reader(saved, prior.field("saved"))),
@@ -512,9 +516,9 @@ def _quick_fs_prior(effect: Effect, value: dict[str, object]) -> Prior | None:
 def _quick_file_prior(value: dict[str, object], blob: str) -> FilePrior | None:
     valid, staging = _quick_staging(value["staging"])
     old_value, saved_value = value["old"], value["saved"]
-    if not valid or (old_value is None) == (staging is None):
+    if not valid or (old_value is not None and staging is not None):
         return None
-    if old_value is None:  # a new file: its staging name alone
+    if old_value is None:  # a new file: its staging name alone, or none (nested)
         if saved_value is not None:
             return None
         return FilePrior(old=None, saved=None, staging=staging)

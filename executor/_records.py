@@ -114,7 +114,9 @@ class SavedFile:
 @final
 @attrs.frozen(kw_only=True)
 class DirPrior:
-    """``MakeDir``: was a directory there already; else the staging name to use."""
+    """``MakeDir``: was a directory there already; else the staging name to use,
+    or none for one made at its name inside a directory new in the same batch
+    (``executor._fs_lane``, *Nested*)."""
 
     existed: bool
     staging: str | None
@@ -123,7 +125,8 @@ class DirPrior:
 @final
 @attrs.frozen(kw_only=True)
 class FilePrior:
-    """``WriteFile``: the old file (stamp, saved content), or a new file's staging.
+    """``WriteFile``: the old file (stamp, saved content), or a new file's staging
+    (none: made nested, as a ``DirPrior`` without one).
 
     An old file without saved content is one that held the planned content
     already (``old.sha256`` is the effect's blob): nothing was written over it,

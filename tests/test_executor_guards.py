@@ -7,6 +7,7 @@ at a time; and an undo never removes what its own step did not create.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from effects import GenerateHostKey, MakeDir, Step, Tree, WriteFile
-from executor import ApplyFailed, ApplyReport, read_journal
+from executor import ApplyFailed, ApplyOptions, ApplyReport, apply_plan, read_journal
 
 from .commands import kplan
 from .contexts import KERNEL_ID
@@ -28,6 +29,7 @@ from .executing import (
     needs_root,
     plan_at,
     snapshot,
+    tools,
 )
 
 pytestmark = needs_root
@@ -127,18 +129,51 @@ def _index(
 def test_an_undo_never_removes_what_its_own_step_did_not_create(
     tmp_path: Path,
 ) -> None:
-    # Entries appear between a step's observation and its effect: a directory
-    # where a mkdir goes (kept), a file where an exclusive create goes (refused).
+    # A directory appears between a step's observation and its effect, in a
+    # scratch dir another process made after the plan was made (so the apply
+    # keeps it and makes its entries there), where a new subtree goes: its top
+    # entry, whose nested entries the apply made under its staging name, is
+    # refused (not kept), and the rollback leaves the directory that appeared.
     root = tmp_path / "root"
     root.mkdir()
     _, plan = plan_at(root, **DOTFILES)
     work = root / KERNEL_ID / "work"
+    work.mkdir(parents=True)
     jupyter = _index(plan.steps, MakeDir, "work/.jupyter")
-    bashrc = _index(plan.steps, WriteFile, "work/.bashrc")
 
     def race(index: int, _step: Step) -> None:
         if index == jupyter:
             (work / ".jupyter").mkdir(mode=0o700)
+            (work / ".jupyter" / "theirs").write_text("theirs\n")
+
+    # One step at a time, in plan order: .jupyter/custom and its files, the
+    # steps right after .jupyter's, are surely in its batch (nested in it).
+    options = ApplyOptions(
+        journal=tmp_path / "journal", tools=tools(), on_step=race, parallel=1
+    )
+    result = asyncio.run(apply_plan(plan, options))
+    assert isinstance(result, Failure)
+    failure = result.failure()
+    assert failure.index == jupyter
+    assert "appeared after kplan looked" in failure.cause
+    assert [p.name for p in work.iterdir()] == [".jupyter"]
+    # the plan's custom/ is gone, theirs stays
+    assert [p.name for p in (work / ".jupyter").iterdir()] == ["theirs"]
+    assert not failure.rollback.failures
+    assert not failure.rollback.changed  # nothing the apply made was changed
+
+
+def test_an_exclusive_create_refuses_a_file_that_appeared_and_leaves_it(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _, plan = plan_at(root, **DOTFILES)
+    work = root / KERNEL_ID / "work"
+    work.mkdir(parents=True)
+    bashrc = _index(plan.steps, WriteFile, "work/.bashrc")
+
+    def race(index: int, _step: Step) -> None:
         if index == bashrc:
             (work / ".bashrc").write_text("theirs\n")
 
@@ -148,16 +183,9 @@ def test_an_undo_never_removes_what_its_own_step_did_not_create(
     assert failure.index == bashrc
     assert "exists" in failure.cause
     assert (work / ".bashrc").read_text() == "theirs\n"
-    assert (work / ".jupyter").is_dir()
-    assert list((work / ".jupyter").iterdir()) == []  # the plan's custom/ is gone
-    assert {c.path for c in failure.rollback.changed} == {
-        f"{KERNEL_ID}/work",
-        KERNEL_ID,
-    }  # they hold what the apply did not make: left, and said so
+    assert [p.name for p in work.iterdir()] == [".bashrc"]
     assert not failure.rollback.failures
-    assert read_journal(tmp_path / "journal").unwrap().outcome == (
-        "rollback-incomplete"
-    )
+    assert read_journal(tmp_path / "journal").unwrap().outcome == "rolled-back"
 
 
 def test_a_second_apply_or_rollback_of_the_kernel_is_refused_at_once(
