@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from returns.result import Failure, Result, Success
 
-from effects import GenerateHostKey, MakeDir, Step, Tree, WriteFile
+from effects import GenerateHostKey, MakeDir, Plan, Step, Tree, WriteFile
 from executor import ApplyFailed, ApplyOptions, ApplyReport, apply_plan, read_journal
 
 from .commands import kplan
@@ -126,19 +126,25 @@ def _index(
     )
 
 
-def test_an_undo_never_removes_what_its_own_step_did_not_create(
-    tmp_path: Path,
-) -> None:
-    # A directory appears between a step's observation and its effect, in a
-    # scratch dir another process made after the plan was made (so the apply
-    # keeps it and makes its entries there), where a new subtree goes: its top
-    # entry, whose nested entries the apply made under its staging name, is
-    # refused (not kept), and the rollback leaves the directory that appeared.
+def _work_made_after_planning(tmp_path: Path) -> tuple[Plan, Path]:
+    """The plan of a new kernel, and its work dir, which another process makes
+    after the plan was made: the apply keeps it and makes its entries there."""
     root = tmp_path / "root"
     root.mkdir()
     _, plan = plan_at(root, **DOTFILES)
     work = root / KERNEL_ID / "work"
     work.mkdir(parents=True)
+    return plan, work
+
+
+def test_an_undo_never_removes_what_its_own_step_did_not_create(
+    tmp_path: Path,
+) -> None:
+    # A directory appears between a step's observation and its effect, where a
+    # new subtree goes (in a work dir the apply keeps): its top
+    # entry, whose nested entries the apply made under its staging name, is
+    # refused (not kept), and the rollback leaves the directory that appeared.
+    plan, work = _work_made_after_planning(tmp_path)
     jupyter = _index(plan.steps, MakeDir, "work/.jupyter")
 
     def race(index: int, _step: Step) -> None:
@@ -166,11 +172,7 @@ def test_an_undo_never_removes_what_its_own_step_did_not_create(
 def test_an_exclusive_create_refuses_a_file_that_appeared_and_leaves_it(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    _, plan = plan_at(root, **DOTFILES)
-    work = root / KERNEL_ID / "work"
-    work.mkdir(parents=True)
+    plan, work = _work_made_after_planning(tmp_path)
     bashrc = _index(plan.steps, WriteFile, "work/.bashrc")
 
     def race(index: int, _step: Step) -> None:
