@@ -724,11 +724,19 @@ class FsLane:
             step.created = (Created(path=path, dev=made.st_dev, ino=made.st_ino),)
             if isinstance(effect, WriteFile):
                 write_all(step.fd, self._blobs[effect.blob])
-            if effect.uid is not None or effect.gid is not None:
-                fchown_keeping(step.fd, effect.uid, effect.gid)  # before the mode
-            step.exact = self._exact_mode(step, effect.mode)
+            step.exact = self._owner_then_mode(step)
         except OSError as exc:
             raise host_error("mkdir" if directory else "write", path, exc) from exc
+
+    def _owner_then_mode(self, step: LaneStep) -> int:
+        """Give the new entry the owner its step names, then exactly its mode
+        (which it returns): a chown clears set-ids, so the mode comes after
+        (the entry was made with none)."""
+        effect = step.effect
+        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        if effect.uid is not None or effect.gid is not None:
+            fchown_keeping(step.fd, effect.uid, effect.gid)
+        return self._exact_mode(step, effect.mode)
 
     def _exact_mode(self, step: LaneStep, mode: int) -> int:
         """Give the new entry exactly ``mode`` (the umask applied at creation)."""
@@ -764,9 +772,8 @@ class FsLane:
 
     def _place_dir(self, step: LaneStep) -> Left:
         path = step.path
-        mode = step.effect.mode  # type: ignore[union-attr]  # a MakeDir
         try:
-            placed, exact = self._rename_into_place(step, mode, os.rmdir)
+            placed, exact = self._rename_into_place(step, os.rmdir)
         except OSError as exc:
             raise host_error("mkdir", path, exc) from exc
         if not placed:  # one appeared since kplan looked: kept, if a directory
@@ -776,12 +783,16 @@ class FsLane:
                 raise HostError("mkdir", str(path), reason)
             step.outcome = "kept"
             return ()
+        return self._new_dir_left(step, exact)
+
+    def _new_dir_left(self, step: LaneStep, exact: int) -> Left:
+        """A directory the step made, in place: remembered, its descriptor cached."""
         stamp = self._stamp(step, "dir", exact, None)
         self._left[step.key] = stamp
         self._new_dirs.add(step.key)
         self._fs.adopt_dir(step.key, step.fd)
         step.owned = False
-        return ((path, stamp),)
+        return ((step.path, stamp),)
 
     def _place_nested(self, step: LaneStep) -> Left:
         """A nested entry (``_make_nested``): in place once its top one is."""
@@ -795,12 +806,7 @@ class FsLane:
             stamp = self._stamp(step, "file", step.exact, effect.blob)
             self._keep_file(stamp, step, writable=True)
             return ((step.path, stamp),)
-        stamp = self._stamp(step, "dir", step.exact, None)
-        self._left[step.key] = stamp
-        self._new_dirs.add(step.key)
-        self._fs.adopt_dir(step.key, step.fd)
-        step.owned = False
-        return ((step.path, stamp),)
+        return self._new_dir_left(step, step.exact)
 
     def _place_file(self, step: LaneStep) -> Left:
         path = step.path
@@ -808,7 +814,7 @@ class FsLane:
         assert isinstance(effect, WriteFile)  # noqa: S101  (chosen by _observe)
         try:
             write_all(step.fd, self._blobs[effect.blob])
-            placed, exact = self._rename_into_place(step, effect.mode, os.unlink)
+            placed, exact = self._rename_into_place(step, os.unlink)
         except OSError as exc:
             raise host_error("write", path, exc) from exc
         if not placed:
@@ -821,20 +827,14 @@ class FsLane:
         return ((path, stamp),)
 
     def _rename_into_place(
-        self, step: LaneStep, mode: int, discard: Callable[..., None]
+        self, step: LaneStep, discard: Callable[..., None]
     ) -> tuple[bool, int]:
-        """Give the staged entry the owner its step names, then its exact
-        ``mode`` (fsynced when durable), and its final name, never replacing
-        one; if one appeared meanwhile, ``discard`` (``os.rmdir`` or
+        """Give the staged entry the owner its step names, then its exact mode
+        (``_owner_then_mode``; fsynced when durable), and its final name, never
+        replacing one; if one appeared meanwhile, ``discard`` (``os.rmdir`` or
         ``os.unlink``) the staged entry. Whether it was placed, and the exact
         mode it has."""
-        effect = step.effect
-        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
-        if effect.uid is not None or effect.gid is not None:
-            # Before the mode: a chown clears set-ids, the mode is exact after
-            # (the staging entry was made with none).
-            fchown_keeping(step.fd, effect.uid, effect.gid)
-        exact = self._exact_mode(step, mode)
+        exact = self._owner_then_mode(step)
         if self._fs.durable:
             os.fsync(step.fd)
         placed = rename_noreplace(step.parent, step.staging, step.name)
