@@ -150,6 +150,12 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_BITS = 0o755  # a staging entry is never group- or world-writable
 _NO_PRIOR = NoPrior()
+# The priors every step of their kind shares (frozen values: one serves all).
+_DIR_THERE = DirPrior(existed=True, staging=None)
+_NESTED_DIR = DirPrior(existed=False, staging=None)
+_NESTED_FILE = FilePrior(old=None, saved=None, staging=None)
+_LANE_EFFECTS = frozenset({Chmod, Chown, WriteFile, MakeDir, MountScratch})
+_NEW_ENTRIES = (MakeDir, WriteFile)  # a tuple: ``A | B`` is built at each test
 
 
 @final
@@ -417,17 +423,22 @@ class FsLane:
     ) -> None:
         clock = time.perf_counter
         began = clock()
-        for step in steps:
-            _check(stop, ran)
-            self._current = step
-            started = clock()
-            step.left = left = step.finish(self, step)
-            step.seconds += clock() - started
-            if type(step.effect) not in DATA_EFFECTS:
-                # A done may lag: without it the step is undone as unfinished.
-                self._journal.defer_line(done_line(step.index, step.seconds, left))
-            step.start = began
-            ran.append(step)
+        done: list[bytes] = []
+        try:
+            for step in steps:
+                _check(stop, ran)
+                self._current = step
+                started = clock()
+                step.left = left = step.finish(self, step)
+                step.seconds += clock() - started
+                if type(step.effect) not in DATA_EFFECTS:
+                    done.append(done_line(step.index, step.seconds, left))
+                step.start = began
+                ran.append(step)
+        finally:
+            # A done may lag: without it the step is undone as unfinished. The
+            # steps that finished before one failed or the batch stopped keep theirs.
+            self._journal.defer_lines(done)
         ended = clock()
         for step in steps:
             step.end = ended
@@ -436,12 +447,8 @@ class FsLane:
 
     def _observe(self, step: LaneStep) -> None:
         effect = step.effect
-        kind = type(effect)
-        if (
-            kind is not Chmod
-            and kind is not Chown
-            and not isinstance(effect, WriteFile | MakeDir | MountScratch)
-        ):
+        kind = type(effect)  # the effect classes are final: compared by identity
+        if kind not in _LANE_EFFECTS:
             return  # data: the create body's, the agent's
         step.path = path = effect.path  # type: ignore[union-attr]  # checked above
         step.key = key = str(path)
@@ -450,9 +457,8 @@ class FsLane:
             step.prior = self._meta_prior(step)
             step.finish = FsLane._finish_meta
             return
-        staging = f".kplan-{self._token}-{step.index}"
-        if isinstance(effect, WriteFile):
-            written = self._file_prior(step, staging)
+        if kind is WriteFile:
+            written = self._file_prior(step)
             step.prior = written
             if written.old is None:
                 step.finish = FsLane._place_file
@@ -460,8 +466,8 @@ class FsLane:
                     step.finish = FsLane._place_nested
             else:
                 step.finish = FsLane._held if written.unchanged else FsLane._write_over
-        elif isinstance(effect, MakeDir):
-            made = self._dir_prior(step, staging)
+        elif kind is MakeDir:
+            made = self._dir_prior(step)
             step.prior = made
             if made.existed:
                 step.finish = FsLane._kept
@@ -469,8 +475,9 @@ class FsLane:
                 self._nesting[step.key] = step
                 nested = step.nest is not None
                 step.finish = FsLane._place_nested if nested else FsLane._place_dir
-        elif isinstance(effect, MountScratch):
-            step.prior = observe_mount(self._fs, effect, staging)
+        else:
+            assert isinstance(effect, MountScratch)  # noqa: S101  (the last lane effect)
+            step.prior = observe_mount(self._fs, effect, self._staging(step))
             step.finish = FsLane._mount
 
     def _stage(self, step: LaneStep) -> None:
@@ -566,25 +573,30 @@ class FsLane:
         except OSError as exc:
             raise host_error("stat", step.path, exc) from exc
 
-    def _dir_prior(self, step: LaneStep, staging: str) -> DirPrior:
+    def _staging(self, step: LaneStep) -> str:
+        """The staging name of the step's new entry (unique to the apply)."""
+        return f".kplan-{self._token}-{step.index}"
+
+    def _dir_prior(self, step: LaneStep) -> DirPrior:
         left = self._left.get(step.key)
         if left is not None:
             if left.kind != "dir":
                 reason = "exists and is a regular file, not a directory"
                 raise HostError("mkdir", step.key, reason)
-            return DirPrior(existed=True, staging=None)
+            return _DIR_THERE
         if self._nested(step):
-            return DirPrior(existed=False, staging=None)
+            return _NESTED_DIR
         if self._known_absent(step):
-            return DirPrior(existed=False, staging=staging)
+            return DirPrior(existed=False, staging=self._staging(step))
         info = self._lstat(step)
         if info is not None and not stat.S_ISDIR(info.st_mode):
             reason = f"exists and is {kind_of(info.st_mode)}, not a directory"
             raise HostError("mkdir", step.key, reason)
-        existed = info is not None
-        return DirPrior(existed=existed, staging=None if existed else staging)
+        if info is not None:
+            return _DIR_THERE
+        return DirPrior(existed=False, staging=self._staging(step))
 
-    def _file_prior(self, step: LaneStep, staging: str) -> FilePrior:
+    def _file_prior(self, step: LaneStep) -> FilePrior:
         saved = f"prior-{step.index}"
         blob = step.effect.blob  # type: ignore[union-attr]  # a WriteFile
         left = self._left.get(step.key)
@@ -598,12 +610,11 @@ class FsLane:
             private = self._fs.need_private("write", step.path)
             copy = private.save_bytes(saved, self._blobs[left.sha256], left.sha256)
             return FilePrior(old=left, saved=copy, staging=None)
-        if self._nested(step) or self._known_absent(step):
-            nested = step.nest is not None
-            return FilePrior(old=None, saved=None, staging=None if nested else staging)
-        info = self._lstat(step)
+        if self._nested(step):
+            return _NESTED_FILE
+        info = None if self._known_absent(step) else self._lstat(step)
         if info is None:
-            return FilePrior(old=None, saved=None, staging=staging)
+            return FilePrior(old=None, saved=None, staging=self._staging(step))
         if not stat.S_ISREG(info.st_mode):
             reason = f"{kind_of(info.st_mode)}, cannot write a file over it"
             raise HostError("write", step.key, reason)
@@ -709,7 +720,7 @@ class FsLane:
         assert nest is not None  # noqa: S101  (set by _nested)
         path, name, parent = step.path, step.name, nest.fd
         effect = step.effect
-        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        assert isinstance(effect, _NEW_ENTRIES)  # noqa: S101  (a new entry)
         try:
             if directory:
                 os.mkdir(name, effect.mode & _CREATE_BITS, dir_fd=parent)
@@ -733,7 +744,7 @@ class FsLane:
         (which it returns): a chown clears set-ids, so the mode comes after
         (the entry was made with none)."""
         effect = step.effect
-        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        assert isinstance(effect, _NEW_ENTRIES)  # noqa: S101  (a new entry)
         if effect.uid is not None or effect.gid is not None:
             fchown_keeping(step.fd, effect.uid, effect.gid)
         return self._exact_mode(step, effect.mode)
@@ -755,7 +766,7 @@ class FsLane:
         made = step.made
         assert made is not None  # noqa: S101  (set by _make_staging)
         effect = step.effect
-        assert isinstance(effect, MakeDir | WriteFile)  # noqa: S101  (a new entry)
+        assert isinstance(effect, _NEW_ENTRIES)  # noqa: S101  (a new entry)
         return Stamp(
             kind=kind,
             dev=made.st_dev,

@@ -61,7 +61,6 @@ from ._record_codec import (
     decode_created,
     decode_left,
     decode_prior,
-    encode_created,
     encode_prior,
     missing_left,
     quick_created,
@@ -151,6 +150,11 @@ class JournalWriter:
         with self._lock:
             self._deferred.append(line)
 
+    def defer_lines(self, lines: list[bytes]) -> None:
+        """Keep encoded lines that may lag for the next write."""
+        with self._lock:
+            self._deferred.extend(lines)
+
     def write(self, lines: Iterable[bytes]) -> None:
         """Write what is deferred, then ``lines``, with one ``write()`` (and fsync)."""
         with self._lock:
@@ -210,8 +214,13 @@ def intent_parts_line(index: int, stage: str, effect: Effect, prior: Prior) -> b
 
 
 def created_line(index: int, created: Created) -> bytes:
-    """The ``created`` line announcing an entry step ``index`` made new."""
-    return line_of({"kind": "created", "index": index, **encode_created(created)})
+    """The ``created`` line announcing an entry step ``index`` made new.
+
+    Formatted directly, as ``done_line`` is, the fields of ``encode_created``'s
+    (a test holds them equal): every new entry writes one.
+    """
+    path = orjson.dumps(str(created.path))
+    return _CREATED % (index, path, created.dev, created.ino)
 
 
 def done_line(index: int, seconds: float, left: Left) -> bytes:
@@ -221,23 +230,29 @@ def done_line(index: int, seconds: float, left: Left) -> bytes:
     holds them equal): a step's ``done`` is the line every step writes.
     """
     stamps = b",".join(
-        _LEFT
-        % (
-            orjson.dumps(str(path)),
-            stamp.kind.encode(),
-            stamp.dev,
-            stamp.ino,
-            stamp.mode,
-            stamp.uid,
-            stamp.gid,
-            b"null" if stamp.sha256 is None else b'"%s"' % stamp.sha256.encode(),
-        )
-        for path, stamp in left
+        [
+            _LEFT
+            % (
+                orjson.dumps(str(path)),
+                stamp.kind.encode(),
+                stamp.dev,
+                stamp.ino,
+                stamp.mode,
+                stamp.uid,
+                stamp.gid,
+                b"null" if stamp.sha256 is None else b'"%s"' % stamp.sha256.encode(),
+            )
+            for path, stamp in left
+        ]
     )
-    return _DONE % (index, repr(float(seconds)).encode(), stamps)
+    # To the nanosecond, as integers: a float's shortest repr costs more than
+    # all the rest of the line.
+    whole, part = divmod(round(seconds * 1e9), 1_000_000_000)
+    return _DONE % (index, whole, part, stamps)
 
 
-_DONE = b'{"kind":"done","index":%d,"seconds":%s,"left":[%s]}\n'
+_CREATED = b'{"kind":"created","index":%d,"path":%s,"dev":%d,"ino":%d}\n'
+_DONE = b'{"kind":"done","index":%d,"seconds":%d.%09d,"left":[%s]}\n'
 _LEFT = (
     b'{"path":%s,"stamp":{"kind":"%s","dev":%d,"ino":%d,"mode":"0o%o",'
     b'"uid":%d,"gid":%d,"sha256":%s}}'

@@ -39,8 +39,13 @@ from executor._inverse import (
     judge_unmount,
     single_changes,
 )
-from executor._journal import done_line
-from executor._record_codec import decode_prior, encode_left, encode_prior
+from executor._journal import created_line, done_line
+from executor._record_codec import (
+    decode_prior,
+    encode_created,
+    encode_left,
+    encode_prior,
+)
 from executor._records import (
     Created,
     DirPrior,
@@ -272,4 +277,29 @@ def test_the_done_line_is_the_left_codec_s_encoding(left: Left) -> None:
         "index": 7,
         "seconds": 0.000012,
         "left": encode_left(left),
+    }
+
+
+@pytest.mark.parametrize(
+    "seconds", [0.0, 3e-7, 0.000012, 0.5, 1.0, 12.345678901, 86400.25]
+)
+def test_the_done_line_gives_the_seconds_to_the_nanosecond(seconds: float) -> None:
+    written = orjson.loads(done_line(1, seconds, ()))["seconds"]
+    assert isinstance(written, float)
+    assert abs(written - seconds) <= 0.5e-9 + 1e-15 * seconds
+
+
+@pytest.mark.parametrize(
+    "path", [P("k/a"), P('k/é "quoted"\\\n'), P("k/" + "d/" * 300 + "f")]
+)
+def test_the_created_line_is_the_created_codec_s_encoding(path: P) -> None:
+    # created_line formats its bytes directly too; encode_created is the truth
+    created = Created(path=path, dev=2**63 - 1, ino=12345)
+    line = created_line(9, created)
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    assert orjson.loads(line) == {
+        "kind": "created",
+        "index": 9,
+        **encode_created(created),
     }
