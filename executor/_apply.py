@@ -425,22 +425,31 @@ class _Schedule:
 
     def _look_ahead(self, batch: list[int], admit: Admit) -> None:
         unfinished: dict[int, int] = {}  # successor -> predecessors not in the batch
+        after, waiting, in_lane, claimed = (
+            self.after,
+            self.waiting,
+            self.in_lane,
+            self.claimed,
+        )
         position = 0
         outside = False  # a step outside the lane waits on nothing but the batch
         while position < len(batch) and len(batch) < self.limit and not outside:
-            for later in self.after[batch[position]]:
-                count = unfinished.get(later, self.waiting[later]) - 1
-                unfinished[later] = count
-                if not count and not self.in_lane[later]:
+            for later in after[batch[position]]:
+                count = unfinished[later] if later in unfinished else waiting[later]
+                unfinished[later] = count = count - 1
+                if count:
+                    continue
+                if not in_lane[later]:
                     # The batch ends here: that step (a host key, an image
                     # pull) starts once it has, alongside the lane's next.
                     outside = True
-                if count or not self.in_lane[later] or later in self.claimed:
+                    continue
+                if later in claimed:
                     continue
                 if self.sequential and later != batch[-1] + 1:
                     continue  # plan order
                 if admit(later, self.steps[later], ahead=True):
-                    self.claimed.add(later)
+                    claimed.add(later)
                     batch.append(later)
             position += 1
 
