@@ -28,9 +28,10 @@ medians, after three rounds of each side dropped on tmpfs
 where `apply_plan` ran the file work, in the event loop's thread (`loop`: a small
 plan of plain file work, nothing to overlap it, `executor.lane_in_loop`) or in its
 worker thread (`worker`). Syscalls: every thread's, between two marks, counted
-with strace. Undo in-process: an apply failing at the step it starts last, rolled
-back, less a successful apply. `kplan rollback`: `rollback_journal` of a completed
-apply as the command calls it, its undo in its loop (it reads and validates the
+with strace. Undo in-process: an apply failing at the step it starts last, timed
+from that failure to the apply's return (its rollback of every step before
+it). `kplan rollback`: `rollback_journal` of a completed apply as the command
+calls it, its undo in its loop (it reads and validates the
 whole journal first; no fsync unless `--durable`, as the apply).
 """
 
